@@ -1,0 +1,309 @@
+"""Gaussian-mixture maths on small arrays: the M-step from sufficient statistics,
+precision factors, log-determinants, and the statistics of an initial assignment.
+
+Everything here is O(K d^3) or one chunked pass for initialisation; the per-iteration
+pass over the data lives in the kernels.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+from ._kernels._reference import sufficient_stats
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+# Rows per NumPy chunk where initialisation needs responsibilities: keeps memory
+# bounded (chunk x K) whatever the number of samples.
+_INIT_CHUNK_ROWS = 8192
+
+SINGULAR_COVARIANCE_MESSAGE = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
+
+
+def second_moment_shape(n_components, n_features, covariance_type):
+    """Shape of the second-moment statistic s2 for a covariance type."""
+    return {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+
+
+@dataclass
+class GaussianStats:
+    """Sufficient statistics of one pass over weighted data.
+
+    Attributes
+    ----------
+    nk : ndarray of shape (K,)
+        Responsibility mass sum_n w_n r_nk.
+    s1 : ndarray of shape (K, d)
+        First moments sum_n w_n r_nk (x_n - c_k).
+    s2 : ndarray
+        Second moments around c_k (shape from :func:`second_moment_shape`).
+    shift : ndarray of shape (K, d)
+        The points c_k.
+    log_likelihood : float
+        sum_n w_n log p(x_n) under the parameters that gave r (0 for initialisations).
+    """
+
+    nk: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    shift: np.ndarray
+    log_likelihood: float = 0.0
+
+    @classmethod
+    def empty(cls, shift, covariance_type):
+        """Uninitialised statistics around ``shift`` (K, d), for a kernel to fill."""
+        n_components, n_features = shift.shape
+        return cls(
+            nk=np.empty(n_components),
+            s1=np.empty((n_components, n_features)),
+            s2=np.empty(second_moment_shape(n_components, n_features, covariance_type)),
+            shift=np.array(shift, dtype=np.float64),
+        )
+
+    @classmethod
+    def zeros(cls, shift, covariance_type):
+        """Statistics of no data around ``shift``."""
+        stats = cls.empty(shift, covariance_type)
+        for array in (stats.nk, stats.s1, stats.s2):
+            array[...] = 0.0
+        return stats
+
+    def __iadd__(self, other):
+        """Add the statistics of other data taken around the same shift."""
+        if not np.array_equal(self.shift, other.shift):
+            raise ValueError("statistics taken around different shifts do not add up")
+        self.nk += other.nk
+        self.s1 += other.s1
+        self.s2 += other.s2
+        self.log_likelihood += other.log_likelihood
+        return self
+
+
+# --- M-step ------------------------------------------------------------------------------
+
+
+def maximize(stats, covariance_type, reg_covar, eps):
+    """Closed-form M-step: weights mass, means and covariances from statistics.
+
+    Follows scikit-learn's ``_estimate_gaussian_parameters`` exactly (nk + eps, the same
+    reg_covar placement) but from shifted sums, so no cancellation occurs.
+
+    Parameters
+    ----------
+    stats : GaussianStats
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    reg_covar : float
+        Added to the diagonal of each covariance.
+    eps : float
+        Added to each responsibility mass, 10 * machine epsilon of the data's dtype in
+        scikit-learn, so an empty component stays finite.
+
+    Returns
+    -------
+    nk : ndarray of shape (K,)
+        Regularised masses (unnormalised weights).
+    means : ndarray of shape (K, d)
+    covariances : ndarray
+        full (K, d, d), tied (d, d), diag (K, d), spherical (K,); float64.
+    """
+    mass = stats.nk
+    nk = mass + eps
+    means = (stats.s1 + stats.shift * mass[:, np.newaxis]) / nk[:, np.newaxis]
+    # sum_n r (x - m)(x - m)^T = S2 - S1 delta^T - delta S1^T + N delta delta^T with
+    # delta = m - c; exact for any shift, and the new means are the ones stored.
+    delta = means - stats.shift
+    if covariance_type in ("full", "tied"):
+        cross = np.einsum("ki,kj->kij", stats.s1, delta)
+        centred = (
+            -cross
+            - cross.transpose(0, 2, 1)
+            + mass[:, np.newaxis, np.newaxis] * np.einsum("ki,kj->kij", delta, delta)
+        )
+        if covariance_type == "full":
+            covariances = (stats.s2 + centred) / nk[:, np.newaxis, np.newaxis]
+            covariances[:, np.arange(means.shape[1]), np.arange(means.shape[1])] += (
+                reg_covar
+            )
+        else:
+            covariances = (stats.s2 + centred.sum(axis=0)) / nk.sum()
+            covariances.flat[:: means.shape[1] + 1] += reg_covar
+    elif covariance_type == "diag":
+        covariances = (
+            stats.s2 - 2.0 * stats.s1 * delta + mass[:, np.newaxis] * delta**2
+        ) / nk[:, np.newaxis] + reg_covar
+    else:
+        trace = (
+            stats.s2
+            - 2.0 * np.sum(stats.s1 * delta, axis=1)
+            + mass * np.sum(delta**2, axis=1)
+        )
+        covariances = trace / nk / means.shape[1] + reg_covar
+    return nk, means, covariances
+
+
+# --- precision factors ----------------------------------------------------------------
+
+
+def precision_cholesky(covariances, covariance_type):
+    """Upper-triangular U with U U^T = inverse covariance (scikit-learn's convention).
+
+    Raises
+    ------
+    ValueError
+        If a covariance is not positive definite; the message tells the user to raise
+        ``reg_covar``.
+    """
+    if covariance_type in ("full", "tied"):
+        stacked = covariances if covariance_type == "full" else covariances[np.newaxis]
+        n_features = stacked.shape[-1]
+        factors = np.empty_like(stacked)
+        for k, covariance in enumerate(stacked):
+            try:
+                cov_chol = linalg.cholesky(covariance, lower=True)
+            except linalg.LinAlgError:
+                raise ValueError(SINGULAR_COVARIANCE_MESSAGE) from None
+            factors[k] = linalg.solve_triangular(
+                cov_chol, np.eye(n_features), lower=True
+            ).T
+        return factors if covariance_type == "full" else factors[0]
+    if np.any(covariances <= 0.0) or not np.all(np.isfinite(covariances)):
+        raise ValueError(SINGULAR_COVARIANCE_MESSAGE)
+    return 1.0 / np.sqrt(covariances)
+
+
+def precision_cholesky_from_precisions(precisions, covariance_type):
+    """Upper-triangular factor of given precisions (scikit-learn's flip trick)."""
+    if covariance_type == "full":
+        return np.stack([_upper_cholesky(p) for p in precisions])
+    if covariance_type == "tied":
+        return _upper_cholesky(precisions)
+    return np.sqrt(precisions)
+
+
+def _upper_cholesky(matrix):
+    flipped = matrix[::-1, ::-1]
+    return linalg.cholesky(flipped, lower=True)[::-1, ::-1]
+
+
+def upper_precision_cholesky(precisions_chol, covariance_type):
+    """The factors as the kernels read them: upper triangular, C-contiguous float64.
+
+    A factor with entries below the diagonal (any F with F F^T = precision, such as
+    the lower factors older scikit-learn stored) is refactored rather than misread.
+    """
+    factors = np.ascontiguousarray(precisions_chol, dtype=np.float64)
+    if covariance_type in ("full", "tied") and np.any(np.tril(factors, -1)):
+        precisions = precisions_from_cholesky(factors, covariance_type)
+        factors = np.ascontiguousarray(
+            precision_cholesky_from_precisions(precisions, covariance_type)
+        )
+    return factors
+
+
+def precisions_from_cholesky(precisions_chol, covariance_type):
+    """Precision matrices U U^T (or squares for diag / spherical)."""
+    if covariance_type == "full":
+        return np.einsum("kij,klj->kil", precisions_chol, precisions_chol)
+    if covariance_type == "tied":
+        return precisions_chol @ precisions_chol.T
+    return precisions_chol**2
+
+
+def covariances_from_precisions(precisions, covariance_type):
+    """Inverse of the precisions, for a model given only ``precisions_init``."""
+    if covariance_type in ("full", "tied"):
+        return np.linalg.inv(precisions)
+    return 1.0 / precisions
+
+
+def log_det_cholesky(precisions_chol, covariance_type, n_features):
+    """log |U_k| per component (a scalar for tied)."""
+    if covariance_type == "full":
+        return np.sum(np.log(np.diagonal(precisions_chol, axis1=1, axis2=2)), axis=1)
+    if covariance_type == "tied":
+        return np.sum(np.log(np.diag(precisions_chol)))
+    if covariance_type == "diag":
+        return np.sum(np.log(precisions_chol), axis=1)
+    return n_features * np.log(precisions_chol)
+
+
+def log_norm(weights, precisions_chol, covariance_type, n_features):
+    """log(weight_k) + log|U_k| - d/2 log(2 pi): the kernels' per-component constant."""
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(weights)
+    log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
+    constant = log_weights + log_det - 0.5 * n_features * math.log(2.0 * math.pi)
+    return np.ascontiguousarray(np.broadcast_to(constant, weights.shape), np.float64)
+
+
+def n_parameters(n_components, n_features, covariance_type):
+    """Number of free parameters of the mixture (for BIC / AIC)."""
+    cov_params = {
+        "full": n_components * n_features * (n_features + 1) / 2.0,
+        "diag": n_components * n_features,
+        "tied": n_features * (n_features + 1) / 2.0,
+        "spherical": n_components,
+    }[covariance_type]
+    return int(cov_params + n_features * n_components + n_components - 1)
+
+
+# --- statistics of an initial assignment -----------------------------------------------
+
+
+def stats_from_labels(X, labels, n_components, covariance_type):
+    """Statistics of a hard assignment; rows labelled -1 belong to no component.
+
+    Each component's moments are taken around its own mean, so they are exact.
+    """
+    n_features = X.shape[1]
+    stats = GaussianStats.zeros(np.zeros((n_components, n_features)), covariance_type)
+    s2 = np.empty(second_moment_shape(1, n_features, covariance_type))
+    for k in range(n_components):
+        rows = X[labels == k]
+        if len(rows):
+            stats.shift[k] = np.mean(rows, axis=0, dtype=np.float64)
+        sufficient_stats(
+            rows, None, np.ones((len(rows), 1)), stats.shift[k : k + 1],
+            covariance_type, stats.nk[k : k + 1], stats.s1[k : k + 1], s2,
+        )
+        if covariance_type == "tied":
+            stats.s2 += s2
+        else:
+            stats.s2[k] = s2[0]
+    return stats
+
+
+def stats_from_random_resp(X, n_components, covariance_type, random_state):
+    """Statistics of scikit-learn's 'random' initialisation, in chunks of rows.
+
+    Draws ``random_state.uniform(size=(n_samples, K))`` row-chunk by row-chunk (the
+    same stream as one call), rounds to the data's dtype and normalises each row, as
+    scikit-learn does, without an n_samples x K array. Moments are taken around the
+    data's mean, where every component of this initialisation sits.
+    """
+    shift = np.broadcast_to(
+        np.mean(X, axis=0, dtype=np.float64), (n_components, X.shape[1])
+    )
+    total = GaussianStats.zeros(shift, covariance_type)
+    chunk = GaussianStats.empty(shift, covariance_type)
+    for start in range(0, X.shape[0], _INIT_CHUNK_ROWS):
+        rows = X[start : start + _INIT_CHUNK_ROWS]
+        resp = random_state.uniform(size=(len(rows), n_components)).astype(X.dtype)
+        resp /= resp.sum(axis=1)[:, np.newaxis]
+        sufficient_stats(
+            rows, None, resp, chunk.shift, covariance_type, chunk.nk, chunk.s1, chunk.s2
+        )
+        total += chunk
+    return total

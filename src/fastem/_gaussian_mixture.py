@@ -1,0 +1,501 @@
+"""GaussianMixture: scikit-learn's estimator on fused EM kernels."""
+
+from collections import namedtuple
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _gaussian_math as gm
+from ._driver import run_em
+from ._sources import ArraySource
+
+# Parameters during a fit, always float64; the fitted attributes take the data's dtype.
+_Params = namedtuple("_Params", "weights means covariances precisions_cholesky")
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by EM on fused Cython + OpenMP kernels.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
+    parameters, attributes, methods and (to rounding) the same numbers. Each EM
+    iteration is one pass over X in chunks: the E-step and the M-step's sufficient
+    statistics are computed together, in parallel, in float64 whatever the input
+    dtype, and no n_samples x n_components array is allocated.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        The number of mixture components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        'full': each component has its own general covariance matrix; 'tied': all
+        components share one; 'diag': each has its own diagonal matrix; 'spherical':
+        each has its own single variance.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the mean log-likelihood.
+    reg_covar : float, default=1e-6
+        Non-negative regularisation added to the diagonal of covariances.
+    max_iter : int, default=100
+        The number of EM iterations to perform.
+    n_init : int, default=1
+        The number of initialisations; the best result is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
+            default='kmeans'
+        How the responsibilities that start EM are chosen (as in scikit-learn).
+    weights_init : array-like of shape (n_components,), default=None
+    means_init : array-like of shape (n_components, n_features), default=None
+    precisions_init : array-like, default=None
+        Initial precisions (inverse covariances), shaped by ``covariance_type``:
+        full (n_components, n_features, n_features), tied (n_features, n_features),
+        diag (n_components, n_features), spherical (n_components,).
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+        If True, each fit starts from the previous solution (``n_init`` is ignored).
+    verbose : int, default=0
+        1 prints each initialisation and iteration, 2 also times and changes.
+    verbose_interval : int, default=10
+        Iterations between two progress messages.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        Shaped like ``precisions_init``.
+    precisions_ : ndarray
+    precisions_cholesky_ : ndarray
+        Upper-triangular factors U with U U^T = precision.
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood of the training data at the best run's last E-step.
+    lower_bounds_ : list of float
+        The lower bound at each iteration of the best run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when X has feature names that are all strings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> gm.means_[np.argsort(gm.means_[:, 0])]
+    array([[ 1.,  2.],
+           [10.,  2.]])
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(gm.COVARIANCE_TYPES))],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [
+            StrOptions({"kmeans", "random", "random_from_data", "k-means++"})
+        ],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    # --- fitting ------------------------------------------------------------------------
+
+    def fit(self, X, y=None):
+        """Estimate the parameters with EM, keeping the best of ``n_init`` runs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            float32 data gives float32 attributes (computed in float64).
+        y : Ignored
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        self.fit_predict(X, y)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_predict(self, X, y=None):
+        """Fit, then return the most probable component of each row of X.
+
+        Equal to ``fit(X).predict(X)`` for any ``max_iter`` and ``tol``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int64
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components "
+                f"but got n_components = {self.n_components}, "
+                f"n_samples = {X.shape[0]}"
+            )
+        initial = self._check_initial_parameters(X.shape[1])
+        source = ArraySource(X)
+        eps = 10 * np.finfo(X.dtype).eps
+        warm = None
+        if self.warm_start and hasattr(self, "converged_"):
+            warm = (self._fitted_params(), self.lower_bound_)
+        result = run_em(
+            lambda random_state: self._initialize(source, random_state, initial, eps),
+            lambda params: self._em_step(source, params, eps),
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=check_random_state(self.random_state),
+            verbose=self.verbose,
+            verbose_interval=self.verbose_interval,
+            warm=warm,
+        )
+        self._set_fitted(result.params, X.dtype)
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.lower_bounds_ = result.lower_bounds
+        # A final E-step with the stored attributes, so fit_predict == fit().predict.
+        return source.score(*self._kernel_params(), labels=True)[2]
+
+    def _check_initial_parameters(self, n_features):
+        """Validated float64 copies of weights_init, means_init, precisions_init."""
+        weights = means = precisions = None
+        K = self.n_components
+        if self.weights_init is not None:
+            weights = _checked(self.weights_init, (K,), "weights", ensure_2d=False)
+            if np.any(weights < 0.0) or np.any(weights > 1.0):
+                raise ValueError(
+                    "The parameter 'weights' should be in the range [0, 1], but got "
+                    f"max value {np.max(weights):.5f}, min value {np.min(weights):.5f}"
+                )
+            atol = 1e-6 if np.asarray(self.weights_init).dtype == np.float32 else 1e-8
+            if not np.isclose(np.sum(weights), 1.0, rtol=0.0, atol=atol):
+                raise ValueError(
+                    "The parameter 'weights' should be normalized, but got "
+                    f"sum(weights) = {np.sum(weights):.5f}"
+                )
+        if self.means_init is not None:
+            means = _checked(self.means_init, (K, n_features), "means")
+        if self.precisions_init is not None:
+            shape = gm.second_moment_shape(K, n_features, self.covariance_type)
+            name = f"{self.covariance_type} precision"
+            precisions = _checked(
+                self.precisions_init, shape, name, ensure_2d=False,
+                allow_nd=self.covariance_type == "full",
+            )
+            _check_precisions(precisions, self.covariance_type)
+        return weights, means, precisions
+
+    def _initialize(self, source, random_state, initial, eps):
+        """Initial parameters, exactly as scikit-learn chooses them."""
+        weights_init, means_init, precisions_init = initial
+        weights = means = covariances = None
+        if weights_init is None or means_init is None or precisions_init is None:
+            stats = self._initial_stats(source.X, random_state)
+            mass, means, covariances = gm.maximize(
+                stats, self.covariance_type, self.reg_covar, eps
+            )
+            weights = mass / source.X.shape[0]
+        if weights_init is not None:
+            weights = weights_init
+        if means_init is not None:
+            means = means_init
+        if precisions_init is None:
+            precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
+        else:
+            precisions_chol = gm.precision_cholesky_from_precisions(
+                precisions_init, self.covariance_type
+            )
+            covariances = gm.covariances_from_precisions(
+                precisions_init, self.covariance_type
+            )
+        return _Params(weights, np.ascontiguousarray(means), covariances, precisions_chol)
+
+    def _initial_stats(self, X, random_state):
+        K, covariance_type = self.n_components, self.covariance_type
+        if self.init_params == "random":
+            return gm.stats_from_random_resp(X, K, covariance_type, random_state)
+        if self.init_params == "kmeans":
+            labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X)
+            labels = labels.labels_
+        else:
+            if self.init_params == "random_from_data":
+                indices = random_state.choice(X.shape[0], size=K, replace=False)
+            else:
+                _, indices = kmeans_plusplus(X, K, random_state=random_state)
+            labels = np.full(X.shape[0], -1)
+            labels[indices] = np.arange(K)
+        return gm.stats_from_labels(X, labels, K, covariance_type)
+
+    def _em_step(self, source, params, eps):
+        """E-step on ``params`` fused with the M-step's sums, then the M-step."""
+        stats = source.accumulate(
+            params.means,
+            params.precisions_cholesky,
+            gm.log_norm(
+                params.weights, params.precisions_cholesky, self.covariance_type,
+                params.means.shape[1],
+            ),
+            self.covariance_type,
+        )
+        lower_bound = stats.log_likelihood / source.total_weight
+        mass, means, covariances = gm.maximize(
+            stats, self.covariance_type, self.reg_covar, eps
+        )
+        precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
+        return _Params(mass / mass.sum(), means, covariances, precisions_chol), lower_bound
+
+    def _set_fitted(self, params, dtype):
+        self.weights_ = params.weights.astype(dtype)
+        self.means_ = params.means.astype(dtype)
+        self.covariances_ = params.covariances.astype(dtype)
+        self.precisions_cholesky_ = params.precisions_cholesky.astype(dtype)
+        self.precisions_ = gm.precisions_from_cholesky(
+            params.precisions_cholesky, self.covariance_type
+        ).astype(dtype)
+
+    def _fitted_params(self):
+        """The fitted attributes as float64 parameters (for warm starts)."""
+        return _Params(
+            *(
+                np.array(value, dtype=np.float64)
+                for value in (
+                    self.weights_, self.means_, self.covariances_,
+                    self.precisions_cholesky_,
+                )
+            )
+        )
+
+    # --- using a fitted model --------------------------------------------------------------
+
+    def _kernel_params(self):
+        """(means, upper precision factors, log_norm, covariance_type) in float64."""
+        means = np.ascontiguousarray(self.means_, dtype=np.float64)
+        precisions_chol = gm.upper_precision_cholesky(
+            np.asarray(self.precisions_cholesky_, dtype=np.float64),
+            self.covariance_type,
+        )
+        log_norm = gm.log_norm(
+            np.asarray(self.weights_, dtype=np.float64), precisions_chol,
+            self.covariance_type, means.shape[1],
+        )
+        return means, precisions_chol, log_norm, self.covariance_type
+
+    def _score_rows(self, X, resp=False, labels=False):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        result = ArraySource(X).score(*self._kernel_params(), resp=resp, labels=labels)
+        return X, result
+
+    def _result_dtype(self, X):
+        return np.result_type(X.dtype, np.asarray(self.means_).dtype)
+
+    def score_samples(self, X):
+        """Log-likelihood of each row under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        X, (log_prob_norm, _, _) = self._score_rows(X)
+        return log_prob_norm.astype(self._result_dtype(X), copy=False)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of the rows of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        _, (log_prob_norm, _, _) = self._score_rows(X)
+        return float(np.mean(log_prob_norm))
+
+    def predict(self, X):
+        """Most probable component of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int64
+        """
+        return self._score_rows(X, labels=True)[1][2]
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        X, (_, resp, _) = self._score_rows(X, resp=True)
+        return resp.astype(self._result_dtype(X), copy=False)
+
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted mixture (the same stream as scikit-learn).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features), float64
+        y : ndarray of shape (n_samples,), int64
+            The component each sample was drawn from.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                "Invalid value for 'n_samples': %d . The sampling requires at "
+                "least one sample." % (self.n_components)
+            )
+        n_features = self.means_.shape[1]
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        if self.covariance_type == "full":
+            parts = [
+                rng.multivariate_normal(mean, covariance, int(count))
+                for mean, covariance, count in zip(
+                    self.means_, self.covariances_, counts
+                )
+            ]
+        elif self.covariance_type == "tied":
+            parts = [
+                rng.multivariate_normal(mean, self.covariances_, int(count))
+                for mean, count in zip(self.means_, counts)
+            ]
+        else:
+            parts = [
+                mean + rng.standard_normal(size=(count, n_features)) * np.sqrt(cov)
+                for mean, cov, count in zip(self.means_, self.covariances_, counts)
+            ]
+        labels = np.concatenate(
+            [np.full(int(count), k, dtype=np.int64) for k, count in enumerate(counts)]
+        )
+        return np.asarray(np.vstack(parts), dtype=np.float64), labels
+
+    def _n_parameters(self):
+        return gm.n_parameters(
+            self.n_components, self.means_.shape[1], self.covariance_type
+        )
+
+    def bic(self, X):
+        """Bayesian information criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        bic : float
+        """
+        _, (log_prob_norm, _, _) = self._score_rows(X)
+        n = log_prob_norm.shape[0]
+        return -2 * np.mean(log_prob_norm) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
+        _, (log_prob_norm, _, _) = self._score_rows(X)
+        n = log_prob_norm.shape[0]
+        return -2 * np.mean(log_prob_norm) * n + 2 * self._n_parameters()
+
+
+def _checked(value, shape, name, **check_kwargs):
+    """An initial parameter as a float64 array of the expected shape."""
+    array = check_array(value, dtype=[np.float64, np.float32], **check_kwargs)
+    if array.shape != shape:
+        raise ValueError(
+            f"The parameter '{name}' should have the shape of {shape}, "
+            f"but got {array.shape}"
+        )
+    return np.array(array, dtype=np.float64)
+
+
+def _check_precisions(precisions, covariance_type):
+    if covariance_type in ("diag", "spherical"):
+        if np.any(precisions <= 0.0):
+            raise ValueError(f"'{covariance_type} precision' should be positive")
+        return
+    for matrix in precisions if covariance_type == "full" else [precisions]:
+        if not (
+            np.allclose(matrix, matrix.T) and np.all(np.linalg.eigvalsh(matrix) > 0.0)
+        ):
+            raise ValueError(
+                f"'{covariance_type} precision' should be symmetric, positive-definite"
+            )

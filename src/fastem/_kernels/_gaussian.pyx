@@ -1,0 +1,464 @@
+"""Fused EM kernels for Gaussian mixtures (Cython + OpenMP).
+
+One call is one pass over X. Rows are processed in chunks of ``CHUNK`` rows, copied
+transposed into a thread-private float64 buffer (so float32, Fortran-ordered,
+strided and read-only inputs all take the same path, and rows are SIMD lanes). For
+each chunk: per-component log-densities from (x - mu_k) and the upper-triangular
+precision factor, a log-sum-exp per row with one exp per (row, component), the
+responsibilities, and the weighted sums N_k, S1_k, S2_k around mu_k. Nothing of size
+n_samples x K is allocated.
+
+Bits do not depend on the thread count: chunks are grouped into blocks whose size
+depends only on the problem, each block's sums are kept apart, and the blocks are
+added in order at the end; a dynamic schedule over blocks balances the load.
+
+The contract of every public function is the twin's, in ``_reference.py``.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.math cimport log
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+import numpy as np
+
+cimport cython
+from cython cimport floating
+
+__all__ = ["accumulate", "score"]
+
+
+cdef extern from "_fastmath.h" nogil:
+    const int FE_LANES
+    void fe_exp_shifted(double *x, const double *shift, Py_ssize_t n)
+    double fe_dot(const double *a, const double *b, Py_ssize_t n)
+    double fe_sum(const double *a, Py_ssize_t n)
+
+
+cdef enum:
+    CHUNK = 256  # rows per chunk: the K x CHUNK logits stay in L1/L2
+    FULL = 0
+    TIED = 1
+    DIAG = 2
+    SPHERICAL = 3
+
+# Block partial sums may use this much memory in all; within it, at most MAX_BLOCKS.
+cdef Py_ssize_t PARTIALS_BYTES = 32 * 1024 * 1024
+cdef Py_ssize_t MAX_BLOCKS = 256
+
+_COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
+
+
+# --- chunk helpers ----------------------------------------------------------------------
+
+
+cdef inline Py_ssize_t _padded(Py_ssize_t n_rows) noexcept nogil:
+    return (n_rows + FE_LANES - 1) // FE_LANES * FE_LANES
+
+
+cdef void _load_chunk(
+    const floating *X,          # IN  first element of X
+    Py_ssize_t row_stride,      # IN  elements between rows
+    Py_ssize_t col_stride,      # IN  elements between columns
+    const double *sample_weight,  # IN  (n_samples,) or NULL for ones
+    Py_ssize_t start,           # IN  first row of the chunk
+    Py_ssize_t n_rows,          # IN  rows in the chunk
+    Py_ssize_t n_padded,        # IN  n_rows rounded up to the lanes
+    Py_ssize_t n_features,      # IN
+    double *xt,                 # OUT (n_features, CHUNK) transposed chunk, zero-padded
+    double *weight,             # OUT (CHUNK,) row weights, zero on padding
+) noexcept nogil:
+    cdef Py_ssize_t r, i
+    cdef const floating *row
+    for r in range(n_rows):
+        row = X + (start + r) * row_stride
+        for i in range(n_features):
+            xt[i * CHUNK + r] = row[i * col_stride]
+        weight[r] = 1.0 if sample_weight == NULL else sample_weight[start + r]
+    for r in range(n_rows, n_padded):
+        for i in range(n_features):
+            xt[i * CHUNK + r] = 0.0
+        weight[r] = 0.0
+
+
+cdef inline void _centre(
+    const double *xt, const double *mean, Py_ssize_t n, Py_ssize_t n_features,
+    double *diff,               # OUT (n_features, CHUNK) xt - mean
+) noexcept nogil:
+    cdef Py_ssize_t i, r
+    cdef double m
+    for i in range(n_features):
+        m = mean[i]
+        for r in range(n):
+            diff[i * CHUNK + r] = xt[i * CHUNK + r] - m
+
+
+cdef void _chunk_logits(
+    const double *xt,           # IN  (n_features, CHUNK)
+    Py_ssize_t n,               # IN  padded rows
+    Py_ssize_t n_features,      # IN
+    Py_ssize_t n_components,    # IN
+    int cov,                    # IN  covariance code
+    const double *means,        # IN  (K, d)
+    const double *prec,         # IN  precision factors (layout per covariance type)
+    const double *log_norm,     # IN  (K,)
+    double *diff,               # TMP (n_features, CHUNK)
+    double *proj,               # TMP (CHUNK,)
+    double *logit,              # OUT (K, CHUNK) log weight_k + log N(x | k)
+) noexcept nogil:
+    cdef Py_ssize_t k, i, j, r, d = n_features
+    cdef double a, c
+    cdef const double *factor
+    cdef double *q
+    for k in range(n_components):
+        _centre(xt, means + k * d, n, d, diff)
+        q = logit + k * CHUNK
+        memset(q, 0, n * sizeof(double))
+        if cov == FULL or cov == TIED:
+            factor = prec + (k * d * d if cov == FULL else 0)
+            # q = ||(x - mu) U||^2 with U upper triangular: column j uses rows i <= j.
+            for j in range(d):
+                a = factor[j]
+                for r in range(n):
+                    proj[r] = diff[r] * a
+                for i in range(1, j + 1):
+                    a = factor[i * d + j]
+                    for r in range(n):
+                        proj[r] += diff[i * CHUNK + r] * a
+                for r in range(n):
+                    q[r] += proj[r] * proj[r]
+        elif cov == DIAG:
+            for i in range(d):
+                a = prec[k * d + i]
+                for r in range(n):
+                    c = diff[i * CHUNK + r] * a
+                    q[r] += c * c
+        else:
+            for i in range(d):
+                for r in range(n):
+                    q[r] += diff[i * CHUNK + r] * diff[i * CHUNK + r]
+            a = prec[k] * prec[k]
+            for r in range(n):
+                q[r] *= a
+        c = log_norm[k]
+        for r in range(n):
+            q[r] = c - 0.5 * q[r]
+
+
+cdef void _chunk_normalise(
+    double *logit,              # INOUT (K, CHUNK) logits in, exp(logit - max) out
+    Py_ssize_t n,               # IN  padded rows
+    Py_ssize_t n_components,    # IN
+    double *row_max,            # OUT (CHUNK,) max_k logit
+    double *row_sum,            # OUT (CHUNK,) sum_k exp(logit - max)
+) noexcept nogil:
+    cdef Py_ssize_t k, r
+    cdef double v
+    for r in range(n):
+        row_max[r] = logit[r]
+        row_sum[r] = 0.0
+    for k in range(1, n_components):
+        for r in range(n):
+            v = logit[k * CHUNK + r]
+            row_max[r] = v if v > row_max[r] else row_max[r]
+    for k in range(n_components):
+        fe_exp_shifted(logit + k * CHUNK, row_max, n)
+        for r in range(n):
+            row_sum[r] += logit[k * CHUNK + r]
+
+
+cdef double _chunk_statistics(
+    const double *xt,           # IN  (n_features, CHUNK)
+    const double *weight,       # IN  (CHUNK,) row weights
+    Py_ssize_t n,               # IN  padded rows
+    Py_ssize_t n_features,      # IN
+    Py_ssize_t n_components,    # IN
+    int cov,                    # IN
+    const double *means,        # IN  (K, d), the shifts
+    double *expo,               # INOUT (K, CHUNK) exp(logit - max) in, w_r r_rk out
+    const double *row_max,      # IN  (CHUNK,)
+    const double *row_sum,      # IN  (CHUNK,)
+    double *diff,               # TMP (n_features, CHUNK)
+    double *tmp,                # TMP (CHUNK,)
+    double *partial,            # INOUT [nk (K), s1 (K, d), s2 (upper triangles...)]
+) noexcept nogil:
+    """Add the chunk's sums to ``partial``; return sum_r weight_r log p(x_r)."""
+    cdef Py_ssize_t k, i, j, r, d = n_features
+    cdef double *nk = partial
+    cdef double *s1 = partial + n_components
+    cdef double *s2 = s1 + n_components * d
+    cdef double *s2k
+    cdef double *resp
+    cdef double log_likelihood
+    for r in range(n):
+        tmp[r] = row_max[r] + log(row_sum[r])
+    log_likelihood = fe_dot(weight, tmp, n)
+    for r in range(n):
+        tmp[r] = weight[r] / row_sum[r]
+    for k in range(n_components):
+        resp = expo + k * CHUNK
+        for r in range(n):
+            resp[r] *= tmp[r]
+    for k in range(n_components):
+        resp = expo + k * CHUNK
+        nk[k] += fe_sum(resp, n)
+        _centre(xt, means + k * d, n, d, diff)
+        if cov == FULL:
+            s2k = s2 + k * d * d
+        elif cov == TIED:
+            s2k = s2
+        elif cov == DIAG:
+            s2k = s2 + k * d
+        else:
+            s2k = s2 + k
+        for i in range(d):
+            for r in range(n):  # tmp = w r (x_i - mu_i)
+                tmp[r] = resp[r] * diff[i * CHUNK + r]
+            s1[k * d + i] += fe_sum(tmp, n)
+            if cov == FULL or cov == TIED:
+                for j in range(i, d):
+                    s2k[i * d + j] += fe_dot(tmp, diff + j * CHUNK, n)
+            elif cov == DIAG:
+                s2k[i] += fe_dot(tmp, diff + i * CHUNK, n)
+            else:
+                s2k[0] += fe_dot(tmp, diff + i * CHUNK, n)
+    return log_likelihood
+
+
+# --- argument checks (Python level, before any pointer is taken) ---------------------
+
+
+def _check_arguments(X, means, precisions_chol, log_norm, covariance_type):
+    if covariance_type not in _COVARIANCE_CODES:
+        raise ValueError(f"unknown covariance_type {covariance_type!r}")
+    n_components, n_features = means.shape
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(f"X has shape {X.shape}, means {means.shape}")
+    expected = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+    if precisions_chol.shape != expected:
+        raise ValueError(
+            f"precisions_chol has shape {precisions_chol.shape}, expected {expected}"
+        )
+    if log_norm.shape != (n_components,):
+        raise ValueError(f"log_norm has shape {log_norm.shape}")
+    return _COVARIANCE_CODES[covariance_type], expected
+
+
+def _flat_output(array, shape, name):
+    if array.shape != shape or array.dtype != np.float64 or not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be a C-contiguous float64 array of shape {shape}")
+    return array.reshape(-1)
+
+
+# --- public entry points --------------------------------------------------------------
+
+
+def accumulate(
+    const floating[:, :] X,
+    sample_weight,
+    const double[:, ::1] means,
+    precisions_chol,
+    const double[::1] log_norm,
+    str covariance_type,
+    int n_threads,
+    nk,
+    s1,
+    s2,
+):
+    """E-step fused with the M-step's sums; see ``_reference.accumulate``."""
+    cdef int cov
+    cov, _ = _check_arguments(
+        np.asarray(X), np.asarray(means), precisions_chol, np.asarray(log_norm),
+        covariance_type,
+    )
+    cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], K = means.shape[0]
+    s2_shape = {
+        FULL: (K, d, d), TIED: (d, d), DIAG: (K, d), SPHERICAL: (K,)
+    }[cov]
+    cdef double[::1] nk_out = _flat_output(nk, (K,), "nk")
+    cdef double[::1] s1_out = _flat_output(s1, (K, d), "s1")
+    cdef double[::1] s2_out = _flat_output(s2, s2_shape, "s2")
+    cdef const double[::1] prec = np.ascontiguousarray(
+        precisions_chol, dtype=np.float64
+    ).reshape(-1)
+    cdef const double[::1] weights
+    cdef const double *weight_ptr = NULL
+    if sample_weight is not None:
+        weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
+        if weights.shape[0] != n_samples:
+            raise ValueError("sample_weight has the wrong length")
+        weight_ptr = &weights[0]
+    nk_out[:] = 0.0
+    s1_out[:] = 0.0
+    s2_out[:] = 0.0
+    if n_samples == 0:
+        return 0.0
+
+    # Fixed blocks of chunks: their number depends on the problem, never on threads.
+    cdef Py_ssize_t stats_len = 1 + K + K * d + s2_out.shape[0]
+    cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t max_blocks = max(1, min(MAX_BLOCKS, PARTIALS_BYTES // (8 * stats_len)))
+    cdef Py_ssize_t per_block = (n_chunks + max_blocks - 1) // max_blocks
+    cdef Py_ssize_t n_blocks = (n_chunks + per_block - 1) // per_block
+    cdef double[:, ::1] partials = np.zeros((n_blocks, stats_len))
+
+    cdef const floating *X_ptr = &X[0, 0]
+    cdef Py_ssize_t row_stride = X.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t col_stride = X.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef const double *means_ptr = &means[0, 0]
+    cdef const double *prec_ptr = &prec[0]
+    cdef const double *log_norm_ptr = &log_norm[0]
+    cdef Py_ssize_t scratch_len = (2 * d + K + 5) * CHUNK
+    cdef Py_ssize_t b, c, e, start, n_rows, n_padded
+    cdef double *scratch
+    cdef double *xt
+    cdef double *diff
+    cdef double *expo
+    cdef double *weight
+    cdef double *row_max
+    cdef double *row_sum
+    cdef double *tmp
+    cdef double *part
+
+    with nogil, parallel(num_threads=n_threads):
+        scratch = <double *> malloc(scratch_len * sizeof(double))
+        xt = scratch
+        diff = xt + d * CHUNK
+        expo = diff + d * CHUNK
+        weight = expo + K * CHUNK
+        row_max = weight + CHUNK
+        row_sum = row_max + CHUNK
+        tmp = row_sum + CHUNK
+        for b in prange(n_blocks, schedule="dynamic"):
+            part = &partials[b, 0]
+            for c in range(b * per_block, min((b + 1) * per_block, n_chunks)):
+                start = c * CHUNK
+                n_rows = min(<Py_ssize_t> CHUNK, n_samples - start)
+                n_padded = _padded(n_rows)
+                _load_chunk(
+                    X_ptr, row_stride, col_stride, weight_ptr, start, n_rows,
+                    n_padded, d, xt, weight,
+                )
+                _chunk_logits(
+                    xt, n_padded, d, K, cov, means_ptr, prec_ptr, log_norm_ptr,
+                    diff, tmp, expo,
+                )
+                _chunk_normalise(expo, n_padded, K, row_max, row_sum)
+                part[stats_len - 1] += _chunk_statistics(
+                    xt, weight, n_padded, d, K, cov, means_ptr, expo, row_max,
+                    row_sum, diff, tmp, part,
+                )
+        free(scratch)
+
+    # Blocks are added in order: the same bits for any number of threads.
+    cdef double[::1] total = np.zeros(stats_len)
+    for b in range(n_blocks):
+        for e in range(stats_len):
+            total[e] += partials[b, e]
+    nk_out[:] = total[:K]
+    s1_out[:] = total[K:K + K * d]
+    s2_out[:] = total[K + K * d:stats_len - 1]
+    if cov == FULL or cov == TIED:
+        _mirror_upper(s2)
+    return total[stats_len - 1]
+
+
+def _mirror_upper(s2):
+    """Copy the upper triangles the kernel filled onto the lower ones."""
+    upper = np.triu(s2)
+    s2[...] = upper + np.swapaxes(np.triu(s2, 1), -1, -2)
+
+
+def score(
+    const floating[:, :] X,
+    const double[:, ::1] means,
+    precisions_chol,
+    const double[::1] log_norm,
+    str covariance_type,
+    int n_threads,
+    double[::1] log_prob_norm,
+    double[:, ::1] resp,
+    long long[::1] labels,
+):
+    """Per-row log-likelihood, responsibilities, labels; see ``_reference.score``."""
+    cdef int cov
+    cov, _ = _check_arguments(
+        np.asarray(X), np.asarray(means), precisions_chol, np.asarray(log_norm),
+        covariance_type,
+    )
+    cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], K = means.shape[0]
+    if log_prob_norm.shape[0] != n_samples:
+        raise ValueError("log_prob_norm has the wrong length")
+    if resp is not None and (resp.shape[0] != n_samples or resp.shape[1] != K):
+        raise ValueError("resp has the wrong shape")
+    if labels is not None and labels.shape[0] != n_samples:
+        raise ValueError("labels has the wrong length")
+    if n_samples == 0:
+        return
+    cdef const double[::1] prec = np.ascontiguousarray(
+        precisions_chol, dtype=np.float64
+    ).reshape(-1)
+    cdef bint want_resp = resp is not None
+    cdef bint want_labels = labels is not None
+    cdef double *resp_ptr = &resp[0, 0] if want_resp else NULL
+    cdef long long *labels_ptr = &labels[0] if want_labels else NULL
+    cdef double *lpn_ptr = &log_prob_norm[0]
+    cdef const floating *X_ptr = &X[0, 0]
+    cdef Py_ssize_t row_stride = X.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t col_stride = X.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef const double *means_ptr = &means[0, 0]
+    cdef const double *prec_ptr = &prec[0]
+    cdef const double *log_norm_ptr = &log_norm[0]
+    cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t scratch_len = (2 * d + K + 5) * CHUNK
+    cdef Py_ssize_t c, k, r, start, n_rows, n_padded, best
+    cdef double *scratch
+    cdef double *xt
+    cdef double *diff
+    cdef double *expo
+    cdef double *weight
+    cdef double *row_max
+    cdef double *row_sum
+    cdef double *tmp
+
+    with nogil, parallel(num_threads=n_threads):
+        scratch = <double *> malloc(scratch_len * sizeof(double))
+        xt = scratch
+        diff = xt + d * CHUNK
+        expo = diff + d * CHUNK
+        weight = expo + K * CHUNK
+        row_max = weight + CHUNK
+        row_sum = row_max + CHUNK
+        tmp = row_sum + CHUNK
+        for c in prange(n_chunks, schedule="dynamic"):
+            start = c * CHUNK
+            n_rows = min(<Py_ssize_t> CHUNK, n_samples - start)
+            n_padded = _padded(n_rows)
+            _load_chunk(
+                X_ptr, row_stride, col_stride, <const double *> NULL, start, n_rows,
+                n_padded, d, xt, weight,
+            )
+            _chunk_logits(
+                xt, n_padded, d, K, cov, means_ptr, prec_ptr, log_norm_ptr,
+                diff, tmp, expo,
+            )
+            if want_labels:
+                for r in range(n_rows):
+                    best = 0
+                    for k in range(1, K):
+                        if expo[k * CHUNK + r] > expo[best * CHUNK + r]:
+                            best = k
+                    labels_ptr[start + r] = best
+            _chunk_normalise(expo, n_padded, K, row_max, row_sum)
+            for r in range(n_rows):
+                lpn_ptr[start + r] = row_max[r] + log(row_sum[r])
+            if want_resp:
+                for r in range(n_rows):
+                    for k in range(K):
+                        resp_ptr[(start + r) * K + k] = expo[k * CHUNK + r] / row_sum[r]
+        free(scratch)

@@ -1,0 +1,147 @@
+"""Pure-NumPy twin of the compiled kernels: the executable specification.
+
+Every name in ``__all__`` exists in :mod:`fastem._kernels._gaussian` with the same
+argument order and output contract; tests hold the two together, and
+``fastem.use_backend("numpy")`` runs the whole estimator on this module.
+
+Conventions shared with the kernels
+-----------------------------------
+- ``X`` has shape (n_samples, n_features), float32 or float64, any memory layout; it is
+  read, never written. Everything is computed in float64.
+- ``means`` (K, d) float64 are both the component means and the shifts c_k around
+  which the first and second moments are taken, so that data far from the origin and
+  tight clusters stay exact.
+- ``precisions_chol`` float64, the upper-triangular factor U with U U^T = precision:
+  full (K, d, d), tied (d, d), diag (K, d), spherical (K,).
+- ``log_norm`` (K,) float64: log(weight_k) + log|U_k| - d/2 log(2 pi), so that the
+  weighted log-density of row n under component k is ``log_norm[k] - q_nk / 2`` with
+  ``q_nk = ||(x_n - mu_k) U_k||^2``.
+- Outputs are preallocated by the caller and overwritten.
+"""
+
+import numpy as np
+from scipy.special import logsumexp
+
+__all__ = ["accumulate", "score"]
+
+
+def weighted_log_prob(X, means, precisions_chol, log_norm, covariance_type):
+    """log(weight_k) + log N(x_n | mu_k, Sigma_k), shape (n_samples, K), float64."""
+    X = np.asarray(X, dtype=np.float64)
+    n_components = means.shape[0]
+    quad = np.empty((X.shape[0], n_components))
+    for k in range(n_components):
+        diff = X - means[k]
+        if covariance_type == "full":
+            quad[:, k] = np.sum((diff @ precisions_chol[k]) ** 2, axis=1)
+        elif covariance_type == "tied":
+            quad[:, k] = np.sum((diff @ precisions_chol) ** 2, axis=1)
+        elif covariance_type == "diag":
+            quad[:, k] = np.sum((diff * precisions_chol[k]) ** 2, axis=1)
+        else:
+            quad[:, k] = np.sum(diff**2, axis=1) * precisions_chol[k] ** 2
+    return log_norm - 0.5 * quad
+
+
+def sufficient_stats(X, sample_weight, resp, shift, covariance_type, nk, s1, s2):
+    """Weighted sums of one pass, around the per-component shifts.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+        None means unit weights.
+    resp : ndarray of shape (n_samples, K)
+        Responsibilities.
+    shift : ndarray of shape (K, n_features)
+        The point c_k each component's moments are taken around.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    nk : ndarray of shape (K,), OUT
+        sum_n w_n r_nk.
+    s1 : ndarray of shape (K, n_features), OUT
+        sum_n w_n r_nk (x_n - c_k).
+    s2 : ndarray, OUT
+        Second moments sum_n w_n r_nk (x_n - c_k)(x_n - c_k)^T: full (K, d, d); tied
+        (d, d), summed over components; diag (K, d), the diagonal; spherical (K,), the
+        trace.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    weighted = np.asarray(resp, dtype=np.float64)
+    if sample_weight is not None:
+        weighted = weighted * sample_weight[:, np.newaxis]
+    nk[:] = weighted.sum(axis=0)
+    if covariance_type == "tied":
+        s2[:] = 0.0
+    for k in range(shift.shape[0]):
+        diff = X - shift[k]
+        w = weighted[:, k]
+        s1[k] = w @ diff
+        if covariance_type == "full":
+            s2[k] = (diff * w[:, np.newaxis]).T @ diff
+        elif covariance_type == "tied":
+            s2 += (diff * w[:, np.newaxis]).T @ diff
+        elif covariance_type == "diag":
+            s2[k] = w @ diff**2
+        else:
+            s2[k] = w @ np.sum(diff**2, axis=1)
+
+
+def accumulate(
+    X, sample_weight, means, precisions_chol, log_norm, covariance_type, n_threads,
+    nk, s1, s2,
+):
+    """E-step fused with the M-step's sums: one pass over X.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    sample_weight : ndarray of shape (n_samples,), float64, or None
+    means : ndarray of shape (K, n_features), float64
+        Current means, also the shifts of the moments.
+    precisions_chol : ndarray, float64
+        Upper-triangular precision factors (see module docstring).
+    log_norm : ndarray of shape (K,), float64
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    n_threads : int
+        Threads to use (ignored by the twin).
+    nk, s1, s2 : ndarray, OUT
+        As in :func:`sufficient_stats`, with the responsibilities of the current
+        parameters.
+
+    Returns
+    -------
+    log_likelihood : float
+        sum_n w_n log p(x_n) under the current parameters.
+    """
+    wlp = weighted_log_prob(X, means, precisions_chol, log_norm, covariance_type)
+    log_prob_norm = logsumexp(wlp, axis=1)
+    resp = np.exp(wlp - log_prob_norm[:, np.newaxis])
+    sufficient_stats(X, sample_weight, resp, means, covariance_type, nk, s1, s2)
+    if sample_weight is None:
+        return float(np.sum(log_prob_norm))
+    return float(sample_weight @ log_prob_norm)
+
+
+def score(
+    X, means, precisions_chol, log_norm, covariance_type, n_threads,
+    log_prob_norm, resp, labels,
+):
+    """Per-row log-likelihood, and optionally responsibilities and labels.
+
+    Parameters
+    ----------
+    X, means, precisions_chol, log_norm, covariance_type, n_threads
+        As in :func:`accumulate`.
+    log_prob_norm : ndarray of shape (n_samples,), float64, OUT
+        log p(x_n).
+    resp : ndarray of shape (n_samples, K), float64, OUT, or None
+        Responsibilities p(k | x_n).
+    labels : ndarray of shape (n_samples,), int64, OUT, or None
+        argmax_k of the weighted log-densities (first index on ties).
+    """
+    wlp = weighted_log_prob(X, means, precisions_chol, log_norm, covariance_type)
+    log_prob_norm[:] = logsumexp(wlp, axis=1)
+    if resp is not None:
+        resp[:] = np.exp(wlp - log_prob_norm[:, np.newaxis])
+    if labels is not None:
+        labels[:] = np.argmax(wlp, axis=1)

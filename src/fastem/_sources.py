@@ -1,0 +1,55 @@
+"""Data sources: where the rows live and how a kernel pass runs over them."""
+
+import numpy as np
+
+from ._gaussian_math import GaussianStats
+from ._kernels import get_backend
+from ._threads import effective_n_threads
+
+
+class ArraySource:
+    """Rows held in one array (in memory or memory-mapped), passed to the kernels as is.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+        Any memory layout; never copied or written.
+    sample_weight : ndarray of shape (n_samples,), float64, or None
+    """
+
+    def __init__(self, X, sample_weight=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.n_threads = effective_n_threads()
+
+    @property
+    def total_weight(self):
+        """Sum of the row weights (the number of rows when unweighted)."""
+        if self.sample_weight is None:
+            return float(self.X.shape[0])
+        return float(np.sum(self.sample_weight))
+
+    def accumulate(self, means, precisions_chol, log_norm, covariance_type):
+        """One fused E-step pass: statistics around ``means`` and the log-likelihood."""
+        stats = GaussianStats.empty(means, covariance_type)
+        stats.log_likelihood = get_backend().accumulate(
+            self.X, self.sample_weight, stats.shift, precisions_chol, log_norm,
+            covariance_type, self.n_threads, stats.nk, stats.s1, stats.s2,
+        )
+        return stats
+
+    def score(
+        self, means, precisions_chol, log_norm, covariance_type, resp=False,
+        labels=False,
+    ):
+        """Per-row log p(x), and on request responsibilities (n, K) and labels (n,)."""
+        n_samples = self.X.shape[0]
+        log_prob_norm = np.empty(n_samples)
+        resp_out = np.empty((n_samples, means.shape[0])) if resp else None
+        labels_out = np.empty(n_samples, dtype=np.intp) if labels else None
+        get_backend().score(
+            self.X, np.ascontiguousarray(means, dtype=np.float64), precisions_chol,
+            log_norm, covariance_type, self.n_threads, log_prob_norm, resp_out,
+            labels_out,
+        )
+        return log_prob_norm, resp_out, labels_out

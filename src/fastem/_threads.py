@@ -1,0 +1,18 @@
+"""How many threads the kernels use."""
+
+import os
+
+from joblib import cpu_count
+
+from ._kernels._openmp import omp_max_threads
+
+
+def effective_n_threads():
+    """Threads for one kernel call, resolved as scikit-learn's KMeans does.
+
+    ``OMP_NUM_THREADS`` and threadpoolctl limits (through ``omp_get_max_threads``) are
+    honoured; otherwise no more than the CPUs this process may use (cgroups included).
+    """
+    if os.environ.get("OMP_NUM_THREADS"):
+        return max(1, omp_max_threads())
+    return max(1, min(omp_max_threads(), cpu_count()))
