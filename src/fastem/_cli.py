@@ -15,9 +15,9 @@ def _demo(args):
     examples = [
         (
             "1-D: N(2, 4^2) and N(9, 2^2), 2000 points each",
-            np.concatenate(
-                [rng.normal(2.0, 4.0, 2000), rng.normal(9.0, 2.0, 2000)]
-            )[:, np.newaxis],
+            np.concatenate([rng.normal(2.0, 4.0, 2000), rng.normal(9.0, 2.0, 2000)])[
+                :, np.newaxis
+            ],
             np.array([[2.0], [9.0]]),
             np.array([[[16.0]], [[4.0]]]),
         ),
@@ -37,13 +37,17 @@ def _demo(args):
         elapsed = time.perf_counter() - start
         order = np.argsort(model.means_[:, 0])
         print(title)
-        print(f"  fitted in {elapsed * 1e3:.1f} ms, {model.n_iter_} EM iterations, "
-              f"mean log-likelihood {model.lower_bound_:.4f}")
+        print(
+            f"  fitted in {elapsed * 1e3:.1f} ms, {model.n_iter_} EM iterations, "
+            f"mean log-likelihood {model.lower_bound_:.4f}"
+        )
         for k, index in enumerate(order):
             print(f"  component {k}: weight {model.weights_[index]:.3f} (true 0.500)")
             print(f"    mean       {model.means_[index]}  (true {true_means[k]})")
-            print(f"    covariance {model.covariances_[index].ravel()}  "
-                  f"(true {true_covariances[k].ravel()})")
+            print(
+                f"    covariance {model.covariances_[index].ravel()}  "
+                f"(true {true_covariances[k].ravel()})"
+            )
     return 0
 
 

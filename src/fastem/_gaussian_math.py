@@ -91,7 +91,7 @@ class GaussianStats:
         return self
 
 
-# --- M-step ------------------------------------------------------------------------------
+# --- M-step ---------------------------------------------------------------------
 
 
 def maximize(stats, covariance_type, reg_covar, eps):
@@ -153,7 +153,7 @@ def maximize(stats, covariance_type, reg_covar, eps):
     return nk, means, covariances
 
 
-# --- precision factors ----------------------------------------------------------------
+# --- precision factors ------------------------------------------------------
 
 
 def precision_cholesky(covariances, covariance_type):
@@ -165,6 +165,8 @@ def precision_cholesky(covariances, covariance_type):
         If a covariance is not positive definite; the message tells the user to raise
         ``reg_covar``.
     """
+    if not np.all(np.isfinite(covariances)):
+        raise ValueError(SINGULAR_COVARIANCE_MESSAGE)
     if covariance_type in ("full", "tied"):
         stacked = covariances if covariance_type == "full" else covariances[np.newaxis]
         n_features = stacked.shape[-1]
@@ -178,7 +180,7 @@ def precision_cholesky(covariances, covariance_type):
                 cov_chol, np.eye(n_features), lower=True
             ).T
         return factors if covariance_type == "full" else factors[0]
-    if np.any(covariances <= 0.0) or not np.all(np.isfinite(covariances)):
+    if np.any(covariances <= 0.0):
         raise ValueError(SINGULAR_COVARIANCE_MESSAGE)
     return 1.0 / np.sqrt(covariances)
 
@@ -259,13 +261,18 @@ def n_parameters(n_components, n_features, covariance_type):
     return int(cov_params + n_features * n_components + n_components - 1)
 
 
-# --- statistics of an initial assignment -----------------------------------------------
+# --- statistics of an initial assignment ------------------------------------
 
 
 def stats_from_labels(X, labels, n_components, covariance_type):
     """Statistics of a hard assignment; rows labelled -1 belong to no component.
 
     Each component's moments are taken around its own mean, so they are exact.
+
+    For 'tied', rows of no component still add their uncentred x x^T to s2: scikit-learn
+    computes the tied covariance as (X^T X - sum_k N_k m_k m_k^T) / sum_k N_k over all
+    rows, so its 'k-means++' and 'random_from_data' seeds (one row per component) start
+    from that matrix, and a drop-in must start from the same one.
     """
     n_features = X.shape[1]
     stats = GaussianStats.zeros(np.zeros((n_components, n_features)), covariance_type)
@@ -275,13 +282,24 @@ def stats_from_labels(X, labels, n_components, covariance_type):
         if len(rows):
             stats.shift[k] = np.mean(rows, axis=0, dtype=np.float64)
         sufficient_stats(
-            rows, None, np.ones((len(rows), 1)), stats.shift[k : k + 1],
-            covariance_type, stats.nk[k : k + 1], stats.s1[k : k + 1], s2,
+            rows,
+            None,
+            np.ones((len(rows), 1)),
+            stats.shift[k : k + 1],
+            covariance_type,
+            stats.nk[k : k + 1],
+            stats.s1[k : k + 1],
+            s2,
         )
         if covariance_type == "tied":
             stats.s2 += s2
         else:
             stats.s2[k] = s2[0]
+    if covariance_type == "tied":
+        for start in range(0, X.shape[0], _INIT_CHUNK_ROWS):
+            chunk = slice(start, start + _INIT_CHUNK_ROWS)
+            unassigned = X[chunk][labels[chunk] < 0].astype(np.float64)
+            stats.s2 += unassigned.T @ unassigned
     return stats
 
 

@@ -142,7 +142,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
 
-    # --- fitting ------------------------------------------------------------------------
+    # --- fitting -------------------------------------------------------------
 
     def fit(self, X, y=None):
         """Estimate the parameters with EM, keeping the best of ``n_init`` runs.
@@ -225,12 +225,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     f"sum(weights) = {np.sum(weights):.5f}"
                 )
         if self.means_init is not None:
-            means = _checked(self.means_init, (K, n_features), "means")
+            means = _checked(self.means_init, (K, n_features), "means", ensure_2d=False)
         if self.precisions_init is not None:
             shape = gm.second_moment_shape(K, n_features, self.covariance_type)
             name = f"{self.covariance_type} precision"
             precisions = _checked(
-                self.precisions_init, shape, name, ensure_2d=False,
+                self.precisions_init,
+                shape,
+                name,
+                ensure_2d=False,
                 allow_nd=self.covariance_type == "full",
             )
             _check_precisions(precisions, self.covariance_type)
@@ -259,7 +262,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             covariances = gm.covariances_from_precisions(
                 precisions_init, self.covariance_type
             )
-        return _Params(weights, np.ascontiguousarray(means), covariances, precisions_chol)
+        return _Params(
+            weights, np.ascontiguousarray(means), covariances, precisions_chol
+        )
 
     def _initial_stats(self, X, random_state):
         K, covariance_type = self.n_components, self.covariance_type
@@ -283,7 +288,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             params.means,
             params.precisions_cholesky,
             gm.log_norm(
-                params.weights, params.precisions_cholesky, self.covariance_type,
+                params.weights,
+                params.precisions_cholesky,
+                self.covariance_type,
                 params.means.shape[1],
             ),
             self.covariance_type,
@@ -293,7 +300,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             stats, self.covariance_type, self.reg_covar, eps
         )
         precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
-        return _Params(mass / mass.sum(), means, covariances, precisions_chol), lower_bound
+        return _Params(
+            mass / mass.sum(), means, covariances, precisions_chol
+        ), lower_bound
 
     def _set_fitted(self, params, dtype):
         self.weights_ = params.weights.astype(dtype)
@@ -310,13 +319,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             *(
                 np.array(value, dtype=np.float64)
                 for value in (
-                    self.weights_, self.means_, self.covariances_,
+                    self.weights_,
+                    self.means_,
+                    self.covariances_,
                     self.precisions_cholesky_,
                 )
             )
         )
 
-    # --- using a fitted model --------------------------------------------------------------
+    # --- using a fitted model ------------------------------------------------
 
     def _kernel_params(self):
         """(means, upper precision factors, log_norm, covariance_type) in float64."""
@@ -326,8 +337,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.covariance_type,
         )
         log_norm = gm.log_norm(
-            np.asarray(self.weights_, dtype=np.float64), precisions_chol,
-            self.covariance_type, means.shape[1],
+            np.asarray(self.weights_, dtype=np.float64),
+            precisions_chol,
+            self.covariance_type,
+            means.shape[1],
         )
         return means, precisions_chol, log_norm, self.covariance_type
 

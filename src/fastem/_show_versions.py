@@ -5,6 +5,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from . import _build_info
+from ._kernels import COMPILED_VARIANT
 from ._threads import effective_n_threads
 
 
@@ -15,6 +16,7 @@ def _versions():
         "platform": platform.platform(),
         "openmp": "enabled" if _build_info.OPENMP else "DISABLED (serial build)",
         "threads": str(effective_n_threads()),
+        "kernel": COMPILED_VARIANT,
         "compiler": _build_info.C_COMPILER,
         "cython": _build_info.CYTHON_VERSION,
         "buildtype": _build_info.BUILDTYPE,

@@ -33,13 +33,26 @@ class ArraySource:
         """One fused E-step pass: statistics around ``means`` and the log-likelihood."""
         stats = GaussianStats.empty(means, covariance_type)
         stats.log_likelihood = get_backend().accumulate(
-            self.X, self.sample_weight, stats.shift, precisions_chol, log_norm,
-            covariance_type, self.n_threads, stats.nk, stats.s1, stats.s2,
+            self.X,
+            self.sample_weight,
+            stats.shift,
+            precisions_chol,
+            log_norm,
+            covariance_type,
+            self.n_threads,
+            stats.nk,
+            stats.s1,
+            stats.s2,
         )
         return stats
 
     def score(
-        self, means, precisions_chol, log_norm, covariance_type, resp=False,
+        self,
+        means,
+        precisions_chol,
+        log_norm,
+        covariance_type,
+        resp=False,
         labels=False,
     ):
         """Per-row log p(x), and on request responsibilities (n, K) and labels (n,)."""
@@ -48,8 +61,14 @@ class ArraySource:
         resp_out = np.empty((n_samples, means.shape[0])) if resp else None
         labels_out = np.empty(n_samples, dtype=np.intp) if labels else None
         get_backend().score(
-            self.X, np.ascontiguousarray(means, dtype=np.float64), precisions_chol,
-            log_norm, covariance_type, self.n_threads, log_prob_norm, resp_out,
+            self.X,
+            np.ascontiguousarray(means, dtype=np.float64),
+            precisions_chol,
+            log_norm,
+            covariance_type,
+            self.n_threads,
+            log_prob_norm,
+            resp_out,
             labels_out,
         )
         return log_prob_norm, resp_out, labels_out

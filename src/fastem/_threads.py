@@ -4,7 +4,7 @@ import os
 
 from joblib import cpu_count
 
-from ._kernels._openmp import omp_max_threads
+from ._kernels._platform import omp_max_threads
 
 
 def effective_n_threads():

@@ -18,7 +18,7 @@ The contract of every public function is the twin's, in ``_reference.py``.
 from cython.parallel cimport parallel, prange
 from libc.math cimport log
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -35,8 +35,18 @@ cdef extern from "_fastmath.h" nogil:
     double fe_sum(const double *a, Py_ssize_t n)
 
 
+cdef extern from "_chunk.h" nogil:
+    const int CHUNK "FE_CHUNK"  # rows per chunk: the K x CHUNK logits stay in L1/L2
+    const int FE_SMALL_D        # up to this d, loops are specialised per d
+    const int FE_TRIANGULAR, FE_DIAGONAL, FE_SCALAR
+    void fe_small_logits(const double *xt, Py_ssize_t n, int d, int kind,
+                         const double *mu, const double *prec, double c, double *out)
+    void fe_small_stats(const double *xt, Py_ssize_t n, int d, int kind,
+                        const double *mu, const double *w, double *nk, double *s1,
+                        double *s2)
+
+
 cdef enum:
-    CHUNK = 256  # rows per chunk: the K x CHUNK logits stay in L1/L2
     FULL = 0
     TIED = 1
     DIAG = 2
@@ -57,28 +67,51 @@ cdef inline Py_ssize_t _padded(Py_ssize_t n_rows) noexcept nogil:
 
 
 cdef void _load_chunk(
-    const floating *X,          # IN  first element of X
-    Py_ssize_t row_stride,      # IN  elements between rows
-    Py_ssize_t col_stride,      # IN  elements between columns
+    const char *X,              # IN  first byte of X
+    Py_ssize_t row_stride,      # IN  bytes between rows (any value numpy allows)
+    Py_ssize_t col_stride,      # IN  bytes between columns
     const double *sample_weight,  # IN  (n_samples,) or NULL for ones
     Py_ssize_t start,           # IN  first row of the chunk
     Py_ssize_t n_rows,          # IN  rows in the chunk
     Py_ssize_t n_padded,        # IN  n_rows rounded up to the lanes
     Py_ssize_t n_features,      # IN
-    double *xt,                 # OUT (n_features, CHUNK) transposed chunk, zero-padded
+    double *xt,                 # OUT (n_features, CHUNK) transposed chunk
     double *weight,             # OUT (CHUNK,) row weights, zero on padding
+    floating kind,              # IN  selects the input dtype; value unused
 ) noexcept nogil:
+    """Padding rows repeat the first row with weight 0: finite wherever real rows are."""
     cdef Py_ssize_t r, i
-    cdef const floating *row
+    cdef const char *row
+    cdef floating value
     for r in range(n_rows):
         row = X + (start + r) * row_stride
         for i in range(n_features):
-            xt[i * CHUNK + r] = row[i * col_stride]
+            # memcpy: rows of a packed structured array need not be aligned
+            memcpy(&value, row + i * col_stride, sizeof(floating))
+            xt[i * CHUNK + r] = value
         weight[r] = 1.0 if sample_weight == NULL else sample_weight[start + r]
     for r in range(n_rows, n_padded):
         for i in range(n_features):
-            xt[i * CHUNK + r] = 0.0
+            xt[i * CHUNK + r] = xt[i * CHUNK]
         weight[r] = 0.0
+
+
+cdef inline int _kind(int cov) noexcept nogil:
+    if cov == FULL or cov == TIED:
+        return FE_TRIANGULAR
+    return FE_DIAGONAL if cov == DIAG else FE_SCALAR
+
+
+cdef inline Py_ssize_t _component_offset(
+    int cov, Py_ssize_t k, Py_ssize_t d
+) noexcept nogil:
+    """Where component k's block starts in precision factors and second moments:
+    (K, d, d), one shared (d, d), (K, d) or (K,) for full, tied, diag, spherical."""
+    if cov == FULL:
+        return k * d * d
+    if cov == TIED:
+        return 0
+    return k * d if cov == DIAG else k
 
 
 cdef inline void _centre(
@@ -111,11 +144,14 @@ cdef void _chunk_logits(
     cdef const double *factor
     cdef double *q
     for k in range(n_components):
-        _centre(xt, means + k * d, n, d, diff)
         q = logit + k * CHUNK
+        factor = prec + _component_offset(cov, k, d)
+        if d <= FE_SMALL_D:
+            fe_small_logits(xt, n, d, _kind(cov), means + k * d, factor, log_norm[k], q)
+            continue
+        _centre(xt, means + k * d, n, d, diff)
         memset(q, 0, n * sizeof(double))
         if cov == FULL or cov == TIED:
-            factor = prec + (k * d * d if cov == FULL else 0)
             # q = ||(x - mu) U||^2 with U upper triangular: column j uses rows i <= j.
             for j in range(d):
                 a = factor[j]
@@ -129,7 +165,7 @@ cdef void _chunk_logits(
                     q[r] += proj[r] * proj[r]
         elif cov == DIAG:
             for i in range(d):
-                a = prec[k * d + i]
+                a = factor[i]
                 for r in range(n):
                     c = diff[i * CHUNK + r] * a
                     q[r] += c * c
@@ -137,7 +173,7 @@ cdef void _chunk_logits(
             for i in range(d):
                 for r in range(n):
                     q[r] += diff[i * CHUNK + r] * diff[i * CHUNK + r]
-            a = prec[k] * prec[k]
+            a = factor[0] * factor[0]
             for r in range(n):
                 q[r] *= a
         c = log_norm[k]
@@ -201,16 +237,12 @@ cdef double _chunk_statistics(
             resp[r] *= tmp[r]
     for k in range(n_components):
         resp = expo + k * CHUNK
+        s2k = s2 + _component_offset(cov, k, d)
+        if d <= FE_SMALL_D:
+            fe_small_stats(xt, n, d, _kind(cov), means + k * d, resp, nk + k, s1 + k * d, s2k)
+            continue
         nk[k] += fe_sum(resp, n)
         _centre(xt, means + k * d, n, d, diff)
-        if cov == FULL:
-            s2k = s2 + k * d * d
-        elif cov == TIED:
-            s2k = s2
-        elif cov == DIAG:
-            s2k = s2 + k * d
-        else:
-            s2k = s2 + k
         for i in range(d):
             for r in range(n):  # tmp = w r (x_i - mu_i)
                 tmp[r] = resp[r] * diff[i * CHUNK + r]
@@ -307,9 +339,9 @@ def accumulate(
     cdef Py_ssize_t n_blocks = (n_chunks + per_block - 1) // per_block
     cdef double[:, ::1] partials = np.zeros((n_blocks, stats_len))
 
-    cdef const floating *X_ptr = &X[0, 0]
-    cdef Py_ssize_t row_stride = X.strides[0] // <Py_ssize_t> sizeof(floating)
-    cdef Py_ssize_t col_stride = X.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef const char *X_ptr = <const char *> &X[0, 0]
+    cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
+    cdef floating dtype_tag = 0
     cdef const double *means_ptr = &means[0, 0]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
@@ -342,7 +374,7 @@ def accumulate(
                 n_padded = _padded(n_rows)
                 _load_chunk(
                     X_ptr, row_stride, col_stride, weight_ptr, start, n_rows,
-                    n_padded, d, xt, weight,
+                    n_padded, d, xt, weight, dtype_tag,
                 )
                 _chunk_logits(
                     xt, n_padded, d, K, cov, means_ptr, prec_ptr, log_norm_ptr,
@@ -408,9 +440,9 @@ def score(
     cdef double *resp_ptr = &resp[0, 0] if want_resp else NULL
     cdef long long *labels_ptr = &labels[0] if want_labels else NULL
     cdef double *lpn_ptr = &log_prob_norm[0]
-    cdef const floating *X_ptr = &X[0, 0]
-    cdef Py_ssize_t row_stride = X.strides[0] // <Py_ssize_t> sizeof(floating)
-    cdef Py_ssize_t col_stride = X.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef const char *X_ptr = <const char *> &X[0, 0]
+    cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
+    cdef floating dtype_tag = 0
     cdef const double *means_ptr = &means[0, 0]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
@@ -441,7 +473,7 @@ def score(
             n_padded = _padded(n_rows)
             _load_chunk(
                 X_ptr, row_stride, col_stride, <const double *> NULL, start, n_rows,
-                n_padded, d, xt, weight,
+                n_padded, d, xt, weight, dtype_tag,
             )
             _chunk_logits(
                 xt, n_padded, d, K, cov, means_ptr, prec_ptr, log_norm_ptr,

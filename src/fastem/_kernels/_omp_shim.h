@@ -1,4 +1,4 @@
-/* OpenMP through one shim: without OpenMP the calls compile to serial answers. */
+/* OpenMP through one shim (serial answers without OpenMP), and CPU feature checks. */
 #ifndef FASTEM_OMP_SHIM_H
 #define FASTEM_OMP_SHIM_H
 #ifdef _OPENMP
@@ -8,4 +8,15 @@
 #define FASTEM_OPENMP 0
 static inline int omp_get_max_threads(void) { return 1; }
 #endif
+
+static inline int fe_cpu_has_x86_64_v3(void)
+{
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+#else
+    return 0;
+#endif
+}
 #endif

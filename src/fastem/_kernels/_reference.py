@@ -87,8 +87,16 @@ def sufficient_stats(X, sample_weight, resp, shift, covariance_type, nk, s1, s2)
 
 
 def accumulate(
-    X, sample_weight, means, precisions_chol, log_norm, covariance_type, n_threads,
-    nk, s1, s2,
+    X,
+    sample_weight,
+    means,
+    precisions_chol,
+    log_norm,
+    covariance_type,
+    n_threads,
+    nk,
+    s1,
+    s2,
 ):
     """E-step fused with the M-step's sums: one pass over X.
 
@@ -123,8 +131,15 @@ def accumulate(
 
 
 def score(
-    X, means, precisions_chol, log_norm, covariance_type, n_threads,
-    log_prob_norm, resp, labels,
+    X,
+    means,
+    precisions_chol,
+    log_norm,
+    covariance_type,
+    n_threads,
+    log_prob_norm,
+    resp,
+    labels,
 ):
     """Per-row log-likelihood, and optionally responsibilities and labels.
 

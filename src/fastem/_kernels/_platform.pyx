@@ -1,8 +1,9 @@
-"""What the compiled kernels know about OpenMP."""
+"""What the compiled code knows about this machine: OpenMP, threads, CPU features."""
 
 cdef extern from "_omp_shim.h":
     int FASTEM_OPENMP
     int omp_get_max_threads() nogil
+    int fe_cpu_has_x86_64_v3() nogil
 
 
 def openmp_enabled():
@@ -13,3 +14,8 @@ def openmp_enabled():
 def omp_max_threads():
     """omp_get_max_threads(): honours OMP_NUM_THREADS and threadpoolctl limits."""
     return omp_get_max_threads()
+
+
+def x86_64_v3_supported():
+    """True on an x86-64 CPU with AVX2, FMA, BMI1 and BMI2 (the x86-64-v3 level)."""
+    return bool(fe_cpu_has_x86_64_v3())

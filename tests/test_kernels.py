@@ -1,0 +1,481 @@
+"""The compiled kernels (every variant in ``COMPILED``) against their NumPy twin.
+
+Also the kernels' own promises: the same bits for any number of threads, the caller's
+X read as it is and never written, exact statistics for tight clusters far from the
+origin, a safe exp, and ValueError (not a crash) on bad arguments.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
+
+from _builders import (
+    BOUNDARY_ROW_COUNTS,
+    COVARIANCE_TYPES,
+    LAYOUTS,
+    assert_stats_close,
+    make_params,
+    random_params,
+    random_sample_weight,
+    sample_mixture,
+    score_buffers,
+    stats_buffers,
+    with_layout,
+)
+from fastem import _gaussian_math as gm
+from fastem._kernels import BACKENDS, COMPILED, _platform, _reference
+
+# Kernel vs twin, relative to the sum of absolute terms of each statistic. The kernel
+# converts float32 rows to float64 exactly and accumulates in float64, so both dtypes
+# are held to the same tolerance.
+RTOL = {np.float32: 1e-10, np.float64: 1e-10}
+
+# Covariances of tight clusters far apart against an exact (long double) computation.
+EXACT_RTOL = {np.float32: 1e-12, np.float64: 1e-12}
+
+DTYPES = (np.float32, np.float64)
+
+
+@pytest.fixture(scope="module", params=sorted(COMPILED))
+def compiled(request):
+    """Each compiled variant of the kernels that this CPU runs."""
+    return COMPILED[request.param]
+
+
+def run_accumulate(kernels, X, sample_weight, params, n_threads=1):
+    """(nk, s1, s2, log_likelihood) of one ``accumulate`` call of ``kernels``."""
+    nk, s1, s2 = stats_buffers(
+        params.n_components, params.n_features, params.covariance_type
+    )
+    log_likelihood = kernels.accumulate(
+        X, sample_weight, *params.kernel_args, n_threads, nk, s1, s2
+    )
+    return nk, s1, s2, log_likelihood
+
+
+def run_score(kernels, X, params, n_threads=1, with_resp=True, with_labels=True):
+    """(log_prob_norm, resp or None, labels or None) of one ``score`` call."""
+    log_prob_norm, resp, labels = score_buffers(len(X), params.n_components)
+    resp = resp if with_resp else None
+    labels = labels if with_labels else None
+    kernels.score(X, *params.kernel_args, n_threads, log_prob_norm, resp, labels)
+    return log_prob_norm, resp, labels
+
+
+def assert_accumulated_close(actual, expected, X, sample_weight, params, rtol):
+    """(nk, s1, s2, log_likelihood) equal to ``rtol`` of their sums of absolute
+    terms."""
+    assert_stats_close(actual[:3], expected[:3], X, sample_weight, params.means, rtol)
+    weights = np.ones(len(X)) if sample_weight is None else sample_weight
+    log_prob_norm = logsumexp(
+        _reference.weighted_log_prob(X, *params.kernel_args), axis=1
+    )
+    scale = weights @ np.abs(log_prob_norm)
+    assert_allclose(actual[3], expected[3], rtol=rtol, atol=rtol * scale)
+
+
+def assert_same_bits(actual, expected):
+    """Arrays (or floats) with identical bytes."""
+    for got, want in zip(actual, expected):
+        if want is not None:
+            assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+
+
+def clear_labels(weighted_log_prob, tol=1e-9):
+    """Rows whose best component leads the next by more than rounding could flip."""
+    if weighted_log_prob.shape[1] == 1:
+        return np.ones(len(weighted_log_prob), dtype=bool)
+    top = np.sort(weighted_log_prob, axis=1)[:, -2:]
+    return top[:, 1] - top[:, 0] > tol * (1.0 + np.abs(top[:, 1]))
+
+
+# --- names ----------------------------------------------------------------------------
+
+
+def test_kernels_and_twin_export_the_same_names(compiled):
+    assert compiled.__all__ == _reference.__all__
+    for name in _reference.__all__:
+        assert callable(getattr(compiled, name))
+        assert callable(getattr(_reference, name))
+
+
+def test_openmp_enabled():
+    """A serial build must be loud: it fails here unless it was asked for."""
+    if os.environ.get("FASTEM_ALLOW_SERIAL") == "1":
+        pytest.skip("FASTEM_ALLOW_SERIAL=1: a serial build is allowed")
+    assert _platform.openmp_enabled(), (
+        "the kernels were built without OpenMP; set FASTEM_ALLOW_SERIAL=1 if intended"
+    )
+
+
+def test_fast_variant_runs_where_the_cpu_has_it():
+    """An x86-64-v3 CPU must get the AVX2 + FMA build (2-3x faster), never silently
+    the baseline one."""
+    if not _platform.x86_64_v3_supported():
+        pytest.skip("this CPU lacks x86-64-v3")
+    assert "x86-64-v3" in COMPILED
+    if os.environ.get("FASTEM_KERNEL") is None:
+        assert BACKENDS["cython"] is COMPILED["x86-64-v3"]
+
+
+# --- kernel == twin on random problems ------------------------------------------------
+
+problems = st.fixed_dictionaries(
+    {
+        "covariance_type": st.sampled_from(COVARIANCE_TYPES),
+        "dtype": st.sampled_from(DTYPES),
+        "n_samples": st.one_of(
+            st.sampled_from(BOUNDARY_ROW_COUNTS), st.integers(1, 1200)
+        ),
+        "n_features": st.integers(1, 10),
+        "n_components": st.integers(1, 6),
+        "n_threads": st.integers(1, 3),
+        "weighted": st.booleans(),
+        "layout": st.sampled_from(LAYOUTS),
+        "seed": st.integers(0, 2**32 - 1),
+    }
+)
+
+
+def build_problem(problem, directory):
+    """(params, X in the problem's layout and dtype, sample_weight or None)."""
+    rng = np.random.default_rng(problem["seed"])
+    n_samples, n_features = problem["n_samples"], problem["n_features"]
+    params = random_params(
+        rng, problem["n_components"], n_features, problem["covariance_type"]
+    )
+    X = (3.0 * rng.normal(size=(n_samples, n_features))).astype(problem["dtype"])
+    sample_weight = None
+    if problem["weighted"]:
+        sample_weight = random_sample_weight(rng, n_samples)
+    return params, with_layout(X, problem["layout"], directory), sample_weight
+
+
+@pytest.fixture(scope="module")
+def memmap_dir(tmp_path_factory):
+    """Where the 'memmap' layout writes its files."""
+    return tmp_path_factory.mktemp("memmaps")
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=problems)
+def test_accumulate_matches_twin(problem, memmap_dir, compiled):
+    params, X, sample_weight = build_problem(problem, memmap_dir)
+    X_before = np.array(X, copy=True)
+
+    got = run_accumulate(compiled, X, sample_weight, params, problem["n_threads"])
+    want = run_accumulate(_reference, X, sample_weight, params)
+
+    assert_accumulated_close(
+        got, want, X, sample_weight, params, RTOL[problem["dtype"]]
+    )
+    assert_array_equal(X, X_before)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=problems, with_resp=st.booleans(), with_labels=st.booleans())
+def test_score_matches_twin(problem, with_resp, with_labels, memmap_dir, compiled):
+    params, X, _ = build_problem(problem, memmap_dir)
+    X_before = np.array(X, copy=True)
+    rtol = RTOL[problem["dtype"]]
+
+    log_prob_norm, resp, labels = run_score(
+        compiled, X, params, problem["n_threads"], with_resp, with_labels
+    )
+    want_log_prob_norm, want_resp, want_labels = run_score(_reference, X, params)
+
+    assert_allclose(
+        log_prob_norm,
+        want_log_prob_norm,
+        rtol=rtol,
+        atol=rtol * np.max(np.abs(want_log_prob_norm)),
+    )
+    if with_resp:
+        assert_allclose(resp, want_resp, rtol=rtol, atol=rtol)
+    if with_labels:
+        clear = clear_labels(_reference.weighted_log_prob(X, *params.kernel_args))
+        assert_array_equal(labels[clear], want_labels[clear])
+    assert_array_equal(X, X_before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rows_at_any_byte_stride(dtype, compiled):
+    """A field of a packed structured array has a row stride that is no multiple of
+    its itemsize (here 3 * itemsize + 2 bytes); the kernels must read it as it is."""
+    rng = np.random.default_rng(3)
+    params = random_params(rng, 3, 3, "full")
+    records = np.zeros(300, dtype=[("x", dtype, (3,)), ("tag", np.int16)])
+    records["x"] = rng.normal(size=(300, 3))
+    X = records["x"]
+    assert X.strides[0] % X.itemsize != 0
+
+    assert_accumulated_close(
+        run_accumulate(compiled, X, None, params),
+        run_accumulate(_reference, X, None, params),
+        X,
+        None,
+        params,
+        RTOL[dtype],
+    )
+    assert_allclose(
+        run_score(compiled, X, params)[0],
+        run_score(_reference, X, params)[0],
+        rtol=RTOL[dtype],
+    )
+
+
+@pytest.mark.parametrize("n_samples", [5, 256])
+def test_padding_rows_do_not_poison_the_sums(n_samples, compiled):
+    """Rows exactly at components 1e160 from the origin are finite for the twin; the
+    zero rows that pad a chunk to the SIMD lanes (3 of them for n = 5, none for
+    n = 256) are infinitely unlikely there and must not turn the sums into NaN."""
+    rng = np.random.default_rng(4)
+    params = random_params(rng, 3, 3, "full", centre=1e160, spread=1e150)
+    X = params.means[rng.integers(0, 3, n_samples)]
+
+    want = run_accumulate(_reference, X, None, params)
+    assert np.all(np.isfinite(want[0]))
+    assert_accumulated_close(
+        run_accumulate(compiled, X, None, params),
+        want,
+        X,
+        None,
+        params,
+        RTOL[np.float64],
+    )
+
+
+# --- threads --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_samples", [300, 20000, 70000])
+def test_same_bits_for_any_number_of_threads(
+    covariance_type, dtype, n_samples, compiled
+):
+    """Rows are cut into 2, 79 or 274 chunks: one chunk per block for the first two,
+    two per block (at most 256 blocks) for the last."""
+    rng = np.random.default_rng(5)
+    params = random_params(rng, 4, 5, covariance_type)
+    X = (3.0 * rng.normal(size=(n_samples, 5))).astype(dtype)
+    sample_weight = rng.uniform(size=n_samples)
+
+    threads = (1, 2, 3, 4)
+    stats = [run_accumulate(compiled, X, sample_weight, params, t) for t in threads]
+    scores = [run_score(compiled, X, params, t) for t in threads]
+
+    assert_accumulated_close(
+        stats[0],
+        run_accumulate(_reference, X, sample_weight, params),
+        X,
+        sample_weight,
+        params,
+        RTOL[dtype],
+    )
+    for other in stats[1:]:
+        assert_same_bits(other, stats[0])
+    for other in scores[1:]:
+        assert_same_bits(other, scores[0])
+
+
+# --- accuracy -------------------------------------------------------------------------
+
+
+def exact_covariances(X, labels, n_components, covariance_type):
+    """Means and covariances of a hard assignment, in long double (max. likelihood)."""
+    X = np.asarray(X, dtype=np.longdouble)
+    counts = np.bincount(labels, minlength=n_components)
+    clusters = [X[labels == k] for k in range(n_components)]
+    means = np.stack([rows.sum(axis=0) / len(rows) for rows in clusters])
+    scatters = np.stack(
+        [(rows - mean).T @ (rows - mean) for rows, mean in zip(clusters, means)]
+    )
+    if covariance_type == "full":
+        covariances = scatters / counts[:, np.newaxis, np.newaxis]
+    elif covariance_type == "tied":
+        covariances = scatters.sum(axis=0) / counts.sum()
+    else:
+        diagonals = np.diagonal(scatters, axis1=1, axis2=2) / counts[:, np.newaxis]
+        covariances = diagonals if covariance_type == "diag" else diagonals.mean(axis=1)
+    return means.astype(np.float64), covariances.astype(np.float64)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "sigma, spread, centre",
+    [(1e-3, 100.0, 0.0), (1e-2, 10.0, 1e4)],
+    ids=["sigma 1e-3 spread 100", "sigma 1e-2 at 1e4"],
+)
+def test_tight_clusters_far_apart_are_exact(
+    covariance_type, dtype, sigma, spread, centre, compiled
+):
+    rng = np.random.default_rng(6)
+    params = random_params(
+        rng, 3, 3, covariance_type, spread=spread, scale=sigma, centre=centre
+    )
+    X, labels = sample_mixture(rng, params, 3000)
+    X = X.astype(dtype)
+    # The clusters are so far apart that the responsibilities are hard.
+    assert_array_equal(run_score(_reference, X, params)[2], labels)
+
+    nk, s1, s2, _ = run_accumulate(compiled, X, None, params)
+    stats = gm.GaussianStats(nk=nk, s1=s1, s2=s2, shift=params.means)
+    _, means, covariances = gm.maximize(stats, covariance_type, reg_covar=0.0, eps=0.0)
+    exact_means, exact = exact_covariances(X, labels, 3, covariance_type)
+
+    rtol = EXACT_RTOL[dtype]
+    assert_allclose(nk, np.bincount(labels, minlength=3), rtol=rtol)
+    assert_allclose(means, exact_means, rtol=rtol)
+    assert_allclose(covariances, exact, rtol=rtol, atol=rtol * np.max(np.abs(exact)))
+
+
+# --- exp, log-sum-exp and labels ------------------------------------------------------
+
+
+def test_extreme_logits_are_normalised(compiled):
+    rng = np.random.default_rng(8)
+    means = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    params = make_params(np.full(3, 1 / 3), means, np.stack([np.eye(2)] * 3), "full")
+    far = np.array([[-300.0, -300.0], [400.0, 350.0], [1000.0, -20.0], [-30.0, 450.0]])
+    X = np.vstack([means[k] + rng.normal(size=(100, 2)) for k in range(3)] + [far])
+    weighted_log_prob = _reference.weighted_log_prob(X, *params.kernel_args)
+    # Far rows: log-densities beyond -4e4, components more than 800 apart.
+    assert np.all(weighted_log_prob[-4:] < -4e4)
+    assert np.all(np.ptp(weighted_log_prob[-4:], axis=1) > 800)
+
+    log_prob_norm, resp, labels = run_score(compiled, X, params)
+    log_likelihood = run_accumulate(compiled, X, None, params)[3]
+
+    assert np.all(np.isfinite(log_prob_norm))
+    assert_allclose(log_prob_norm, logsumexp(weighted_log_prob, axis=1), rtol=1e-12)
+    assert_allclose(log_likelihood, np.sum(log_prob_norm), rtol=1e-12)
+    assert_allclose(resp.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+    assert_array_equal(labels, np.argmax(resp, axis=1))
+    assert_array_equal(labels, np.argmax(weighted_log_prob, axis=1))
+
+
+def test_small_responsibilities_keep_their_relative_accuracy(compiled):
+    """Logit gaps from 0 to about -685: the kernel's exp stays as close to NumPy's
+    in relative terms as the rounding of the logits allows, down to where exp
+    underflows."""
+    separation = 37.0
+    params = make_params(
+        np.array([0.5, 0.5]),
+        np.array([[0.0], [separation]]),
+        np.array([1.0, 1.0]),
+        "spherical",
+    )
+    # Row x has the logit gap (2 x separation - separation^2) / 2; the largest
+    # quadratic form is separation^2, so the logits round by about 1e-13.
+    X = np.linspace(separation / 2, 0.0, 1001)[:, np.newaxis]
+
+    resp = run_score(compiled, X, params)[1]
+    want = run_score(_reference, X, params)[1]
+
+    assert np.min(want) < 1e-297
+    assert_allclose(resp, want, rtol=1e-12, atol=0)
+
+
+# --- bad arguments --------------------------------------------------------------------
+
+
+def valid_arguments(kernel):
+    """Valid arguments of ``kernel`` ('accumulate' or 'score'), by name and in order."""
+    params = random_params(np.random.default_rng(9), 3, 3, "full")
+    X = np.random.default_rng(10).normal(size=(20, 3))
+    means, precisions_chol, log_norm, covariance_type = params.kernel_args
+    if kernel == "accumulate":
+        nk, s1, s2 = stats_buffers(3, 3, "full")
+        return dict(
+            X=X,
+            sample_weight=None,
+            means=means,
+            precisions_chol=precisions_chol,
+            log_norm=log_norm,
+            covariance_type=covariance_type,
+            n_threads=2,
+            nk=nk,
+            s1=s1,
+            s2=s2,
+        )
+    log_prob_norm, resp, labels = score_buffers(20, 3)
+    return dict(
+        X=X,
+        means=means,
+        precisions_chol=precisions_chol,
+        log_norm=log_norm,
+        covariance_type=covariance_type,
+        n_threads=2,
+        log_prob_norm=log_prob_norm,
+        resp=resp,
+        labels=labels,
+    )
+
+
+BAD_ARGUMENTS = {
+    "accumulate": {
+        "precisions_chol of diag shape": dict(precisions_chol=np.ones((3, 3))),
+        "precisions_chol too narrow": dict(precisions_chol=np.ones((3, 3, 2))),
+        "log_norm too short": dict(log_norm=np.zeros(2)),
+        "X of other width": dict(X=np.zeros((20, 2))),
+        "unknown covariance_type": dict(covariance_type="banana"),
+        "means strided": dict(means=np.zeros((3, 6))[:, ::2]),
+        "sample_weight too long": dict(sample_weight=np.ones(21)),
+        "nk too long": dict(nk=np.empty(4)),
+        "s1 of other shape": dict(s1=np.empty((3, 4))),
+        "s2 of diag shape": dict(s2=np.empty((3, 3))),
+        "nk strided": dict(nk=np.empty(6)[::2]),
+        "s1 Fortran-ordered": dict(s1=np.empty((3, 3), order="F")),
+        "s2 Fortran-ordered": dict(s2=np.empty((3, 3, 3), order="F")),
+        "nk float32": dict(nk=np.empty(3, dtype=np.float32)),
+    },
+    "score": {
+        "precisions_chol of tied shape": dict(precisions_chol=np.eye(3)),
+        "log_norm too long": dict(log_norm=np.zeros(4)),
+        "X of other width": dict(X=np.zeros((20, 4))),
+        "unknown covariance_type": dict(covariance_type="banana"),
+        "log_prob_norm too short": dict(log_prob_norm=np.empty(19)),
+        "log_prob_norm strided": dict(log_prob_norm=np.empty(40)[::2]),
+        "resp of other shape": dict(resp=np.empty((20, 4))),
+        "resp Fortran-ordered": dict(resp=np.empty((20, 3), order="F")),
+        "resp float32": dict(resp=np.empty((20, 3), dtype=np.float32)),
+        "labels too long": dict(labels=np.empty(21, dtype=np.intp)),
+        "labels float64": dict(labels=np.empty(20)),
+        "labels int32": dict(labels=np.empty(20, dtype=np.int32)),
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "kernel, bad",
+    [(kernel, bad) for kernel, cases in BAD_ARGUMENTS.items() for bad in cases],
+)
+def test_bad_arguments_raise_value_error(kernel, bad, compiled):
+    arguments = {**valid_arguments(kernel), **BAD_ARGUMENTS[kernel][bad]}
+    with pytest.raises(ValueError):
+        getattr(compiled, kernel)(*arguments.values())
+
+
+OUTPUTS = {
+    "accumulate": ("nk", "s1", "s2"),
+    "score": ("log_prob_norm", "resp", "labels"),
+}
+
+
+@pytest.mark.parametrize("kernel", sorted(BAD_ARGUMENTS))
+def test_valid_arguments_are_accepted(kernel, compiled):
+    """The baseline that each bad-argument case changes one thing of."""
+    got, want = valid_arguments(kernel), valid_arguments(kernel)
+
+    getattr(compiled, kernel)(*got.values())
+    getattr(_reference, kernel)(*want.values())
+
+    for name in OUTPUTS[kernel]:
+        assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-10, err_msg=name)
