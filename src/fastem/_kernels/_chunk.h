@@ -144,6 +144,30 @@ FE_ALWAYS_INLINE void fe_stats_t(const double *restrict xt, ptrdiff_t n, const i
     }
 }
 
+/* Log-sum-exp over the K logits of each row: row_max = max_k logit, logit becomes
+ * exp(logit - row_max) (one exp per row and component) and row_sum their sum. */
+static void fe_normalise(double *restrict logit, ptrdiff_t n, ptrdiff_t n_components,
+                         double *restrict row_max, double *restrict row_sum)
+{
+    for (ptrdiff_t r = 0; r < n; r++) {
+        row_max[r] = logit[r];
+        row_sum[r] = 0.0;
+    }
+    for (ptrdiff_t k = 1; k < n_components; k++) {
+        const double *restrict lk = logit + k * FE_CHUNK;
+        for (ptrdiff_t r = 0; r < n; r++)
+            row_max[r] = lk[r] > row_max[r] ? lk[r] : row_max[r];
+    }
+    for (ptrdiff_t k = 0; k < n_components; k++) {
+        double *restrict lk = logit + k * FE_CHUNK;
+        for (ptrdiff_t r = 0; r < n; r++) {
+            const double e = fe_exp(lk[r] - row_max[r]);
+            lk[r] = e;
+            row_sum[r] += e;
+        }
+    }
+}
+
 #define FE_CASE_D(D, call_with_d) case D: call_with_d(D); return;
 #define FE_SMALL_D_SWITCH(d, call_with_d)                                              \
     switch (d) {                                                                       \

@@ -49,14 +49,6 @@ static inline double fe_exp(double x)
     return x < -708.0 ? 0.0 : p * scale;
 }
 
-/* x[i] = exp(x[i] - shift[i]) */
-static inline void fe_exp_shifted(double *restrict x, const double *restrict shift,
-                                  ptrdiff_t n)
-{
-    for (ptrdiff_t i = 0; i < n; i++)
-        x[i] = fe_exp(x[i] - shift[i]);
-}
-
 static inline double fe_reduce_lanes(const double *acc)
 {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) +

@@ -30,7 +30,6 @@ __all__ = ["accumulate", "score"]
 
 cdef extern from "_fastmath.h" nogil:
     const int FE_LANES
-    void fe_exp_shifted(double *x, const double *shift, Py_ssize_t n)
     double fe_dot(const double *a, const double *b, Py_ssize_t n)
     double fe_sum(const double *a, Py_ssize_t n)
 
@@ -44,6 +43,8 @@ cdef extern from "_chunk.h" nogil:
     void fe_small_stats(const double *xt, Py_ssize_t n, int d, int kind,
                         const double *mu, const double *w, double *nk, double *s1,
                         double *s2)
+    void fe_normalise(double *logit, Py_ssize_t n, Py_ssize_t n_components,
+                      double *row_max, double *row_sum)
 
 
 cdef enum:
@@ -179,28 +180,6 @@ cdef void _chunk_logits(
         c = log_norm[k]
         for r in range(n):
             q[r] = c - 0.5 * q[r]
-
-
-cdef void _chunk_normalise(
-    double *logit,              # INOUT (K, CHUNK) logits in, exp(logit - max) out
-    Py_ssize_t n,               # IN  padded rows
-    Py_ssize_t n_components,    # IN
-    double *row_max,            # OUT (CHUNK,) max_k logit
-    double *row_sum,            # OUT (CHUNK,) sum_k exp(logit - max)
-) noexcept nogil:
-    cdef Py_ssize_t k, r
-    cdef double v
-    for r in range(n):
-        row_max[r] = logit[r]
-        row_sum[r] = 0.0
-    for k in range(1, n_components):
-        for r in range(n):
-            v = logit[k * CHUNK + r]
-            row_max[r] = v if v > row_max[r] else row_max[r]
-    for k in range(n_components):
-        fe_exp_shifted(logit + k * CHUNK, row_max, n)
-        for r in range(n):
-            row_sum[r] += logit[k * CHUNK + r]
 
 
 cdef double _chunk_statistics(
@@ -380,7 +359,7 @@ def accumulate(
                     xt, n_padded, d, K, cov, means_ptr, prec_ptr, log_norm_ptr,
                     diff, tmp, expo,
                 )
-                _chunk_normalise(expo, n_padded, K, row_max, row_sum)
+                fe_normalise(expo, n_padded, K, row_max, row_sum)
                 part[stats_len - 1] += _chunk_statistics(
                     xt, weight, n_padded, d, K, cov, means_ptr, expo, row_max,
                     row_sum, diff, tmp, part,
@@ -486,7 +465,7 @@ def score(
                         if expo[k * CHUNK + r] > expo[best * CHUNK + r]:
                             best = k
                     labels_ptr[start + r] = best
-            _chunk_normalise(expo, n_padded, K, row_max, row_sum)
+            fe_normalise(expo, n_padded, K, row_max, row_sum)
             for r in range(n_rows):
                 lpn_ptr[start + r] = row_max[r] + log(row_sum[r])
             if want_resp:
