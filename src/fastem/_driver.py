@@ -14,7 +14,8 @@ from time import time
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
+
+from ._threads import limit_blas_threads
 
 
 @dataclass
@@ -100,7 +101,7 @@ def run_em(
     """
     # The M-step's LAPACK calls are tiny; BLAS threads left spinning beside the OpenMP
     # kernel's threads would slow both (up to 8x measured on a loaded machine).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with limit_blas_threads():
         return _run_em(
             initialize,
             em_step,

@@ -205,7 +205,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = result.lower_bounds
         # A final E-step with the stored attributes, so fit_predict == fit().predict.
-        return source.score(*self._kernel_params(), labels=True)[2]
+        return source.score(*self._kernel_params(), log_prob=False, labels=True)[2]
 
     def _check_initial_parameters(self, n_features):
         """Validated float64 copies of weights_init, means_init, precisions_init."""
@@ -344,11 +344,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         return means, precisions_chol, log_norm, self.covariance_type
 
-    def _score_rows(self, X, resp=False, labels=False):
+    def _score_rows(self, X, **wanted):
+        """Validated X and ``ArraySource.score``'s outputs (``wanted`` selects them)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        result = ArraySource(X).score(*self._kernel_params(), resp=resp, labels=labels)
-        return X, result
+        return X, ArraySource(X).score(*self._kernel_params(), **wanted)
 
     def _result_dtype(self, X):
         return np.result_type(X.dtype, np.asarray(self.means_).dtype)
@@ -393,7 +393,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,), int64
         """
-        return self._score_rows(X, labels=True)[1][2]
+        return self._score_rows(X, log_prob=False, labels=True)[1][2]
 
     def predict_proba(self, X):
         """Posterior probability of each component for each row.
@@ -406,7 +406,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        X, (_, resp, _) = self._score_rows(X, resp=True)
+        X, (_, resp, _) = self._score_rows(X, log_prob=False, resp=True)
         return resp.astype(self._result_dtype(X), copy=False)
 
     def sample(self, n_samples=1):

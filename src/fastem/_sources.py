@@ -47,28 +47,22 @@ class ArraySource:
         return stats
 
     def score(
-        self,
-        means,
-        precisions_chol,
-        log_norm,
-        covariance_type,
-        resp=False,
-        labels=False,
+        self, means, precisions_chol, log_norm, covariance_type, log_prob=True,
+        resp=False, labels=False,
     ):
-        """Per-row log p(x), and on request responsibilities (n, K) and labels (n,)."""
+        """Per-row log p(x) (n,), responsibilities (n, K), labels (n,): each on request.
+
+        Returns
+        -------
+        log_prob_norm, resp, labels : ndarray or None
+        """
         n_samples = self.X.shape[0]
-        log_prob_norm = np.empty(n_samples)
+        log_prob_out = np.empty(n_samples) if log_prob else None
         resp_out = np.empty((n_samples, means.shape[0])) if resp else None
         labels_out = np.empty(n_samples, dtype=np.intp) if labels else None
         get_backend().score(
-            self.X,
-            np.ascontiguousarray(means, dtype=np.float64),
-            precisions_chol,
-            log_norm,
-            covariance_type,
-            self.n_threads,
-            log_prob_norm,
-            resp_out,
+            self.X, np.ascontiguousarray(means, dtype=np.float64), precisions_chol,
+            log_norm, covariance_type, self.n_threads, log_prob_out, resp_out,
             labels_out,
         )
-        return log_prob_norm, resp_out, labels_out
+        return log_prob_out, resp_out, labels_out

@@ -1,8 +1,10 @@
 """How many threads the kernels use."""
 
 import os
+from functools import cache
 
 from joblib import cpu_count
+from threadpoolctl import ThreadpoolController
 
 from ._kernels._platform import omp_max_threads
 
@@ -16,3 +18,14 @@ def effective_n_threads():
     if os.environ.get("OMP_NUM_THREADS"):
         return max(1, omp_max_threads())
     return max(1, min(omp_max_threads(), cpu_count()))
+
+
+@cache
+def _threadpool_controller():
+    # Finding the loaded BLAS and OpenMP libraries takes tens of milliseconds: once.
+    return ThreadpoolController()
+
+
+def limit_blas_threads():
+    """Context manager: BLAS on one thread (a cached controller, as scikit-learn's)."""
+    return _threadpool_controller().limit(limits=1, user_api="blas")

@@ -168,6 +168,25 @@ static void fe_normalise(double *restrict logit, ptrdiff_t n, ptrdiff_t n_compon
     }
 }
 
+/* best_k[r] = the first k with the largest logit of row r (as a double, so that the
+ * selects vectorise), best[r] that logit. */
+static void fe_argmax(const double *restrict logit, ptrdiff_t n, ptrdiff_t n_components,
+                      double *restrict best, double *restrict best_k)
+{
+    for (ptrdiff_t r = 0; r < n; r++) {
+        best[r] = logit[r];
+        best_k[r] = 0.0;
+    }
+    for (ptrdiff_t k = 1; k < n_components; k++) {
+        const double *restrict lk = logit + k * FE_CHUNK;
+        for (ptrdiff_t r = 0; r < n; r++) {
+            const int larger = lk[r] > best[r];
+            best[r] = larger ? lk[r] : best[r];
+            best_k[r] = larger ? (double)k : best_k[r];
+        }
+    }
+}
+
 #define FE_CASE_D(D, call_with_d) case D: call_with_d(D); return;
 #define FE_SMALL_D_SWITCH(d, call_with_d)                                              \
     switch (d) {                                                                       \

@@ -45,6 +45,8 @@ cdef extern from "_chunk.h" nogil:
                         double *s2)
     void fe_normalise(double *logit, Py_ssize_t n, Py_ssize_t n_components,
                       double *row_max, double *row_sum)
+    void fe_argmax(const double *logit, Py_ssize_t n, Py_ssize_t n_components,
+                   double *best, double *best_k)
 
 
 cdef enum:
@@ -392,7 +394,7 @@ def score(
     const double[::1] log_norm,
     str covariance_type,
     int n_threads,
-    double[::1] log_prob_norm,
+    double[::1] log_prob_norm,  # may be None
     double[:, ::1] resp,
     long long[::1] labels,
 ):
@@ -403,7 +405,7 @@ def score(
         covariance_type,
     )
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], K = means.shape[0]
-    if log_prob_norm.shape[0] != n_samples:
+    if log_prob_norm is not None and log_prob_norm.shape[0] != n_samples:
         raise ValueError("log_prob_norm has the wrong length")
     if resp is not None and (resp.shape[0] != n_samples or resp.shape[1] != K):
         raise ValueError("resp has the wrong shape")
@@ -418,7 +420,8 @@ def score(
     cdef bint want_labels = labels is not None
     cdef double *resp_ptr = &resp[0, 0] if want_resp else NULL
     cdef long long *labels_ptr = &labels[0] if want_labels else NULL
-    cdef double *lpn_ptr = &log_prob_norm[0]
+    cdef bint want_log_prob = log_prob_norm is not None
+    cdef double *lpn_ptr = &log_prob_norm[0] if want_log_prob else NULL
     cdef const char *X_ptr = <const char *> &X[0, 0]
     cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
     cdef floating dtype_tag = 0
@@ -459,15 +462,15 @@ def score(
                 diff, tmp, expo,
             )
             if want_labels:
+                fe_argmax(expo, n_padded, K, row_max, row_sum)
                 for r in range(n_rows):
-                    best = 0
-                    for k in range(1, K):
-                        if expo[k * CHUNK + r] > expo[best * CHUNK + r]:
-                            best = k
-                    labels_ptr[start + r] = best
+                    labels_ptr[start + r] = <long long> row_sum[r]
+            if not (want_log_prob or want_resp):
+                continue
             fe_normalise(expo, n_padded, K, row_max, row_sum)
-            for r in range(n_rows):
-                lpn_ptr[start + r] = row_max[r] + log(row_sum[r])
+            if want_log_prob:
+                for r in range(n_rows):
+                    lpn_ptr[start + r] = row_max[r] + log(row_sum[r])
             if want_resp:
                 for r in range(n_rows):
                     for k in range(K):

@@ -147,7 +147,7 @@ def score(
     ----------
     X, means, precisions_chol, log_norm, covariance_type, n_threads
         As in :func:`accumulate`.
-    log_prob_norm : ndarray of shape (n_samples,), float64, OUT
+    log_prob_norm : ndarray of shape (n_samples,), float64, OUT, or None
         log p(x_n).
     resp : ndarray of shape (n_samples, K), float64, OUT, or None
         Responsibilities p(k | x_n).
@@ -155,8 +155,10 @@ def score(
         argmax_k of the weighted log-densities (first index on ties).
     """
     wlp = weighted_log_prob(X, means, precisions_chol, log_norm, covariance_type)
-    log_prob_norm[:] = logsumexp(wlp, axis=1)
+    row_lse = logsumexp(wlp, axis=1)
+    if log_prob_norm is not None:
+        log_prob_norm[:] = row_lse
     if resp is not None:
-        resp[:] = np.exp(wlp - log_prob_norm[:, np.newaxis])
+        resp[:] = np.exp(wlp - row_lse[:, np.newaxis])
     if labels is not None:
         labels[:] = np.argmax(wlp, axis=1)
