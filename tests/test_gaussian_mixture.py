@@ -27,7 +27,7 @@ from _builders import (
     assert_identical_fit,
 )
 from fastem import GaussianMixture
-from fastem._threads import effective_n_threads
+from fastem._threads import effective_n_threads, threads_for
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 REAL_DATASETS = ("iris", "wine", "breast_cancer", "digits")
@@ -496,7 +496,9 @@ def test_numpy_backend_fits_as_the_compiled_backend(covariance_type):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_same_bits_with_one_and_two_threads(covariance_type):
+def test_same_bits_with_one_and_two_threads(covariance_type, monkeypatch):
+    # Small problems run on one thread (threads_for): let this one use two.
+    monkeypatch.setattr(fastem._threads, "MIN_PAIRS_PER_THREAD", 1)
     data = RandomData(seed=13, n_samples=2000)  # 8 chunks of 256 rows
     X = data.X[covariance_type]
     params = dict(
@@ -527,3 +529,10 @@ def test_dataframe_input_sets_feature_names():
     assert not hasattr(from_array, "feature_names_in_")
     assert_identical_fit(from_frame, from_array)
     assert_array_equal(from_frame.predict(frame), from_array.predict(X))
+
+
+def test_small_problems_get_no_more_threads_than_they_fill():
+    assert threads_for(8, 150, 3) == 1  # iris: waking threads costs more than it saves
+    assert threads_for(8, 1_000_000, 32) == 8
+    assert threads_for(2, 100_000, 3) == 2
+    assert threads_for(4, 100_000, 2) == 2

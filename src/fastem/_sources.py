@@ -4,7 +4,7 @@ import numpy as np
 
 from ._gaussian_math import GaussianStats
 from ._kernels import get_backend
-from ._threads import effective_n_threads
+from ._threads import effective_n_threads, threads_for
 
 
 class ArraySource:
@@ -21,6 +21,9 @@ class ArraySource:
         self.X = X
         self.sample_weight = sample_weight
         self.n_threads = effective_n_threads()
+
+    def _threads(self, means):
+        return threads_for(self.n_threads, self.X.shape[0], means.shape[0])
 
     @property
     def total_weight(self):
@@ -39,7 +42,7 @@ class ArraySource:
             precisions_chol,
             log_norm,
             covariance_type,
-            self.n_threads,
+            self._threads(means),
             stats.nk,
             stats.s1,
             stats.s2,
@@ -47,8 +50,14 @@ class ArraySource:
         return stats
 
     def score(
-        self, means, precisions_chol, log_norm, covariance_type, log_prob=True,
-        resp=False, labels=False,
+        self,
+        means,
+        precisions_chol,
+        log_norm,
+        covariance_type,
+        log_prob=True,
+        resp=False,
+        labels=False,
     ):
         """Per-row log p(x) (n,), responsibilities (n, K), labels (n,): each on request.
 
@@ -61,8 +70,14 @@ class ArraySource:
         resp_out = np.empty((n_samples, means.shape[0])) if resp else None
         labels_out = np.empty(n_samples, dtype=np.intp) if labels else None
         get_backend().score(
-            self.X, np.ascontiguousarray(means, dtype=np.float64), precisions_chol,
-            log_norm, covariance_type, self.n_threads, log_prob_out, resp_out,
+            self.X,
+            np.ascontiguousarray(means, dtype=np.float64),
+            precisions_chol,
+            log_norm,
+            covariance_type,
+            self._threads(means),
+            log_prob_out,
+            resp_out,
             labels_out,
         )
         return log_prob_out, resp_out, labels_out

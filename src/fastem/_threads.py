@@ -20,6 +20,17 @@ def effective_n_threads():
     return max(1, min(omp_max_threads(), cpu_count()))
 
 
+# (row, component) pairs a thread must get before it is worth waking: ~0.5 ms of work.
+# Fewer threads on small problems cost nothing else, as results are the same bits for
+# any thread count, and spare a busy machine the wait for a descheduled thread.
+MIN_PAIRS_PER_THREAD = 100_000
+
+
+def threads_for(n_threads, n_samples, n_components):
+    """At most ``n_threads``, and no more than the work of one pass keeps busy."""
+    return max(1, min(n_threads, n_samples * n_components // MIN_PAIRS_PER_THREAD))
+
+
 @cache
 def _threadpool_controller():
     # Finding the loaded BLAS and OpenMP libraries takes tens of milliseconds: once.
