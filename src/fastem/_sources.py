@@ -4,6 +4,7 @@ import numpy as np
 
 from ._gaussian_math import GaussianStats
 from ._kernels import get_backend
+from ._seeding import kmeans_plusplus
 from ._threads import effective_n_threads
 
 
@@ -46,9 +47,31 @@ class ArraySource:
         )
         return stats
 
+    def kmeans_plusplus(self, n_clusters, random_state):
+        """Greedy k-means++ seeds of the rows, as scikit-learn chooses them.
+
+        Returns
+        -------
+        centers : ndarray of shape (n_clusters, n_features), of X's dtype
+        indices : ndarray of shape (n_clusters,), intp
+        """
+        return kmeans_plusplus(
+            self.X,
+            n_clusters,
+            sample_weight=self.sample_weight,
+            random_state=random_state,
+            n_threads=self.n_threads,
+        )
+
     def score(
-        self, means, precisions_chol, log_norm, covariance_type, log_prob=True,
-        resp=False, labels=False,
+        self,
+        means,
+        precisions_chol,
+        log_norm,
+        covariance_type,
+        log_prob=True,
+        resp=False,
+        labels=False,
     ):
         """Per-row log p(x) (n,), responsibilities (n, K), labels (n,): each on request.
 
@@ -61,8 +84,14 @@ class ArraySource:
         resp_out = np.empty((n_samples, means.shape[0])) if resp else None
         labels_out = np.empty(n_samples, dtype=np.intp) if labels else None
         get_backend().score(
-            self.X, np.ascontiguousarray(means, dtype=np.float64), precisions_chol,
-            log_norm, covariance_type, self.n_threads, log_prob_out, resp_out,
+            self.X,
+            np.ascontiguousarray(means, dtype=np.float64),
+            precisions_chol,
+            log_norm,
+            covariance_type,
+            self.n_threads,
+            log_prob_out,
+            resp_out,
             labels_out,
         )
         return log_prob_out, resp_out, labels_out
