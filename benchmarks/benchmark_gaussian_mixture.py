@@ -3,8 +3,9 @@
 Every suite has a ``library`` parameter, so the peer runs in the same asv run, on the
 same data and from the same starting point, and ratios are honest. EM is timed with a
 fixed ``max_iter`` and ``tol=0`` from given initial parameters (so initialisation is
-not timed there; ``Initialization`` times it on its own), threads pinned with
-threadpoolctl, and a ``track_`` of the final lower bound sits beside the ``time_``.
+not timed there; ``Initialization`` times it on its own, ``KMeansPlusPlus`` the
+k-means++ seeding alone), threads pinned with threadpoolctl, and a ``track_`` of the
+final lower bound (of the seeds' potential) sits beside the ``time_``.
 
 The default shapes keep ``asv run --quick`` to minutes on a 2-core machine; set
 ``FASTEM_BENCH_LARGE=1`` to add the shapes of the performance targets.
@@ -13,6 +14,8 @@ The default shapes keep ``asv run --quick`` to minutes on a 2-core machine; set
 import os
 import warnings
 
+import numpy as np
+from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 from threadpoolctl import threadpool_limits
@@ -20,6 +23,12 @@ from threadpoolctl import threadpool_limits
 from fastem import GaussianMixture as FastemGaussianMixture
 
 from ._problem import COVARIANCE_TYPES, initial_parameters, mixture_data
+
+try:  # commits before the seeding kernels: KMeansPlusPlus is skipped
+    from fastem._seeding import kmeans_plusplus as _fastem_kmeans_plusplus
+    from fastem._sources import ArraySource
+except ImportError:
+    _fastem_kmeans_plusplus = None
 
 ESTIMATORS = {"fastem": FastemGaussianMixture, "sklearn": SklearnGaussianMixture}
 LIBRARIES = tuple(ESTIMATORS)
@@ -114,6 +123,46 @@ class Initialization:
 
     def time_fit(self, *params):
         _fit(self.estimator, self.X, self.threads)
+
+
+def _seeds(library, X, n_clusters, threads):
+    """Indices of the k-means++ seeds (random_state=0), threads limited as in _fit."""
+    with threadpool_limits(limits=None if threads == "all" else threads):
+        if library == "fastem":
+            # The data source resolves the thread count inside the limits.
+            return ArraySource(X).kmeans_plusplus(n_clusters, 0)[1]
+        return sklearn_kmeans_plusplus(X, n_clusters, random_state=0)[1]
+
+
+class KMeansPlusPlus:
+    """k-means++ seeding on its own (what ``init_params='k-means++'`` spends before
+    the first statistics): fastem's kernels and ``sklearn.cluster.kmeans_plusplus``,
+    the same random_state, so the same seeds."""
+
+    params = (LIBRARIES, THREADS, SHAPES)
+    param_names = ["library", "threads", "shape"]
+    number = 1
+    timeout = 600
+
+    def setup(self, library, threads, shape):
+        if _fastem_kmeans_plusplus is None:
+            raise NotImplementedError("this commit has no k-means++ kernels")
+        n_samples, n_features, n_clusters = shape
+        self.X = mixture_data(n_samples, n_features, n_clusters)
+        self.n_clusters = n_clusters
+
+    def time_kmeans_plusplus(self, library, threads, shape):
+        _seeds(library, self.X, self.n_clusters, threads)
+
+    def track_potential(self, library, threads, shape):
+        """Sum of squared distances to the nearest seed: moves only if seeds do."""
+        seeds = self.X[_seeds(library, self.X, self.n_clusters, threads)]
+        closest = np.full(len(self.X), np.inf)
+        for seed in seeds:
+            np.minimum(closest, np.sum((self.X - seed) ** 2, axis=1), out=closest)
+        return float(np.sum(closest))
+
+    track_potential.unit = "squared distance"
 
 
 class Prediction:

@@ -5,7 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
-from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.cluster import KMeans
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -244,7 +244,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights_init, means_init, precisions_init = initial
         weights = means = covariances = None
         if weights_init is None or means_init is None or precisions_init is None:
-            stats = self._initial_stats(source.X, random_state)
+            stats = self._initial_stats(source, random_state)
             mass, means, covariances = gm.maximize(
                 stats, self.covariance_type, self.reg_covar, eps
             )
@@ -266,8 +266,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             weights, np.ascontiguousarray(means), covariances, precisions_chol
         )
 
-    def _initial_stats(self, X, random_state):
-        K, covariance_type = self.n_components, self.covariance_type
+    def _initial_stats(self, source, random_state):
+        X, K, covariance_type = source.X, self.n_components, self.covariance_type
         if self.init_params == "random":
             return gm.stats_from_random_resp(X, K, covariance_type, random_state)
         if self.init_params == "kmeans":
@@ -277,7 +277,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if self.init_params == "random_from_data":
                 indices = random_state.choice(X.shape[0], size=K, replace=False)
             else:
-                _, indices = kmeans_plusplus(X, K, random_state=random_state)
+                # scikit-learn's seeds, chosen on the kernels (see _seeding.py).
+                _, indices = source.kmeans_plusplus(K, random_state)
             labels = np.full(X.shape[0], -1)
             labels[indices] = np.arange(K)
         return gm.stats_from_labels(X, labels, K, covariance_type)

@@ -4,6 +4,7 @@ import numpy as np
 
 from ._gaussian_math import GaussianStats
 from ._kernels import get_backend
+from ._seeding import kmeans_plusplus
 from ._threads import effective_n_threads, threads_for
 
 
@@ -48,6 +49,22 @@ class ArraySource:
             stats.s2,
         )
         return stats
+
+    def kmeans_plusplus(self, n_clusters, random_state):
+        """Greedy k-means++ seeds of the rows, as scikit-learn chooses them.
+
+        Returns
+        -------
+        centers : ndarray of shape (n_clusters, n_features), of X's dtype
+        indices : ndarray of shape (n_clusters,), intp
+        """
+        return kmeans_plusplus(
+            self.X,
+            n_clusters,
+            sample_weight=self.sample_weight,
+            random_state=random_state,
+            n_threads=self.n_threads,
+        )
 
     def score(
         self,

@@ -1,4 +1,9 @@
-"""Kernels: compiled (``_gaussian`` and its x86-64-v3 build) and their NumPy twin.
+"""Kernels: compiled (each kernel module, and its x86-64-v3 build) and their NumPy twin.
+
+The kernel modules are ``_gaussian`` (EM: ``accumulate``, ``score``) and
+``_kmeans_plusplus`` (seeding: ``kmeanspp_potentials``, ``kmeanspp_searchsorted``).
+A backend is one namespace holding every kernel function, so that the callers never
+ask which module a kernel lives in and one switch moves all of them.
 
 Backends, by name:
 
@@ -14,14 +19,28 @@ compiled variant, for benchmarks comparing them.
 import os
 from contextlib import contextmanager
 from importlib import import_module
+from types import SimpleNamespace
 
-from . import _gaussian, _reference
+from . import _reference
 from ._platform import x86_64_v3_supported
 
-COMPILED = {"baseline": _gaussian}
+KERNEL_MODULES = ("_gaussian", "_kmeans_plusplus")
+
+
+def _compiled_variant(suffix):
+    """The functions of every kernel module built with ``suffix``, in one namespace
+    whose ``__all__`` is the union of the modules' (each name in one module only)."""
+    modules = [import_module(f".{name}{suffix}", __name__) for name in KERNEL_MODULES]
+    functions = {
+        name: getattr(module, name) for module in modules for name in module.__all__
+    }
+    return SimpleNamespace(__all__=list(functions), modules=tuple(modules), **functions)
+
+
+COMPILED = {"baseline": _compiled_variant("")}
 if x86_64_v3_supported():
     try:
-        COMPILED["x86-64-v3"] = import_module("._gaussian_x86_64_v3", __name__)
+        COMPILED["x86-64-v3"] = _compiled_variant("_x86_64_v3")
     except ImportError:  # a build without the variant (not x86-64, old compiler)
         pass
 
@@ -35,14 +54,15 @@ COMPILED_VARIANT = _pinned or list(COMPILED)[-1]
 
 BACKENDS = {
     "cython": COMPILED[COMPILED_VARIANT],
-    **{f"cython-{name}": module for name, module in COMPILED.items()},
+    **{f"cython-{name}": kernels for name, kernels in COMPILED.items()},
     "numpy": _reference,
 }
 _active = "cython"
 
 
 def get_backend():
-    """The kernel module in use."""
+    """The kernels in use: a namespace (compiled) or module (the twin) that has every
+    name of ``_reference.__all__``."""
     return BACKENDS[_active]
 
 
