@@ -102,63 +102,39 @@ def run_em(
     # The M-step's LAPACK calls are tiny; BLAS threads left spinning beside the OpenMP
     # kernel's threads would slow both (up to 8x measured on a loaded machine).
     with limit_blas_threads():
-        return _run_em(
-            initialize,
-            em_step,
-            n_init,
-            max_iter,
-            tol,
-            random_state,
-            verbose,
-            verbose_interval,
-            warm,
-        )
-
-
-def _run_em(
-    initialize,
-    em_step,
-    n_init,
-    max_iter,
-    tol,
-    random_state,
-    verbose,
-    verbose_interval,
-    warm,
-):
-    progress = _Progress(verbose, verbose_interval)
-    best = None
-    for init in range(1 if warm is not None else n_init):
-        progress.init_begin(init)
-        if warm is None:
-            params, lower_bound = initialize(random_state), -np.inf
-        else:
-            params, lower_bound = warm
-        if max_iter == 0:
-            best = EMResult(params, 0, -np.inf)
-            continue
-        lower_bounds, converged = [], False
-        for n_iter in range(1, max_iter + 1):
-            previous = lower_bound
-            params, lower_bound = em_step(params)
-            lower_bounds.append(lower_bound)
-            change = lower_bound - previous
-            progress.iter_end(n_iter, change)
-            if abs(change) < tol:
-                converged = True
-                break
-        progress.init_end(lower_bound, converged)
-        if (
-            best is None
-            or lower_bound > best.lower_bound
-            or best.lower_bound == -np.inf
-        ):
-            best = EMResult(params, n_iter, lower_bound, lower_bounds, converged)
-    if not best.converged and max_iter > 0:
-        warnings.warn(
-            "Best performing initialization did not converge. "
-            "Try different init parameters, or increase max_iter, "
-            "tol, or check for degenerate data.",
-            ConvergenceWarning,
-        )
-    return best
+        progress = _Progress(verbose, verbose_interval)
+        best = None
+        for init in range(1 if warm is not None else n_init):
+            progress.init_begin(init)
+            if warm is None:
+                params, lower_bound = initialize(random_state), -np.inf
+            else:
+                params, lower_bound = warm
+            if max_iter == 0:
+                best = EMResult(params, 0, -np.inf)
+                continue
+            lower_bounds, converged = [], False
+            for n_iter in range(1, max_iter + 1):
+                previous = lower_bound
+                params, lower_bound = em_step(params)
+                lower_bounds.append(lower_bound)
+                change = lower_bound - previous
+                progress.iter_end(n_iter, change)
+                if abs(change) < tol:
+                    converged = True
+                    break
+            progress.init_end(lower_bound, converged)
+            if (
+                best is None
+                or lower_bound > best.lower_bound
+                or best.lower_bound == -np.inf
+            ):
+                best = EMResult(params, n_iter, lower_bound, lower_bounds, converged)
+        if not best.converged and max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. "
+                "Try different init parameters, or increase max_iter, "
+                "tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
+        return best
