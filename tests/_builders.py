@@ -205,12 +205,12 @@ def assert_stats_close(actual, expected, X, sample_weight, shift, rtol):
 
     Any order of summation is exact to about n * eps of that sum, whatever the
     cancellation between terms, so the tolerance is scale-aware and honest. The bound
-    used, total weight times the largest |x - c_k| (squared for s2, times d for the
+    used, total |weight| times the largest |x - c_k| (squared for s2, times d for the
     spherical trace), holds for responsibilities whose rows sum to at most one.
     """
     X = np.asarray(X, dtype=np.float64)
     weights = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight)
-    total = weights.sum()
+    total = np.abs(weights).sum()
     reach = np.max(np.abs(X[:, np.newaxis, :] - shift), initial=0.0)
     scales = (total, total * reach, X.shape[1] * total * reach**2)
     for name, got, want, scale in zip(("nk", "s1", "s2"), actual, expected, scales):

@@ -16,7 +16,7 @@ from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastem
 from _builders import (
@@ -27,6 +27,7 @@ from _builders import (
     assert_identical_fit,
 )
 from fastem import GaussianMixture
+from fastem._kernels import BACKENDS, COMPILED
 from fastem._threads import effective_n_threads, threads_for
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -496,10 +497,15 @@ def test_numpy_backend_fits_as_the_compiled_backend(covariance_type):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_same_bits_with_one_and_two_threads(covariance_type, monkeypatch):
+@pytest.mark.parametrize("n_features", [2, 20])
+@pytest.mark.parametrize("backend", [f"cython-{name}" for name in sorted(COMPILED)])
+def test_same_bits_with_one_and_two_threads(
+    backend, n_features, covariance_type, monkeypatch
+):
+    """20 features: the large-d path (blocked kernels or BLAS, by build)."""
     # Small problems run on one thread (threads_for): let this one use two.
     monkeypatch.setattr(fastem._threads, "MIN_PAIRS_PER_THREAD", 1)
-    data = RandomData(seed=13, n_samples=2000)  # 8 chunks of 256 rows
+    data = RandomData(seed=13, n_samples=2000, n_features=n_features)  # 8 chunks
     X = data.X[covariance_type]
     params = dict(
         n_components=3,
@@ -507,14 +513,62 @@ def test_same_bits_with_one_and_two_threads(covariance_type, monkeypatch):
         **data.initial_guess(covariance_type),
     )
     fits, probas = [], []
-    for n_threads in (1, 2):
-        with threadpool_limits(limits=n_threads, user_api="openmp"):
-            assert effective_n_threads() <= n_threads
-            fits.append(GaussianMixture(**params).fit(X))
-            probas.append(fits[-1].predict_proba(X))
+    with fastem.use_backend(backend):
+        for n_threads in (1, 2):
+            with threadpool_limits(limits=n_threads, user_api="openmp"):
+                assert effective_n_threads() <= n_threads
+                fits.append(GaussianMixture(**params).fit(X))
+                probas.append(fits[-1].predict_proba(X))
 
     assert_identical_fit(*fits)
     assert_array_equal(*probas)
+
+
+class _BlasThreadRecorder:
+    """A compiled kernel module that records the BLAS threads of each call."""
+
+    BLAS_MIN_FEATURES = 9
+
+    def __init__(self, kernels):
+        self.kernels, self.blas_threads = kernels, []
+
+    def _record(self):
+        self.blas_threads.append(
+            max(
+                info["num_threads"]
+                for info in threadpool_info()
+                if info["user_api"] == "blas"
+            )
+        )
+
+    def accumulate(self, *args):
+        self._record()
+        return self.kernels.accumulate(*args)
+
+    def score(self, *args):
+        self._record()
+        return self.kernels.score(*args)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_blas_on_one_thread_where_the_kernels_call_it(covariance_type, monkeypatch):
+    """A build that calls BLAS inside its OpenMP threads (BLAS_MIN_FEATURES) runs it
+    on one thread in fit, predict, predict_proba and score_samples, whatever the
+    BLAS limit outside: BLAS threads nested in OpenMP threads oversubscribe."""
+    recorder = _BlasThreadRecorder(BACKENDS["cython"])
+    monkeypatch.setitem(BACKENDS, "cython", recorder)
+    data = RandomData(seed=15, n_samples=600, n_features=10)
+    X = data.X[covariance_type]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        model = GaussianMixture(3, covariance_type=covariance_type, max_iter=3)
+        model.fit(X)
+        model.predict(X)
+        model.predict_proba(X)
+        model.score_samples(X)
+
+    assert len(recorder.blas_threads) >= 6
+    assert set(recorder.blas_threads) == {1}
 
 
 def test_dataframe_input_sets_feature_names():

@@ -29,6 +29,7 @@ from _builders import (
 )
 from fastem import _gaussian_math as gm
 from fastem._kernels import BACKENDS, COMPILED, _platform, _reference
+from fastem._threads import limit_blas_threads
 
 # Kernel vs twin, relative to the sum of absolute terms of each statistic. The kernel
 # converts float32 rows to float64 exactly and accumulates in float64, so both dtypes
@@ -39,6 +40,11 @@ RTOL = {np.float32: 1e-10, np.float64: 1e-10}
 EXACT_RTOL = {np.float32: 1e-12, np.float64: 1e-12}
 
 DTYPES = (np.float32, np.float64)
+
+# Above 8 features (FE_SMALL_D), full and tied covariances take the large-d path:
+# register-blocked kernels (x86-64-v3 build) or BLAS (other builds). 33 and 64 leave
+# remainders after the blocks of 6 and of 4 x 3 columns.
+LARGE_D = (9, 16, 33, 64)
 
 
 @pytest.fixture(scope="module", params=sorted(COMPILED))
@@ -84,7 +90,7 @@ def assert_accumulated_close(actual, expected, X, sample_weight, params, rtol):
     log_prob_norm = logsumexp(
         _reference.weighted_log_prob(X, *params.kernel_args), axis=1
     )
-    scale = weights @ np.abs(log_prob_norm)
+    scale = np.abs(weights) @ np.abs(log_prob_norm)
     assert_allclose(actual[3], expected[3], rtol=rtol, atol=rtol * scale)
 
 
@@ -146,7 +152,7 @@ problems = st.fixed_dictionaries(
         "n_samples": st.one_of(
             st.sampled_from(BOUNDARY_ROW_COUNTS), st.integers(1, 1200)
         ),
-        "n_features": st.integers(1, 10),
+        "n_features": st.one_of(st.integers(1, 10), st.integers(9, 40)),
         "n_components": st.integers(1, 6),
         "n_threads": st.integers(1, 3),
         "weighted": st.booleans(),
@@ -176,13 +182,12 @@ def memmap_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("memmaps")
 
 
-@settings(max_examples=60, deadline=None)
-@given(problem=problems)
-def test_accumulate_matches_twin(problem, memmap_dir, compiled):
-    params, X, sample_weight = build_problem(problem, memmap_dir)
+def check_accumulate(problem, directory, kernels):
+    """``kernels.accumulate`` == the twin's on ``problem``; X left as it was."""
+    params, X, sample_weight = build_problem(problem, directory)
     X_before = np.array(X, copy=True)
 
-    got = run_accumulate(compiled, X, sample_weight, params, problem["n_threads"])
+    got = run_accumulate(kernels, X, sample_weight, params, problem["n_threads"])
     want = run_accumulate(_reference, X, sample_weight, params)
 
     assert_accumulated_close(
@@ -191,22 +196,16 @@ def test_accumulate_matches_twin(problem, memmap_dir, compiled):
     assert_array_equal(X, X_before)
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    problem=problems,
-    with_resp=st.booleans(),
-    with_labels=st.booleans(),
-    with_log_prob=st.booleans(),
-)
-def test_score_matches_twin(
-    problem, with_resp, with_labels, with_log_prob, memmap_dir, compiled
+def check_score(
+    problem, directory, kernels, with_resp=True, with_labels=True, with_log_prob=True
 ):
-    params, X, _ = build_problem(problem, memmap_dir)
+    """``kernels.score`` == the twin's on ``problem``; X left as it was."""
+    params, X, _ = build_problem(problem, directory)
     X_before = np.array(X, copy=True)
     rtol = RTOL[problem["dtype"]]
 
     log_prob_norm, resp, labels = run_score(
-        compiled,
+        kernels,
         X,
         params,
         problem["n_threads"],
@@ -229,6 +228,71 @@ def test_score_matches_twin(
         clear = clear_labels(_reference.weighted_log_prob(X, *params.kernel_args))
         assert_array_equal(labels[clear], want_labels[clear])
     assert_array_equal(X, X_before)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=problems)
+def test_accumulate_matches_twin(problem, memmap_dir, compiled):
+    check_accumulate(problem, memmap_dir, compiled)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    problem=problems,
+    with_resp=st.booleans(),
+    with_labels=st.booleans(),
+    with_log_prob=st.booleans(),
+)
+def test_score_matches_twin(
+    problem, with_resp, with_labels, with_log_prob, memmap_dir, compiled
+):
+    check_score(problem, memmap_dir, compiled, with_resp, with_labels, with_log_prob)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n_features", LARGE_D)
+def test_large_d_matches_twin(
+    n_features, covariance_type, dtype, n_threads, layout, memmap_dir, compiled
+):
+    """Every large-d case the random problems may miss: 513 rows are two full
+    chunks and one of a single row (padded with seven)."""
+    problem = dict(
+        covariance_type=covariance_type,
+        dtype=dtype,
+        n_samples=513,
+        n_features=n_features,
+        n_components=3,
+        n_threads=n_threads,
+        weighted=True,
+        layout=layout,
+        seed=n_features,
+    )
+    check_accumulate(problem, memmap_dir, compiled)
+    check_score(problem, memmap_dir, compiled)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n_features", [3, *LARGE_D])
+def test_negative_sample_weights_match_twin(n_features, covariance_type, compiled):
+    """The second moments of the large-d path come from sqrt(w r) (x - mu); a chunk
+    with a negative weight must take another way to the same sums."""
+    rng = np.random.default_rng(11)
+    params = random_params(rng, 3, n_features, covariance_type)
+    X = 3.0 * rng.normal(size=(600, n_features))
+    sample_weight = random_sample_weight(rng, 600)
+    sample_weight[300] = -0.5  # in the second chunk only: the others stay fast
+
+    assert_accumulated_close(
+        run_accumulate(compiled, X, sample_weight, params, 2),
+        run_accumulate(_reference, X, sample_weight, params),
+        X,
+        sample_weight,
+        params,
+        RTOL[np.float64],
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -258,12 +322,13 @@ def test_rows_at_any_byte_stride(dtype, compiled):
 
 
 @pytest.mark.parametrize("n_samples", [5, 256])
-def test_padding_rows_do_not_poison_the_sums(n_samples, compiled):
+@pytest.mark.parametrize("n_features", [3, 33])
+def test_padding_rows_do_not_poison_the_sums(n_features, n_samples, compiled):
     """Rows exactly at components 1e160 from the origin are finite for the twin; the
     zero rows that pad a chunk to the SIMD lanes (3 of them for n = 5, none for
     n = 256) are infinitely unlikely there and must not turn the sums into NaN."""
     rng = np.random.default_rng(4)
-    params = random_params(rng, 3, 3, "full", centre=1e160, spread=1e150)
+    params = random_params(rng, 3, n_features, "full", centre=1e160, spread=1e150)
     X = params.means[rng.integers(0, 3, n_samples)]
 
     want = run_accumulate(_reference, X, None, params)
@@ -284,19 +349,22 @@ def test_padding_rows_do_not_poison_the_sums(n_samples, compiled):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_samples", [300, 20000, 70000])
+@pytest.mark.parametrize("n_features", [5, 40])
 def test_same_bits_for_any_number_of_threads(
-    covariance_type, dtype, n_samples, compiled
+    n_features, covariance_type, dtype, n_samples, compiled
 ):
     """Rows are cut into 2, 79 or 274 chunks: one chunk per block for the first two,
-    two per block (at most 256 blocks) for the last."""
+    two per block (at most 256 blocks) for the last. BLAS, where the kernels call it
+    (40 features), runs on one thread, as the data sources run it."""
     rng = np.random.default_rng(5)
-    params = random_params(rng, 4, 5, covariance_type)
-    X = (3.0 * rng.normal(size=(n_samples, 5))).astype(dtype)
+    params = random_params(rng, 4, n_features, covariance_type)
+    X = (3.0 * rng.normal(size=(n_samples, n_features))).astype(dtype)
     sample_weight = rng.uniform(size=n_samples)
 
     threads = (1, 2, 3, 4)
-    stats = [run_accumulate(compiled, X, sample_weight, params, t) for t in threads]
-    scores = [run_score(compiled, X, params, t) for t in threads]
+    with limit_blas_threads():
+        stats = [run_accumulate(compiled, X, sample_weight, params, t) for t in threads]
+        scores = [run_score(compiled, X, params, t) for t in threads]
 
     assert_accumulated_close(
         stats[0],
@@ -341,12 +409,13 @@ def exact_covariances(X, labels, n_components, covariance_type):
     [(1e-3, 100.0, 0.0), (1e-2, 10.0, 1e4)],
     ids=["sigma 1e-3 spread 100", "sigma 1e-2 at 1e4"],
 )
+@pytest.mark.parametrize("n_features", [3, 33])
 def test_tight_clusters_far_apart_are_exact(
-    covariance_type, dtype, sigma, spread, centre, compiled
+    n_features, covariance_type, dtype, sigma, spread, centre, compiled
 ):
     rng = np.random.default_rng(6)
     params = random_params(
-        rng, 3, 3, covariance_type, spread=spread, scale=sigma, centre=centre
+        rng, 3, n_features, covariance_type, spread=spread, scale=sigma, centre=centre
     )
     X, labels = sample_mixture(rng, params, 3000)
     X = X.astype(dtype)

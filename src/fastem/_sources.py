@@ -1,11 +1,27 @@
 """Data sources: where the rows live and how a kernel pass runs over them."""
 
+from contextlib import nullcontext
+
 import numpy as np
 
 from ._gaussian_math import GaussianStats
 from ._kernels import get_backend
 from ._seeding import kmeans_plusplus
-from ._threads import effective_n_threads, threads_for
+from ._threads import effective_n_threads, limit_blas_threads, threads_for
+
+
+def _kernel_blas_limit(kernels, covariance_type, n_features):
+    """BLAS limited to one thread where ``kernels`` call it inside their OpenMP
+    threads (else BLAS threads would nest in them); a no-op elsewhere, which spares
+    small problems the limit's cost (tens of microseconds)."""
+    min_features = getattr(kernels, "BLAS_MIN_FEATURES", None)
+    if (
+        min_features is None
+        or covariance_type not in ("full", "tied")
+        or n_features < min_features
+    ):
+        return nullcontext()
+    return limit_blas_threads()
 
 
 class ArraySource:
@@ -36,18 +52,20 @@ class ArraySource:
     def accumulate(self, means, precisions_chol, log_norm, covariance_type):
         """One fused E-step pass: statistics around ``means`` and the log-likelihood."""
         stats = GaussianStats.empty(means, covariance_type)
-        stats.log_likelihood = get_backend().accumulate(
-            self.X,
-            self.sample_weight,
-            stats.shift,
-            precisions_chol,
-            log_norm,
-            covariance_type,
-            self._threads(means),
-            stats.nk,
-            stats.s1,
-            stats.s2,
-        )
+        kernels = get_backend()
+        with _kernel_blas_limit(kernels, covariance_type, self.X.shape[1]):
+            stats.log_likelihood = kernels.accumulate(
+                self.X,
+                self.sample_weight,
+                stats.shift,
+                precisions_chol,
+                log_norm,
+                covariance_type,
+                self._threads(means),
+                stats.nk,
+                stats.s1,
+                stats.s2,
+            )
         return stats
 
     def kmeans_plusplus(self, n_clusters, random_state):
@@ -86,15 +104,17 @@ class ArraySource:
         log_prob_out = np.empty(n_samples) if log_prob else None
         resp_out = np.empty((n_samples, means.shape[0])) if resp else None
         labels_out = np.empty(n_samples, dtype=np.intp) if labels else None
-        get_backend().score(
-            self.X,
-            np.ascontiguousarray(means, dtype=np.float64),
-            precisions_chol,
-            log_norm,
-            covariance_type,
-            self._threads(means),
-            log_prob_out,
-            resp_out,
-            labels_out,
-        )
+        kernels = get_backend()
+        with _kernel_blas_limit(kernels, covariance_type, self.X.shape[1]):
+            kernels.score(
+                self.X,
+                np.ascontiguousarray(means, dtype=np.float64),
+                precisions_chol,
+                log_norm,
+                covariance_type,
+                self._threads(means),
+                log_prob_out,
+                resp_out,
+                labels_out,
+            )
         return log_prob_out, resp_out, labels_out

@@ -29,12 +29,18 @@ KERNEL_MODULES = ("_gaussian", "_kmeans_plusplus")
 
 def _compiled_variant(suffix):
     """The functions of every kernel module built with ``suffix``, in one namespace
-    whose ``__all__`` is the union of the modules' (each name in one module only)."""
+    whose ``__all__`` is the union of the modules' (each name in one module only),
+    with the build's ``BLAS_MIN_FEATURES`` (see ``_gaussian``)."""
     modules = [import_module(f".{name}{suffix}", __name__) for name in KERNEL_MODULES]
     functions = {
         name: getattr(module, name) for module in modules for name in module.__all__
     }
-    return SimpleNamespace(__all__=list(functions), modules=tuple(modules), **functions)
+    return SimpleNamespace(
+        __all__=list(functions),
+        modules=tuple(modules),
+        BLAS_MIN_FEATURES=modules[0].BLAS_MIN_FEATURES,
+        **functions,
+    )
 
 
 COMPILED = {"baseline": _compiled_variant("")}

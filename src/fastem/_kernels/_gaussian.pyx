@@ -8,6 +8,13 @@ precision factor, a log-sum-exp per row with one exp per (row, component), the
 responsibilities, and the weighted sums N_k, S1_k, S2_k around mu_k. Nothing of size
 n_samples x K is allocated.
 
+Up to FE_SMALL_D features the loops are specialised per d (``_chunk.h``). Above it,
+full and tied covariances work on the centred block D = x - mu_k of each chunk and
+component: q = ||D U_k||^2 and S2_k += A^T A with A = sqrt(w r) D (a symmetric
+rank-n update), either by register-blocked kernels (x86-64-v3 build) or by BLAS
+(dtrmm, dsyrk; other builds, see ``BLAS_MIN_FEATURES``); diagonal and spherical ones
+keep simple column loops, O(d) per row and component.
+
 Bits do not depend on the thread count: chunks are grouped into blocks whose size
 depends only on the problem, each block's sums are kept apart, and the blocks are
 added in order at the end; a dynamic schedule over blocks balances the load.
@@ -16,9 +23,11 @@ The contract of every public function is the twin's, in ``_reference.py``.
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport log
+from libc.math cimport log, sqrt
+from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dsyrk, dtrmm
 
 import numpy as np
 
@@ -37,6 +46,8 @@ cdef extern from "_fastmath.h" nogil:
 cdef extern from "_chunk.h" nogil:
     const int CHUNK "FE_CHUNK"  # rows per chunk: the K x CHUNK logits stay in L1/L2
     const int FE_SMALL_D        # up to this d, loops are specialised per d
+    const int LD "FE_LD"        # leading dimension of centred blocks (diff)
+    const bint FE_LARGE_D_BLAS  # full/tied above FE_SMALL_D: BLAS, else blocked kernels
     const int FE_TRIANGULAR, FE_DIAGONAL, FE_SCALAR
     void fe_small_logits(const double *xt, Py_ssize_t n, int d, int kind,
                          const double *mu, const double *prec, double c, double *out)
@@ -47,6 +58,16 @@ cdef extern from "_chunk.h" nogil:
                       double *row_max, double *row_sum)
     void fe_argmax(const double *logit, Py_ssize_t n, Py_ssize_t n_components,
                    double *best, double *best_k)
+    void fe_tri_logits(const double *diff, Py_ssize_t n, Py_ssize_t d,
+                       const double *upper, double c, double *out)
+    void fe_gram_upper(const double *a, Py_ssize_t n, Py_ssize_t d, double *s2)
+    void fe_centre(const double *xt, Py_ssize_t n, Py_ssize_t d, const double *mu,
+                   double *diff)
+    void fe_half_squares(const double *y, Py_ssize_t n, Py_ssize_t d, double c,
+                         double *out)
+    void fe_centre_scaled(const double *xt, Py_ssize_t n, Py_ssize_t d,
+                          const double *mu, const double *w, const double *sw,
+                          double *a, double *s1)
 
 
 cdef enum:
@@ -58,8 +79,16 @@ cdef enum:
 # Block partial sums may use this much memory in all; within it, at most MAX_BLOCKS.
 cdef Py_ssize_t PARTIALS_BYTES = 32 * 1024 * 1024
 cdef Py_ssize_t MAX_BLOCKS = 256
+# Per-thread scratch starts on a cache line: every thread then hands BLAS buffers of
+# the same alignment (BLAS results could depend on it; the bits must not).
+cdef Py_ssize_t ALIGN = 64
 
 _COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
+
+# This build calls BLAS (on the calling thread, inside OpenMP threads) for full and
+# tied covariances from this many features on; None: never. Callers limit BLAS to
+# one thread there (``fastem._sources``), or its threads would nest in ours.
+BLAS_MIN_FEATURES = FE_SMALL_D + 1 if FE_LARGE_D_BLAS else None
 
 
 # --- chunk helpers ----------------------------------------------------------------------
@@ -117,16 +146,65 @@ cdef inline Py_ssize_t _component_offset(
     return k * d if cov == DIAG else k
 
 
-cdef inline void _centre(
-    const double *xt, const double *mean, Py_ssize_t n, Py_ssize_t n_features,
-    double *diff,               # OUT (n_features, CHUNK) xt - mean
+cdef inline void _times_upper(
+    double *b,                  # INOUT (n, d) column-major, leading dimension LD
+    Py_ssize_t n,               # IN  rows
+    Py_ssize_t d,               # IN
+    const double *upper,        # IN  (d, d) upper-triangular U, C order
 ) noexcept nogil:
-    cdef Py_ssize_t i, r
-    cdef double m
-    for i in range(n_features):
-        m = mean[i]
-        for r in range(n):
-            diff[i * CHUNK + r] = xt[i * CHUNK + r] - m
+    """b := b U by BLAS. U in C order is U^T in Fortran order: BLAS sees a
+    lower-triangular matrix and transposes it."""
+    cdef int m = <int> n, order = <int> d, ldb = LD
+    cdef double one = 1.0
+    dtrmm(b"R", b"L", b"T", b"N", &m, &order, &one, <double *> upper, &order, b, &ldb)
+
+
+cdef inline void _add_gram(
+    const double *a,            # IN  (n, d) column-major, leading dimension LD
+    Py_ssize_t n,               # IN  rows
+    Py_ssize_t d,               # IN
+    double *s2,                 # INOUT (d, d) C order: upper triangle += a^T a
+) noexcept nogil:
+    """The upper triangle of a C-order matrix is the lower one of its Fortran view."""
+    cdef int m = <int> n, order = <int> d, lda = LD
+    cdef double one = 1.0
+    dsyrk(b"L", b"T", &order, &m, &one, <double *> a, &lda, &one, s2, &order)
+
+
+cdef inline void _triangular_logits(
+    double *diff,               # INOUT (n, d) centred rows, leading dimension LD
+    Py_ssize_t n,               # IN  rows
+    Py_ssize_t d,               # IN  > FE_SMALL_D
+    const double *upper,        # IN  (d, d) upper-triangular U, C order
+    double c,                   # IN  log_norm of the component
+    double *out,                # OUT (n,) c - ||diff_r U||^2 / 2
+) noexcept nogil:
+    """Overwrites ``diff`` with diff U where BLAS is used."""
+    if FE_LARGE_D_BLAS:
+        _times_upper(diff, n, d, upper)
+        fe_half_squares(diff, n, d, c, out)
+    else:
+        fe_tri_logits(diff, n, d, upper, c, out)
+
+
+cdef inline void _add_second_moments(
+    const double *a,            # IN  (n, d) sqrt(w r) (x - mu), leading dimension LD
+    Py_ssize_t n,               # IN  rows
+    Py_ssize_t d,               # IN  > FE_SMALL_D
+    double *s2,                 # INOUT (d, d) C order: upper triangle += a^T a
+) noexcept nogil:
+    if FE_LARGE_D_BLAS:
+        _add_gram(a, n, d, s2)
+    else:
+        fe_gram_upper(a, n, d, s2)
+
+
+cdef inline bint _non_negative(const double *w, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t r
+    cdef bint ok = True
+    for r in range(n):
+        ok = ok & (w[r] >= 0.0)
+    return ok
 
 
 cdef void _chunk_logits(
@@ -138,11 +216,10 @@ cdef void _chunk_logits(
     const double *means,        # IN  (K, d)
     const double *prec,         # IN  precision factors (layout per covariance type)
     const double *log_norm,     # IN  (K,)
-    double *diff,               # TMP (n_features, CHUNK)
-    double *proj,               # TMP (CHUNK,)
+    double *diff,               # TMP (n_features, LD)
     double *logit,              # OUT (K, CHUNK) log weight_k + log N(x | k)
 ) noexcept nogil:
-    cdef Py_ssize_t k, i, j, r, d = n_features
+    cdef Py_ssize_t k, i, r, d = n_features
     cdef double a, c
     cdef const double *factor
     cdef double *q
@@ -152,30 +229,21 @@ cdef void _chunk_logits(
         if d <= FE_SMALL_D:
             fe_small_logits(xt, n, d, _kind(cov), means + k * d, factor, log_norm[k], q)
             continue
-        _centre(xt, means + k * d, n, d, diff)
-        memset(q, 0, n * sizeof(double))
+        fe_centre(xt, n, d, means + k * d, diff)
         if cov == FULL or cov == TIED:
-            # q = ||(x - mu) U||^2 with U upper triangular: column j uses rows i <= j.
-            for j in range(d):
-                a = factor[j]
-                for r in range(n):
-                    proj[r] = diff[r] * a
-                for i in range(1, j + 1):
-                    a = factor[i * d + j]
-                    for r in range(n):
-                        proj[r] += diff[i * CHUNK + r] * a
-                for r in range(n):
-                    q[r] += proj[r] * proj[r]
-        elif cov == DIAG:
+            _triangular_logits(diff, n, d, factor, log_norm[k], q)
+            continue
+        memset(q, 0, n * sizeof(double))
+        if cov == DIAG:
             for i in range(d):
                 a = factor[i]
                 for r in range(n):
-                    c = diff[i * CHUNK + r] * a
+                    c = diff[i * LD + r] * a
                     q[r] += c * c
         else:
             for i in range(d):
                 for r in range(n):
-                    q[r] += diff[i * CHUNK + r] * diff[i * CHUNK + r]
+                    q[r] += diff[i * LD + r] * diff[i * LD + r]
             a = factor[0] * factor[0]
             for r in range(n):
                 q[r] *= a
@@ -195,7 +263,7 @@ cdef double _chunk_statistics(
     double *expo,               # INOUT (K, CHUNK) exp(logit - max) in, w_r r_rk out
     const double *row_max,      # IN  (CHUNK,)
     const double *row_sum,      # IN  (CHUNK,)
-    double *diff,               # TMP (n_features, CHUNK)
+    double *diff,               # TMP (n_features, LD)
     double *tmp,                # TMP (CHUNK,)
     double *partial,            # INOUT [nk (K), s1 (K, d), s2 (upper triangles...)]
 ) noexcept nogil:
@@ -216,6 +284,17 @@ cdef double _chunk_statistics(
         resp = expo + k * CHUNK
         for r in range(n):
             resp[r] *= tmp[r]
+    if (cov == FULL or cov == TIED) and d > FE_SMALL_D and _non_negative(weight, n):
+        # S2_k += A^T A with A = sqrt(w r) (x - mu_k): a symmetric rank-n update,
+        # half the work of a general product. (A negative weight takes the loops.)
+        for k in range(n_components):
+            resp = expo + k * CHUNK
+            for r in range(n):
+                tmp[r] = sqrt(resp[r])
+            nk[k] += fe_sum(resp, n)
+            fe_centre_scaled(xt, n, d, means + k * d, resp, tmp, diff, s1 + k * d)
+            _add_second_moments(diff, n, d, s2 + _component_offset(cov, k, d))
+        return log_likelihood
     for k in range(n_components):
         resp = expo + k * CHUNK
         s2k = s2 + _component_offset(cov, k, d)
@@ -223,18 +302,18 @@ cdef double _chunk_statistics(
             fe_small_stats(xt, n, d, _kind(cov), means + k * d, resp, nk + k, s1 + k * d, s2k)
             continue
         nk[k] += fe_sum(resp, n)
-        _centre(xt, means + k * d, n, d, diff)
+        fe_centre(xt, n, d, means + k * d, diff)
         for i in range(d):
             for r in range(n):  # tmp = w r (x_i - mu_i)
-                tmp[r] = resp[r] * diff[i * CHUNK + r]
+                tmp[r] = resp[r] * diff[i * LD + r]
             s1[k * d + i] += fe_sum(tmp, n)
             if cov == FULL or cov == TIED:
                 for j in range(i, d):
-                    s2k[i * d + j] += fe_dot(tmp, diff + j * CHUNK, n)
+                    s2k[i * d + j] += fe_dot(tmp, diff + j * LD, n)
             elif cov == DIAG:
-                s2k[i] += fe_dot(tmp, diff + i * CHUNK, n)
+                s2k[i] += fe_dot(tmp, diff + i * LD, n)
             else:
-                s2k[0] += fe_dot(tmp, diff + i * CHUNK, n)
+                s2k[0] += fe_dot(tmp, diff + i * LD, n)
     return log_likelihood
 
 
@@ -326,8 +405,9 @@ def accumulate(
     cdef const double *means_ptr = &means[0, 0]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
-    cdef Py_ssize_t scratch_len = (2 * d + K + 5) * CHUNK
+    cdef Py_ssize_t scratch_len = d * CHUNK + d * LD + (K + 5) * CHUNK
     cdef Py_ssize_t b, c, e, start, n_rows, n_padded
+    cdef void *raw
     cdef double *scratch
     cdef double *xt
     cdef double *diff
@@ -339,10 +419,11 @@ def accumulate(
     cdef double *part
 
     with nogil, parallel(num_threads=n_threads):
-        scratch = <double *> malloc(scratch_len * sizeof(double))
+        raw = malloc(scratch_len * sizeof(double) + ALIGN)
+        scratch = <double *> ((<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1))
         xt = scratch
         diff = xt + d * CHUNK
-        expo = diff + d * CHUNK
+        expo = diff + d * LD
         weight = expo + K * CHUNK
         row_max = weight + CHUNK
         row_sum = row_max + CHUNK
@@ -359,14 +440,14 @@ def accumulate(
                 )
                 _chunk_logits(
                     xt, n_padded, d, K, cov, means_ptr, prec_ptr, log_norm_ptr,
-                    diff, tmp, expo,
+                    diff, expo,
                 )
                 fe_normalise(expo, n_padded, K, row_max, row_sum)
                 part[stats_len - 1] += _chunk_statistics(
                     xt, weight, n_padded, d, K, cov, means_ptr, expo, row_max,
                     row_sum, diff, tmp, part,
                 )
-        free(scratch)
+        free(raw)
 
     # Blocks are added in order: the same bits for any number of threads.
     cdef double[::1] total = np.zeros(stats_len)
@@ -429,8 +510,9 @@ def score(
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
     cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t scratch_len = (2 * d + K + 5) * CHUNK
+    cdef Py_ssize_t scratch_len = d * CHUNK + d * LD + (K + 5) * CHUNK
     cdef Py_ssize_t c, k, r, start, n_rows, n_padded, best
+    cdef void *raw
     cdef double *scratch
     cdef double *xt
     cdef double *diff
@@ -441,10 +523,11 @@ def score(
     cdef double *tmp
 
     with nogil, parallel(num_threads=n_threads):
-        scratch = <double *> malloc(scratch_len * sizeof(double))
+        raw = malloc(scratch_len * sizeof(double) + ALIGN)
+        scratch = <double *> ((<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1))
         xt = scratch
         diff = xt + d * CHUNK
-        expo = diff + d * CHUNK
+        expo = diff + d * LD
         weight = expo + K * CHUNK
         row_max = weight + CHUNK
         row_sum = row_max + CHUNK
@@ -459,7 +542,7 @@ def score(
             )
             _chunk_logits(
                 xt, n_padded, d, K, cov, means_ptr, prec_ptr, log_norm_ptr,
-                diff, tmp, expo,
+                diff, expo,
             )
             if want_labels:
                 fe_argmax(expo, n_padded, K, row_max, row_sum)
@@ -475,4 +558,4 @@ def score(
                 for r in range(n_rows):
                     for k in range(K):
                         resp_ptr[(start + r) * K + k] = expo[k * CHUNK + r] / row_sum[r]
-        free(scratch)
+        free(raw)
