@@ -349,6 +349,22 @@ static void fe_normalise(double *restrict logit, ptrdiff_t n, ptrdiff_t n_compon
     }
 }
 
+/* Responsibilities of n rows into out (row-major, n x n_components) from the exp'd
+ * logits and their row sums (fe_normalise). One reciprocal per row, not one division
+ * per (row, component): divisions would cost more than the exps. */
+static void fe_write_resp(const double *restrict expo, ptrdiff_t n,
+                          ptrdiff_t n_components, const double *restrict row_sum,
+                          double *restrict inverse, double *restrict out)
+{
+    for (ptrdiff_t r = 0; r < n; r++)
+        inverse[r] = 1.0 / row_sum[r];
+    for (ptrdiff_t r = 0; r < n; r++) {
+        double *restrict out_r = out + r * n_components;
+        for (ptrdiff_t k = 0; k < n_components; k++)
+            out_r[k] = expo[k * FE_CHUNK + r] * inverse[r];
+    }
+}
+
 /* best_k[r] = the first k with the largest logit of row r (as a double, so that the
  * selects vectorise), best[r] that logit. */
 static void fe_argmax(const double *restrict logit, ptrdiff_t n, ptrdiff_t n_components,

@@ -58,6 +58,8 @@ cdef extern from "_chunk.h" nogil:
                       double *row_max, double *row_sum)
     void fe_argmax(const double *logit, Py_ssize_t n, Py_ssize_t n_components,
                    double *best, double *best_k)
+    void fe_write_resp(const double *expo, Py_ssize_t n, Py_ssize_t n_components,
+                       const double *row_sum, double *inverse, double *out)
     void fe_tri_logits(const double *diff, Py_ssize_t n, Py_ssize_t d,
                        const double *upper, double c, double *out)
     void fe_gram_upper(const double *a, Py_ssize_t n, Py_ssize_t d, double *s2)
@@ -555,7 +557,5 @@ def score(
                 for r in range(n_rows):
                     lpn_ptr[start + r] = row_max[r] + log(row_sum[r])
             if want_resp:
-                for r in range(n_rows):
-                    for k in range(K):
-                        resp_ptr[(start + r) * K + k] = expo[k * CHUNK + r] / row_sum[r]
+                fe_write_resp(expo, n_rows, K, row_sum, weight, resp_ptr + start * K)
         free(raw)
