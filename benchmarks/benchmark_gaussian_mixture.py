@@ -31,7 +31,16 @@ except ImportError:
     _fastem_kmeans_plusplus = None
 
 ESTIMATORS = {"fastem": FastemGaussianMixture, "sklearn": SklearnGaussianMixture}
-LIBRARIES = tuple(ESTIMATORS)
+# FASTEM_BENCH_LIBRARIES=fastem times fastem alone: what comparing two of its commits
+# needs (.github/workflows/benchmarks.yml).
+LIBRARIES = tuple(
+    os.environ.get("FASTEM_BENCH_LIBRARIES", ",".join(ESTIMATORS)).split(",")
+)
+if not set(LIBRARIES) <= set(ESTIMATORS):
+    raise ValueError(
+        f"FASTEM_BENCH_LIBRARIES={','.join(LIBRARIES)!r}: "
+        f"choose among {', '.join(ESTIMATORS)}"
+    )
 DTYPES = ("float64", "float32")
 THREADS = (1, "all")
 EM_ITERATIONS = 5

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
+from threadpoolctl import threadpool_limits
 
 from _builders import (
     BOUNDARY_ROW_COUNTS,
@@ -131,6 +132,16 @@ def test_openmp_enabled():
     assert _platform.openmp_enabled(), (
         "the kernels were built without OpenMP; set FASTEM_ALLOW_SERIAL=1 if intended"
     )
+
+
+def test_openmp_limits_reach_the_kernels_runtime():
+    """threadpoolctl's OpenMP limits reach the runtime the kernels run on, both ways,
+    also where a wheel vendors its own beside scikit-learn's (two in one process)."""
+    if not _platform.openmp_enabled():
+        pytest.skip("a serial build has no OpenMP runtime")
+    for limit in (1, 2, 3):
+        with threadpool_limits(limits=limit, user_api="openmp"):
+            assert _platform.omp_max_threads() == limit
 
 
 def test_fast_variant_runs_where_the_cpu_has_it():

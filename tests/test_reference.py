@@ -1,6 +1,8 @@
 """The twin and the model maths against independent oracles: ``scipy.stats``, explicit
 loops over rows, NumPy's linear algebra, and scikit-learn's private helpers."""
 
+import inspect
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -184,6 +186,15 @@ def random_precisions(rng, covariance_type):
     return gm.covariances_from_precisions(covariances, covariance_type)
 
 
+# scikit-learn >= 1.8 takes the array namespace of its private helpers.
+SKLEARN_XP = (
+    {"xp": np}
+    if "xp"
+    in inspect.signature(sk._compute_precision_cholesky_from_precisions).parameters
+    else {}
+)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_precision_cholesky_from_precisions(covariance_type):
     precisions = random_precisions(np.random.default_rng(4), covariance_type)
@@ -193,7 +204,7 @@ def test_precision_cholesky_from_precisions(covariance_type):
     assert_allclose(
         factors,
         sk._compute_precision_cholesky_from_precisions(
-            precisions, covariance_type, xp=np
+            precisions, covariance_type, **SKLEARN_XP
         ),
         rtol=1e-12,
         atol=1e-14,

@@ -1,5 +1,13 @@
 """fastem: fast Expectation-Maximization for latent-variable models."""
 
+import os
+
+# macOS wheels vendor their own libomp, as scikit-learn's do, and two LLVM OpenMP
+# runtimes in one process abort ("OMP: Error #15") unless allowed to coexist: the
+# default scikit-learn sets too. Each keeps its own threads; none nests in another's
+# (BLAS called from the kernels' threads runs on one thread).
+os.environ.setdefault("KMP_DUPLICATE_LIB_OK", "True")
+
 from ._gaussian_mixture import GaussianMixture
 from ._kernels import use_backend
 from ._show_versions import show_versions

@@ -1,30 +1,45 @@
 """fastem.show_versions(): what was built and what runs."""
 
+import os
 import platform
 import sys
+from collections import Counter
 from importlib.metadata import PackageNotFoundError, version
 
+from joblib import cpu_count
+
 from . import _build_info
-from ._kernels import COMPILED_VARIANT
+from ._kernels import COMPILED, COMPILED_VARIANT
 from ._threads import effective_n_threads
 
+DEPENDENCIES = ("numpy", "scipy", "scikit-learn", "threadpoolctl", "joblib")
 
-def _versions():
-    info = {
-        "fastem": _package_version("fastem"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "openmp": "enabled" if _build_info.OPENMP else "DISABLED (serial build)",
-        "threads": str(effective_n_threads()),
-        "kernel": COMPILED_VARIANT,
-        "compiler": _build_info.C_COMPILER,
-        "cython": _build_info.CYTHON_VERSION,
-        "buildtype": _build_info.BUILDTYPE,
-        "kernel_checks": str(_build_info.KERNEL_CHECKS),
+
+def _sections():
+    """Section title -> {name: value}, every value a string."""
+    return {
+        "System": {
+            "python": sys.version.replace("\n", " "),
+            "executable": sys.executable,
+            "platform": platform.platform(),
+        },
+        "Build": {
+            "fastem": _package_version("fastem"),
+            "openmp": "enabled" if _build_info.OPENMP else "DISABLED (serial build)",
+            "kernel": f"{COMPILED_VARIANT} (built: {', '.join(COMPILED)})",
+            "compiler": _build_info.C_COMPILER,
+            "cython": _build_info.CYTHON_VERSION,
+            "buildtype": _build_info.BUILDTYPE,
+            "kernel_checks": str(_build_info.KERNEL_CHECKS),
+        },
+        "Threads": {
+            "kernel threads": str(effective_n_threads()),
+            "cpus": str(cpu_count()),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
+        },
+        "Dependencies": {name: _package_version(name) for name in DEPENDENCIES},
+        "Thread pools (threadpoolctl)": _thread_pools(),
     }
-    for name in ("numpy", "scipy", "scikit-learn", "threadpoolctl"):
-        info[name] = _package_version(name)
-    return info
 
 
 def _package_version(name):
@@ -34,14 +49,31 @@ def _package_version(name):
         return "not installed"
 
 
-def show_versions():
-    """Print versions, the build's OpenMP state, thread count and BLAS libraries."""
+def _thread_pools():
+    """Each OpenMP and BLAS library loaded in this process, with its thread count."""
     from threadpoolctl import threadpool_info
 
-    for key, value in _versions().items():
-        print(f"{key:>14}: {value}")
+    pools, seen = {}, Counter()
     for pool in threadpool_info():
-        print(
-            f"{pool['user_api']:>14}: {pool['internal_api']} {pool.get('version')} "
-            f"({pool['num_threads']} threads) {pool['filepath']}"
+        seen[pool["user_api"]] += 1
+        details = [pool["internal_api"], pool.get("version")]
+        if pool.get("threading_layer"):
+            details.append(f"({pool['threading_layer']} threading layer)")
+        pools[f"{pool['user_api']} {seen[pool['user_api']]}"] = (
+            f"{' '.join(filter(None, details))}, {pool['num_threads']} threads, "
+            f"{pool['filepath']}"
         )
+    return pools
+
+
+def show_versions():
+    """Print versions, the build's OpenMP state, thread counts and BLAS libraries.
+
+    The thread pools are the OpenMP runtimes and BLAS libraries loaded in this
+    process (threadpoolctl): fastem's kernels, NumPy's and SciPy's BLAS, and
+    scikit-learn's own OpenMP runtime where its wheel vendors one.
+    """
+    for title, entries in _sections().items():
+        print(f"\n{title}:")
+        for name, value in entries.items():
+            print(f"{name:>16}: {value}")
