@@ -2,8 +2,16 @@
 
 from ._gaussian_mixture import GaussianMixture
 from ._kernels import use_backend
+from ._selection import SelectionResult, select
 from ._show_versions import show_versions
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "show_versions", "use_backend", "__version__"]
+__all__ = [
+    "GaussianMixture",
+    "SelectionResult",
+    "select",
+    "show_versions",
+    "use_backend",
+    "__version__",
+]
