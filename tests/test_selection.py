@@ -48,6 +48,7 @@ TABLE_COLUMNS = [
     "converged",
     "n_iter",
     "warm_started",
+    "degenerate",
 ]
 
 
@@ -171,6 +172,34 @@ def test_best_is_the_lowest_criterion(criterion):
         "covariance_type": row["covariance_type"],
         "prior": None,
     }
+
+
+def test_degenerate_models_are_flagged_and_not_chosen():
+    # On iris, 8 components find spurious maxima: a component on repeated values has
+    # a variance of exactly reg_covar, with a likelihood that beats every honest fit.
+    X = datasets.load_iris().data
+    result = select(X, n_components=[7, 8], covariance_types=("full", "diag"),
+                    random_state=0)  # fmt: skip
+    table = result.table
+    assert list(table["degenerate"]) == [False, True, False, True]
+    for estimator, degenerate in zip(result.estimators_, table["degenerate"]):
+        floor = 1e-6 * (1 + 1e-9)
+        smallest = np.min(
+            np.linalg.eigvalsh(estimator.covariances_)
+            if estimator.covariance_type == "full"
+            else estimator.covariances_
+        )
+        assert (smallest <= floor) == degenerate
+    assert table["degenerate"][np.argmin(table["bic"])]  # spurious maxima win BIC
+    assert result.best_index_ == 2
+
+
+def test_all_models_degenerate_is_a_warning():
+    X = np.column_stack([np.arange(20.0), np.ones(20)])  # a constant column
+    with pytest.warns(UserWarning, match="Every fitted model of the grid is degener"):
+        result = select(X, n_components=[1, 2], covariance_types="diag")
+    assert result.table["degenerate"].all()
+    assert result.best_index_ == int(np.argmin(result.table["bic"]))
 
 
 def test_models_not_warm_started_are_the_plain_fits_of_the_seed():
@@ -450,3 +479,9 @@ def test_select_table_reaches_mclust_log_likelihoods_on_iris():
         assert row["n_parameters"] == model["npar"]
         reached = model["loglik_at_parameters"]
         assert row["log_likelihood"] >= reached - MCLUST_FIT_RTOL * abs(reached)
+    # The same choice as mclust's BIC among these models: VVV with 2 components.
+    mclust_best = max(
+        (m for m in MCLUST["models"] if m["dataset"] == "iris"), key=lambda m: m["bic"]
+    )
+    assert result.best_params_["covariance_type"] == MCLUST_NAMES[mclust_best["model"]]
+    assert result.best_params_["n_components"] == mclust_best["G"]

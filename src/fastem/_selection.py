@@ -65,7 +65,14 @@ _TABLE_COLUMNS = (
     ("converged", np.bool_),
     ("n_iter", np.int64),
     ("warm_started", np.bool_),
+    ("degenerate", np.bool_),
 )
+
+# A component is degenerate when, along some direction, its covariance exceeds
+# reg_covar by less than this fraction of the data's mean variance per feature: the
+# rows it holds lie in a lower-dimensional set (repeated values, collinear rows), and
+# its likelihood grows without bound as reg_covar -> 0.
+DEGENERATE_RTOL = np.sqrt(np.finfo(np.float64).eps)
 
 
 @dataclass
@@ -144,7 +151,8 @@ def select(
     covariance_types : str or iterable of str, default=all four
         Among 'full', 'tied', 'diag', 'spherical'.
     criterion : {'bic', 'aic', 'icl'}, default='bic'
-        The criterion that picks ``best_estimator_``; ties go to the first row.
+        The criterion that picks ``best_estimator_``, the lowest among the models
+        not degenerate (see Returns); ties go to the first row.
     priors : iterable, default=(None,)
         Values of GaussianMixture's ``prior`` parameter: None is maximum likelihood.
     n_init : int, default=1
@@ -172,9 +180,15 @@ def select(
         array, with one row per model, ordered by prior, covariance type and number
         of components, and the columns n_components, covariance_type, prior (a
         label: 'none' for None), log_likelihood (total over the rows, not the mean),
-        n_parameters, bic, aic, icl, converged, n_iter and warm_started. A model whose
-        fit failed (a singular covariance, see ``reg_covar``) has NaN criteria and
-        raises a warning; if all fail, a ValueError.
+        n_parameters, bic, aic, icl, converged, n_iter, warm_started and degenerate.
+        A model is degenerate when some component's covariance exceeds
+        ``reg_covar`` by less than sqrt(eps) times the data's mean variance along
+        some direction: its rows lie on a lower-dimensional set (repeated values),
+        where the likelihood is unbounded and only ``reg_covar`` holds it finite.
+        Such models (mclust reports them as NA) are not chosen unless all are,
+        with a warning. A model whose fit failed (a singular covariance, see
+        ``reg_covar``) has NaN criteria and raises a warning; if all fail, a
+        ValueError.
 
     Examples
     --------
@@ -221,6 +235,12 @@ def select(
             for task in tasks
         )
     rows = [row for chain in chain_results for row in chain]
+    reg_covar = GaussianMixture(**gm_params).reg_covar
+    data_variance = float(np.mean(np.var(X, axis=0, dtype=np.float64)))
+    for row in rows:
+        row["degenerate"] = row["_estimator"] is not None and _is_degenerate(
+            row["_estimator"], reg_covar + DEGENERATE_RTOL * data_variance
+        )
     return _result(rows, criterion, feature_names)
 
 
@@ -428,6 +448,15 @@ def _failed_row(k, covariance_type, prior):
     }
 
 
+def _is_degenerate(estimator, variance_floor):
+    """Whether some component's smallest variance (over directions) is at most
+    ``variance_floor``."""
+    covariances = np.asarray(estimator.covariances_, dtype=np.float64)
+    if estimator.covariance_type in ("full", "tied"):
+        covariances = np.linalg.eigvalsh(covariances)
+    return bool(np.min(covariances) <= variance_floor)
+
+
 def _pandas_or_none():
     try:
         import pandas
@@ -454,8 +483,8 @@ def _table(rows):
     )
 
 
-def _result(rows, criterion, feature_names):
-    scores = np.array([row[criterion] for row in rows])
+def _warn_about(rows):
+    """Warn once for the failed and the unconverged models; raise if all failed."""
     failed = [row for row in rows if row["_estimator"] is None]
     if len(failed) == len(rows):
         raise ValueError(
@@ -480,6 +509,21 @@ def _result(rows, criterion, feature_names):
             "'converged'). Increase max_iter or tol.",
             ConvergenceWarning,
         )
+
+
+def _result(rows, criterion, feature_names):
+    _warn_about(rows)
+    fitted = [row["_estimator"] is not None for row in rows]
+    eligible = [ok and not row["degenerate"] for ok, row in zip(fitted, rows)]
+    if not any(eligible):
+        warnings.warn(
+            "Every fitted model of the grid is degenerate (column 'degenerate'); the "
+            "best is chosen among them. Scale the data, remove repeated rows or "
+            "constant columns, or use fewer components.",
+            UserWarning,
+        )
+        eligible = fitted
+    scores = np.where(eligible, [row[criterion] for row in rows], np.nan)
     estimators = [row["_estimator"] for row in rows]
     if feature_names is not None:
         for estimator in estimators:
