@@ -3,6 +3,7 @@ known number of components, warm starts, parallel jobs, and R's mclust on iris a
 wine (tests/data/mclust_reference.json, written by benchmarks/mclust_reference.py)."""
 
 import json
+import pickle
 import warnings
 from pathlib import Path
 
@@ -13,12 +14,16 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from scipy.stats import entropy, multivariate_normal
 from sklearn import datasets
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_info
 
 from _builders import COVARIANCE_TYPES, RandomData, assert_identical_fit
-from fastem import GaussianMixture, _selection, select
+from fastem import GaussianMixture, GaussianMixtureIC, _selection, select
 from fastem._threads import effective_n_threads
 
 MCLUST = json.loads(
@@ -485,3 +490,52 @@ def test_select_table_reaches_mclust_log_likelihoods_on_iris():
     )
     assert result.best_params_["covariance_type"] == MCLUST_NAMES[mclust_best["model"]]
     assert result.best_params_["n_components"] == mclust_best["G"]
+
+
+# --- GaussianMixtureIC --------------------------------------------------------------
+
+
+@parametrize_with_checks(
+    [
+        GaussianMixtureIC(
+            [1, 2], covariance_types=("diag", "full"), gm_params={"max_iter": 5}
+        )
+    ]
+)
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        # Tiny grids of scikit-learn's check data collapse into degenerate fits.
+        warnings.simplefilter("ignore", UserWarning)
+        check(estimator)
+
+
+def test_estimator_is_select_with_delegated_methods():
+    X = datasets.load_wine().data
+    grid = dict(n_components=(1, 2, 3), covariance_types=("diag", "full"))
+    grid["random_state"] = 0
+    model = GaussianMixtureIC(**grid, gm_params={"reg_covar": 1e-4}).fit(X)
+    result = select(X, **grid, reg_covar=1e-4)
+    pd.testing.assert_frame_equal(model.table_, result.table)
+    assert model.best_params_ == result.best_params_
+    assert model.best_index_ == result.best_index_
+    assert_identical_fit(model.best_estimator_, result.best_estimator_)
+    for method in ("predict", "predict_proba", "score_samples", "score", "bic", "aic"):
+        assert_array_equal(
+            getattr(model, method)(X), getattr(result.best_estimator_, method)(X)
+        )
+    assert model.n_features_in_ == 13
+    restored = pickle.loads(pickle.dumps(model))
+    assert_array_equal(restored.predict(X), model.predict(X))
+    with pytest.raises(NotFittedError):
+        clone(model).predict(X)
+
+
+def test_estimator_in_a_pipeline_with_feature_names():
+    iris = datasets.load_iris(as_frame=True)
+    pipeline = make_pipeline(
+        StandardScaler().set_output(transform="pandas"),
+        GaussianMixtureIC([2, 3], covariance_types="full", random_state=0),
+    ).fit(iris.data)
+    model = pipeline[-1]
+    assert_array_equal(model.feature_names_in_, iris.data.columns)
+    assert pipeline.predict(iris.data).shape == (150,)

@@ -2,13 +2,14 @@
 
 from ._gaussian_mixture import GaussianMixture
 from ._kernels import use_backend
-from ._selection import SelectionResult, select
+from ._selection import GaussianMixtureIC, SelectionResult, select
 from ._show_versions import show_versions
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixture",
+    "GaussianMixtureIC",
     "SelectionResult",
     "select",
     "show_versions",

@@ -22,9 +22,10 @@ from numbers import Integral
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from scipy.special import xlogy
+from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils.validation import _get_feature_names
+from sklearn.utils.validation import _get_feature_names, check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from . import _gaussian_math as gm
@@ -542,3 +543,139 @@ def _result(rows, criterion, feature_names):
         estimators_=estimators,
         criterion=criterion,
     )
+
+
+# --- the estimator --------------------------------------------------------------------
+
+
+class GaussianMixtureIC(DensityMixin, BaseEstimator):
+    """A Gaussian mixture whose number of components and covariance type are chosen
+    by an information criterion: :func:`select` as a scikit-learn estimator.
+
+    ``fit`` runs :func:`select` with the parameters below; the fitted model is
+    ``best_estimator_``, to which ``predict``, ``predict_proba``, ``score_samples``,
+    ``score``, ``sample``, ``bic`` and ``aic`` delegate.
+
+    Parameters
+    ----------
+    n_components : int or iterable of int, default=(1, ..., 9)
+    covariance_types : str or iterable of str, default=all four
+    criterion : {'bic', 'aic', 'icl'}, default='bic'
+    priors : iterable, default=(None,)
+    n_init : int, default=1
+    random_state : int, RandomState instance or None, default=None
+    n_jobs : int or None, default=None
+    warm_start : bool, default=True
+        As in :func:`select` (the split start along K, not scikit-learn's refit).
+    gm_params : dict or None, default=None
+        Other parameters of every :class:`GaussianMixture` (``reg_covar``, ...).
+
+    Attributes
+    ----------
+    best_estimator_ : GaussianMixture
+    best_params_ : dict
+    best_index_ : int
+    table_ : pandas.DataFrame or numpy structured array
+        The table of :func:`select`.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when X has feature names that are all strings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem import GaussianMixtureIC
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-5, 1, (200, 2)), rng.normal(5, 1, (200, 2))])
+    >>> model = GaussianMixtureIC(range(1, 5), random_state=0).fit(X)
+    >>> model.best_params_["n_components"]
+    2
+    """
+
+    def __init__(
+        self,
+        n_components=(1, 2, 3, 4, 5, 6, 7, 8, 9),
+        *,
+        covariance_types=("full", "tied", "diag", "spherical"),
+        criterion="bic",
+        priors=(None,),
+        n_init=1,
+        random_state=None,
+        n_jobs=None,
+        warm_start=True,
+        gm_params=None,
+    ):
+        self.n_components = n_components
+        self.covariance_types = covariance_types
+        self.criterion = criterion
+        self.priors = priors
+        self.n_init = n_init
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.warm_start = warm_start
+        self.gm_params = gm_params
+
+    def fit(self, X, y=None):
+        """Fit the grid of :func:`select` and keep the best model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : GaussianMixtureIC
+        """
+        result = select(
+            X,
+            self.n_components,
+            self.covariance_types,
+            criterion=self.criterion,
+            priors=self.priors,
+            n_init=self.n_init,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            warm_start=self.warm_start,
+            **(self.gm_params or {}),
+        )
+        self.best_estimator_ = result.best_estimator_
+        self.best_params_ = result.best_params_
+        self.best_index_ = result.best_index_
+        self.table_ = result.table
+        self.n_features_in_ = self.best_estimator_.n_features_in_
+        if hasattr(self.best_estimator_, "feature_names_in_"):
+            self.feature_names_in_ = self.best_estimator_.feature_names_in_
+        return self
+
+    def _best(self):
+        check_is_fitted(self)
+        return self.best_estimator_
+
+    def predict(self, X):
+        """Most probable component of each row (see GaussianMixture.predict)."""
+        return self._best().predict(X)
+
+    def predict_proba(self, X):
+        """Responsibilities (see GaussianMixture.predict_proba)."""
+        return self._best().predict_proba(X)
+
+    def score_samples(self, X):
+        """Log-likelihood of each row (see GaussianMixture.score_samples)."""
+        return self._best().score_samples(X)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of the rows (see GaussianMixture.score)."""
+        return self._best().score(X)
+
+    def sample(self, n_samples=1):
+        """Samples of the best model (see GaussianMixture.sample)."""
+        return self._best().sample(n_samples)
+
+    def bic(self, X):
+        """BIC of the best model on X (see GaussianMixture.bic)."""
+        return self._best().bic(X)
+
+    def aic(self, X):
+        """AIC of the best model on X (see GaussianMixture.aic)."""
+        return self._best().aic(X)
