@@ -396,6 +396,12 @@ def test_bad_data_is_rejected():
         select(np.zeros((1, 2)), n_components=[1])
 
 
+def test_bad_gaussian_mixture_parameters_fail_before_fitting(monkeypatch):
+    monkeypatch.setattr(_selection, "_fit_chain", None)  # never reached
+    with pytest.raises(ValueError, match="'tol' parameter of GaussianMixture"):
+        select(blobs(0), n_components=[1], tol=-1.0)
+
+
 @pytest.mark.skipif(
     "prior" in GaussianMixture().get_params(), reason="GaussianMixture has priors"
 )

@@ -291,6 +291,7 @@ def _check_gm_params(gm_params, priors):
             raise TypeError(f"select() chooses {name!r} itself; do not pass it")
         if name not in known:
             raise TypeError(f"select() got an unexpected keyword argument {name!r}")
+    GaussianMixture(**gm_params)._validate_params()  # bad values fail here, once
     if not priors:
         raise ValueError("priors is empty; use (None,) for maximum likelihood")
     if any(prior is not None for prior in priors) and "prior" not in known:
@@ -317,33 +318,40 @@ def _fit_chain(covariance_type, prior, ks, *, X, n_init, seed, gm_params):
         params["prior"] = prior
     rows, previous = [], None
     for k in ks:
-        estimator = GaussianMixture(k, n_init=n_init, random_state=seed, **params)
-        warm_started = False
-        try:
-            _fit_quietly(estimator, X)
-            if previous is not None and previous.n_components == k - 1:
-                split = _split_start(previous, X)
-                if split is not None:
-                    candidate = GaussianMixture(k, **split, **params)
-                    _fit_quietly(candidate, X)
-                    if candidate.lower_bound_ > estimator.lower_bound_:
-                        estimator, warm_started = candidate, True
-        except ValueError as error:
-            if gm.SINGULAR_COVARIANCE_MESSAGE not in str(error):
-                raise
+        restarts = _fitted_or_none(
+            GaussianMixture(k, n_init=n_init, random_state=seed, **params), X
+        )
+        split = None
+        if previous is not None and previous.n_components == k - 1:
+            start = _split_start(previous, X)
+            if start is not None:
+                split = _fitted_or_none(GaussianMixture(k, **start, **params), X)
+        # The higher final lower bound wins, as between n_init restarts.
+        if split is not None and (
+            restarts is None or split.lower_bound_ > restarts.lower_bound_
+        ):
+            rows.append(_row(split, X, prior, warm_started=True))
+            previous = split
+        elif restarts is not None:
+            rows.append(_row(restarts, X, prior, warm_started=False))
+            previous = restarts
+        else:
             rows.append(_failed_row(k, covariance_type, prior))
             previous = None
-            continue
-        rows.append(_row(estimator, X, prior, warm_started))
-        previous = estimator
     return rows
 
 
-def _fit_quietly(estimator, X):
+def _fitted_or_none(estimator, X):
+    """The estimator fitted to X, or None if a covariance became singular."""
     # Convergence goes into the table; select() warns once for the whole grid.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(X)
+        try:
+            return estimator.fit(X)
+        except ValueError as error:
+            if gm.SINGULAR_COVARIANCE_MESSAGE not in str(error):
+                raise
+            return None
 
 
 def _split_start(estimator, X):
