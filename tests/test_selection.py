@@ -199,6 +199,12 @@ def test_degenerate_models_are_flagged_and_not_chosen():
     assert result.best_index_ == 2
 
 
+def test_mean_variance_in_chunks_is_numpy_variance():
+    X = np.random.default_rng(0).normal(1e3, 2.0, (150_000, 3)).astype(np.float32)
+    expected = np.mean(np.var(X.astype(np.float64), axis=0))
+    assert_allclose(_selection._mean_variance(X), expected, rtol=1e-12)
+
+
 def test_all_models_degenerate_is_a_warning():
     X = np.column_stack([np.arange(20.0), np.ones(20)])  # a constant column
     with pytest.warns(UserWarning, match="Every fitted model of the grid is degener"):

@@ -237,7 +237,7 @@ def select(
         )
     rows = [row for chain in chain_results for row in chain]
     reg_covar = GaussianMixture(**gm_params).reg_covar
-    data_variance = float(np.mean(np.var(X, axis=0, dtype=np.float64)))
+    data_variance = _mean_variance(X)
     for row in rows:
         row["degenerate"] = row["_estimator"] is not None and _is_degenerate(
             row["_estimator"], reg_covar + DEGENERATE_RTOL * data_variance
@@ -455,6 +455,16 @@ def _failed_row(k, covariance_type, prior):
         "_estimator": None,
         "_prior": prior,
     }
+
+
+def _mean_variance(X):
+    """Mean over the features of their variance, in float64, chunk by chunk."""
+    mean = np.mean(X, axis=0, dtype=np.float64)
+    squares = sum(
+        np.sum(np.square(X[start : start + _SCORE_CHUNK_ROWS] - mean), axis=0)
+        for start in range(0, X.shape[0], _SCORE_CHUNK_ROWS)
+    )
+    return float(np.mean(squares) / X.shape[0])
 
 
 def _is_degenerate(estimator, variance_floor):
