@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from scipy.stats import entropy, multivariate_normal
@@ -24,6 +27,7 @@ from threadpoolctl import threadpool_info
 
 from _builders import COVARIANCE_TYPES, RandomData, assert_identical_fit
 from fastem import GaussianMixture, GaussianMixtureIC, _selection, select
+from fastem._selection import CRITERIA
 from fastem._threads import effective_n_threads
 
 MCLUST = json.loads(
@@ -339,6 +343,48 @@ def test_does_not_modify_the_data():
     result = select(X, n_components=range(1, 4), random_state=0)
     assert_array_equal(X, copy)
     assert result.best_estimator_.means_.dtype == np.float32
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    X=st.integers(4, 30).flatmap(
+        lambda n: st.integers(1, 3).flatmap(
+            lambda d: arrays(
+                np.float64,
+                (n, d),
+                # Few distinct values: repeated rows and constant columns are common.
+                elements=st.sampled_from([-3.0, -1.0, 0.0, 0.5, 2.0, 1e3]),
+            )
+        )
+    ),
+    criterion=st.sampled_from(CRITERIA),
+)
+def test_any_data_gives_a_consistent_table_or_a_clear_error(X, criterion):
+    copy = X.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = select(X, [1, 2, 3], ("full", "diag"), criterion=criterion,
+                            random_state=0)  # fmt: skip
+        except ValueError as error:
+            assert "reg_covar" in str(error)
+            return
+    assert_array_equal(X, copy)
+    table = result.table
+    fitted = np.array([e is not None for e in result.estimators_])
+    for name in ("log_likelihood", "bic", "aic", "icl"):
+        assert np.all(np.isfinite(table[name][fitted]))
+        assert np.all(np.isnan(table[name][~fitted]))
+    assert np.all(table["icl"][fitted] >= table["bic"][fitted])
+    eligible = fitted & ~table["degenerate"].to_numpy()
+    if not eligible.any():
+        eligible = fitted
+    scores = np.where(eligible, table[criterion], np.inf)
+    assert result.best_index_ == int(np.argmin(scores))
+    for estimator in result.estimators_:
+        if estimator is not None:
+            for name in ("weights_", "means_", "covariances_", "precisions_"):
+                assert np.all(np.isfinite(getattr(estimator, name)))
 
 
 # --- failures -----------------------------------------------------------------------
