@@ -166,7 +166,9 @@ def select(
     n_jobs : int or None, default=None
         Models fitted in parallel (joblib; None is 1, -1 all CPUs). Each job's
         OpenMP kernels get ``threads // n_jobs`` threads and BLAS one, so the machine
-        is not oversubscribed; the results are the same for any ``n_jobs``.
+        is not oversubscribed; the results are the same for any ``n_jobs``. With
+        ``warm_start``, each covariance type x prior fits its K in order (one job),
+        so no more jobs than those are busy.
     warm_start : bool, default=True
         Also start K components from the split K - 1 solution (see above).
     **gm_params
