@@ -10,8 +10,17 @@ os.environ.setdefault("KMP_DUPLICATE_LIB_OK", "True")
 
 from ._gaussian_mixture import GaussianMixture
 from ._kernels import use_backend
+from ._selection import GaussianMixtureIC, SelectionResult, select
 from ._show_versions import show_versions
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "show_versions", "use_backend", "__version__"]
+__all__ = [
+    "GaussianMixture",
+    "GaussianMixtureIC",
+    "SelectionResult",
+    "select",
+    "show_versions",
+    "use_backend",
+    "__version__",
+]
