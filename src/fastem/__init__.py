@@ -2,8 +2,9 @@
 
 from ._gaussian_mixture import GaussianMixture
 from ._kernels import use_backend
+from ._persistence import load
 from ._show_versions import show_versions
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "show_versions", "use_backend", "__version__"]
+__all__ = ["GaussianMixture", "load", "show_versions", "use_backend", "__version__"]
