@@ -283,12 +283,14 @@ def test_pickled_arrays_are_never_loaded(saved):
 
 
 @pytest.mark.parametrize(
-    "content", [b"", b"not a model", b"a,b\n1,2\n"], ids=["empty", "text", "csv"]
+    "content",
+    [b"", b"not a model", b"a,b\n1,2\n", pickle.dumps(GaussianMixture())],
+    ids=["empty", "text", "csv", "pickle"],
 )
 def test_other_files_are_refused(tmp_path, content):
     path = tmp_path / "model.npz"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match="not a readable fastem model"):
+    with pytest.raises(ValueError, match="not a fastem model file.*not an .npz"):
         load(path)
 
 

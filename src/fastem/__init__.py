@@ -1,5 +1,6 @@
 """fastem: fast Expectation-Maximization for latent-variable models."""
 
+from . import plot  # noqa: F401  (fastem.plot; matplotlib is imported on use)
 from ._gaussian_mixture import GaussianMixture
 from ._kernels import use_backend
 from ._persistence import load

@@ -23,6 +23,7 @@ import numpy as np
 FORMAT_NAME = "fastem-model"
 FORMAT_VERSION = 1
 _HEADER_ENTRY = "header"
+_ZIP_MAGIC = b"PK\x03\x04"
 # Array dtypes a model file may hold: booleans, numbers and fixed-width strings.
 _ARRAY_KINDS = "biufcU"
 
@@ -78,16 +79,22 @@ def load(path):
         The file is not a fastem model, was written by a newer format version, is
         truncated or corrupt, or its header and arrays disagree.
     """
-    name = os.fspath(path) if not hasattr(path, "read") else "the model file"
+    if hasattr(path, "read"):
+        return _load_from(path, "the model file")
+    with open(path, "rb") as file:
+        return _load_from(file, os.fspath(path))
+
+
+def _load_from(file, name):
+    start = file.tell()
+    magic = file.read(len(_ZIP_MAGIC))
+    file.seek(start)
+    if magic != _ZIP_MAGIC:
+        raise ValueError(f"{name} is not a fastem model file (not an .npz archive)")
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError("not an .npz archive")
-        with archive:
+        with np.load(file, allow_pickle=False) as archive:
             entries = {key: archive[key] for key in archive.files}
     except (OSError, EOFError, zipfile.BadZipFile, ValueError) as error:
-        if isinstance(error, FileNotFoundError | IsADirectoryError | PermissionError):
-            raise
         raise ValueError(
             f"{name} is not a readable fastem model file (truncated or corrupt?): "
             f"{error}"
