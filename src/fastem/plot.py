@@ -305,6 +305,9 @@ def plot_criterion(models, X=None, *, criterion="bic", ax=None):
             ls="none",
             label=f"best {name.upper()}",
         )
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("n_components")
     ax.set_ylabel(" / ".join(name.upper() for name in criteria) + " (lower is better)")
     ax.legend(fontsize="small")
