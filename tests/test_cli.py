@@ -255,7 +255,7 @@ def bad_inputs(tmp_path, model):
         (["fit", d / "three.csv", "-k", 0, "-o", d / "m"], "'n_components'"),
         (["fit", d / "three.csv", "-k", 5, "-o", d / "m"], "n_samples >= n_comp"),
         (["fit", d / "three.csv", "-k", 1, "--tol", -1, "-o", d / "m"], "'tol'"),
-        (["fit", d / "three.csv", "-k", 1, "-o", d / "no" / "m"], "No such file"),
+        (["fit", d / "three.csv", "-k", 1, "-o", d / "no" / "m"], "no such directory"),
         (["predict", d / "three.csv", d / "three.csv"], "not a fastem model"),
         (["predict", model, d / "three.csv"], "has 3 features"),
         (["predict", model, d / "other.csv"], "do not match the model's features"),
@@ -286,6 +286,15 @@ def test_help_on_each_command(command, capsys):
         main(["--help"] if command is None else [command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: fastem" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    import fastem
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"fastem {fastem.__version__}\n"
 
 
 def test_no_traceback_in_a_real_process(tmp_path):

@@ -303,6 +303,16 @@ def test_other_npz_and_npy_files_are_refused(tmp_path):
         load(tmp_path / "array.npy")
 
 
-def test_missing_file_raises_file_not_found(tmp_path):
+def test_missing_file_or_directory_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "nothing.npz")
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        GaussianMixture().save(tmp_path / "no" / "model.npz")
+
+
+def test_saved_file_has_the_usual_permissions(tmp_path):
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    GaussianMixture().save(tmp_path / "model.npz")
+    assert (tmp_path / "model.npz").stat().st_mode == probe.stat().st_mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "probe"]

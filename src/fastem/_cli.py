@@ -141,7 +141,9 @@ def _fit_arguments(parser):
 def _fit(args):
     from . import GaussianMixture
     from ._driver import reporting_iterations
+    from ._persistence import check_directory
 
+    check_directory(args.output)  # before a long fit, not after
     X, columns = _read_data(args)
     model = GaussianMixture(
         n_components=args.n_components,
@@ -427,9 +429,12 @@ COMMANDS = {
 
 
 def _parser():
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="fastem", description="Fast EM for Gaussian mixtures."
     )
+    parser.add_argument("--version", action="version", version=f"fastem {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, command in COMMANDS.items():
         subparser = commands.add_parser(

@@ -12,9 +12,9 @@ a file from a newer format, a truncated or corrupt file, a tampered shape or dty
 an unknown class are refused with a ``ValueError`` that says which.
 """
 
+import errno
 import json
 import os
-import tempfile
 import zipfile
 from numbers import Integral
 
@@ -47,15 +47,23 @@ def save_model(model, path):
     # Write beside the target and rename, so a failed save leaves no half-written
     # file (nor destroys the model already there).
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(dir=directory, suffix=".npz.part")
+    check_directory(path)
+    temporary = f"{path}.part-{os.getpid()}"
     try:
-        with os.fdopen(descriptor, "wb") as file:
+        with open(temporary, "wb") as file:
             np.savez(file, **entries)
         os.replace(temporary, path)
     except BaseException:
-        os.unlink(temporary)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
         raise
+
+
+def check_directory(path):
+    """FileNotFoundError naming the directory if ``path``'s does not exist."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, "no such directory", directory)
 
 
 def load(path):

@@ -170,8 +170,8 @@ def plot_components_2d(
         points = X[:, list(features)]
         colours = np.array([f"C{k % 10}" for k in range(len(weights))])[labels]
         ax.scatter(points[:, 0], points[:, 1], s=6, c=colours, alpha=0.6, lw=0)
-        low = np.minimum(low, points.min(axis=0))
-        high = np.maximum(high, points.max(axis=0))
+        low = np.minimum(low, np.nanmin(points, axis=0))
+        high = np.maximum(high, np.nanmax(points, axis=0))
     if kind == "ellipses":
         _draw_ellipses(ax, means, covariances, n_std)
     else:
