@@ -4,12 +4,16 @@ exactly, read no pickle, and refuse newer, truncated, corrupt or tampered files.
 import io
 import json
 import pickle
+import warnings
 import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
 
 from _builders import COVARIANCE_TYPES, RandomData
 from fastem import GaussianMixture, load
@@ -69,6 +73,38 @@ def test_round_trip_is_exact(covariance_type, dtype, tmp_path):
     for method in METHODS:
         assert_array_equal(getattr(restored, method)(X), getattr(model, method)(X))
     assert_array_equal(restored.sample(50)[0], model.sample(50)[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_components=st.integers(1, 4),
+    n_features=st.integers(1, 5),
+    covariance_type=st.sampled_from(COVARIANCE_TYPES),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    max_iter=st.integers(0, 5),
+)
+def test_round_trip_is_exact_on_random_fits(
+    seed, n_components, n_features, covariance_type, dtype, max_iter
+):
+    X = np.random.default_rng(seed).normal(size=(40, n_features)).astype(dtype)
+    model = GaussianMixture(
+        n_components,
+        covariance_type=covariance_type,
+        max_iter=max_iter,
+        random_state=seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+
+    restored = load(buffer)
+
+    assert_same_model(restored, model)
+    assert_array_equal(restored.score_samples(X), model.score_samples(X))
 
 
 def test_round_trip_keeps_initial_parameters_and_feature_names(tmp_path):

@@ -9,6 +9,7 @@ place.
 
 import csv
 import io
+import itertools
 import os
 import sys
 
@@ -141,7 +142,7 @@ def _read_csv(file, name, delimiter):
     if delimiter is None:
         delimiter = _guess_delimiter(first)
     reader = csv.reader(
-        _chain_first_line(first, file), delimiter=delimiter, skipinitialspace=True
+        itertools.chain([first], file), delimiter=delimiter, skipinitialspace=True
     )
     rows, line_numbers, columns = [], [], None
     for row in reader:
@@ -175,11 +176,6 @@ def _read_csv(file, name, delimiter):
                         "not a number"
                     ) from None
     return X, columns
-
-
-def _chain_first_line(first, file):
-    yield first
-    yield from file
 
 
 def write_table(destination, columns):
