@@ -166,6 +166,7 @@ def test_attributes_added_later_round_trip_without_changes(tmp_path):
         "flags": np.array([True, False]),
     }
     model.labels_names_ = np.array(["a", "bb", "ccc"], dtype=object)
+    model.nested_ = {"a.b": np.zeros(2), "a": {"b": np.ones(3)}}  # same entry name
 
     assert_same_model(round_trip(model, tmp_path), model)
     restored = round_trip(model, tmp_path)

@@ -226,6 +226,8 @@ def _encode_array(array, name, arrays):
             f"cannot save {name.split('.')[-1]}: arrays of dtype {array.dtype} have no "
             "saved form"
         )
+    while name in arrays:  # dict keys with dots could repeat a nested name
+        name += "'"
     arrays[name] = array
     return {
         "type": "array",
