@@ -1,20 +1,67 @@
-"""The command line: ``python -m fastem demo``, the README's main job."""
+"""The command line: ``fastem fit / predict / score / sample / demo`` give the Python
+API's numbers, read CSV, .npy and Parquet, and end user errors with exit code 2 and
+one line, never a traceback."""
 
+import io
 import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
-from fastem._cli import main
+from _builders import RandomData
+from fastem import GaussianMixture, _cli, load
+from fastem._cli import COMMANDS, main
+from fastem._data_files import read_table
 
 MEAN_LINE = re.compile(r"mean\s+\[([^\]]*)\]\s+\(true \[([^\]]*)\]\)")
 
 
-def test_demo_recovers_the_true_means(capsys):
-    assert main(["demo"]) == 0
-    output = capsys.readouterr().out
+def run(args, capsys):
+    """Exit code, stdout and stderr of ``fastem args``."""
+    code = main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def write_csv(path, X, header=("a", "b"), delimiter=","):
+    lines = [delimiter.join(header)] if header else []
+    lines += [delimiter.join(repr(float(v)) for v in row) for row in X]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def load_unnamed(path):
+    """A saved model for the Python API on plain arrays: the command line matches
+    columns by name itself, scikit-learn would warn that arrays have none."""
+    model = load(path)
+    del model.feature_names_in_
+    return model
+
+
+@pytest.fixture
+def data():
+    return RandomData(seed=3, n_samples=300).X["full"]
+
+
+@pytest.fixture
+def fitted(tmp_path, data, capsys):
+    """A CSV file with a header, the model fastem fit saved from it, and X."""
+    csv = write_csv(tmp_path / "data.csv", data)
+    model = tmp_path / "model.npz"
+    code, out, err = run(["fit", csv, "-k", 3, "--seed", 0, "-o", model], capsys)
+    assert code == 0, err
+    return csv, model, data
+
+
+# --- demo --------------------------------------------------------------------------
+
+
+def test_demo_recovers_the_true_means_and_draws_them(tmp_path, capsys):
+    code, output, _ = run(["demo", "--output-dir", tmp_path], capsys)
+    assert code == 0
     pairs = [
         (np.array(got.split(), float), np.array(true.split(), float))
         for got, true in MEAN_LINE.findall(output)
@@ -24,17 +71,307 @@ def test_demo_recovers_the_true_means(capsys):
     for (got, true), tolerance in zip(pairs, (1.0, 1.0, 0.3, 0.3)):
         assert np.all(np.abs(got - true) < tolerance), (got, true)
     assert "fitted in" in output
+    for name in _cli.DEMO_PICTURES:
+        assert f"wrote {tmp_path / name}" in output
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (tmp_path / name).stat().st_size > 10_000
 
 
-def test_module_entry_point_runs_the_demo():
+def test_demo_without_matplotlib_prints_how_to_get_pictures(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    code, output, _ = run(["demo", "--output-dir", tmp_path], capsys)
+    assert code == 0
+    assert "component 1" in output
+    assert output.strip().splitlines()[-1] == (
+        "pictures of these fits need matplotlib: pip install fastem[plot]"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_module_entry_point_runs_the_demo(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "fastem", "demo"], capture_output=True, text=True
+        [sys.executable, "-m", "fastem", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "2-D: unit-covariance Gaussians" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(_cli.DEMO_PICTURES)
 
 
-def test_unknown_command_exits_2():
+# --- fit, predict, score, sample give the Python API's numbers ------------------------
+
+
+def test_fit_saves_the_model_python_would_fit(fitted):
+    csv, model_path, X = fitted
+    model = load(model_path)
+    expected = GaussianMixture(3, random_state=0).fit(X)
+    # CSV holds repr(float): the data and so the fit are the same bits.
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert_array_equal(getattr(model, name), getattr(expected, name))
+    assert model.n_iter_ == expected.n_iter_
+    assert list(model.feature_names_in_) == ["a", "b"]
+
+
+def test_fit_passes_every_option(tmp_path, data, capsys):
+    npy = tmp_path / "data.npy"
+    np.save(npy, data)
+    options = [
+        "--covariance-type", "diag", "--n-init", 2, "--max-iter", 50, "--tol", 1e-5,
+        "--reg-covar", 1e-4, "--init-params", "k-means++", "--random-state", 7,
+    ]  # fmt: skip
+    code, out, _ = run(["fit", npy, "-k", 2, *options, "-o", tmp_path / "m"], capsys)
+    assert code == 0
+    assert "fitted 2 diag components on 300 rows x 2 features" in out
+    model = load(tmp_path / "m")
+    params = dict(
+        covariance_type="diag", n_init=2, max_iter=50, tol=1e-5, reg_covar=1e-4,
+        init_params="k-means++", random_state=7,
+    )  # fmt: skip
+    assert {key: model.get_params()[key] for key in params} == params
+    assert_array_equal(model.means_, GaussianMixture(2, **params).fit(data).means_)
+    assert not hasattr(model, "feature_names_in_")
+
+
+def test_predict_writes_labels_and_probabilities(fitted, tmp_path, capsys):
+    csv, model_path, X = fitted
+    model = load_unnamed(model_path)
+
+    code, out, _ = run(["predict", model_path, csv], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "label"
+    assert_array_equal(np.array(lines[1:], dtype=int), model.predict(X))
+
+    for output in ("proba.csv", "proba.npy"):
+        code, _, _ = run(
+            ["predict", model_path, csv, "--proba", "-o", tmp_path / output], capsys
+        )
+        assert code == 0
+        resp, columns = read_table(tmp_path / output)
+        assert_array_equal(resp, model.predict_proba(X))  # exact through repr
+    assert columns is None  # .npy
+    assert read_table(tmp_path / "proba.csv")[1] == ["p0", "p1", "p2"]
+
+
+def test_score_prints_the_mean_criteria_and_per_sample(fitted, tmp_path, capsys):
+    csv, model_path, X = fitted
+    model = load_unnamed(model_path)
+
+    assert run(["score", model_path, csv], capsys)[1] == f"{model.score(X)!r}\n"
+    for criterion in ("bic", "aic"):
+        out = run(["score", model_path, csv, "--criterion", criterion], capsys)[1]
+        assert float(out) == getattr(model, criterion)(X)
+    out_path = tmp_path / "ll.npy"
+    assert (
+        run(["score", model_path, csv, "--per-sample", "-o", out_path], capsys)[0] == 0
+    )
+    assert_array_equal(np.load(out_path), model.score_samples(X))
+
+
+def test_sample_draws_python_samples_with_labels(fitted, tmp_path, capsys):
+    _, model_path, _ = fitted
+    model = load(model_path)
+    model.random_state = 5
+    X, labels = model.sample(40)
+
+    out_path = tmp_path / "samples.csv"
+    code, _, _ = run(
+        ["sample", model_path, 40, "--seed", 5, "--labels", "-o", out_path], capsys
+    )
+    assert code == 0
+    table, columns = read_table(out_path)
+    assert columns == ["a", "b", "component"]
+    assert_array_equal(table[:, :2], X)
+    assert_array_equal(table[:, 2], labels)
+    assert out_path.read_text().splitlines()[1].endswith(",0")  # labels stay integers
+
+
+# --- data formats ----------------------------------------------------------------
+
+
+def test_every_data_format_gives_the_same_labels(fitted, tmp_path, capsys):
+    csv, model_path, X = fitted
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    files = {
+        "no header": write_csv(tmp_path / "plain.csv", X, header=None),
+        "tsv": write_csv(tmp_path / "data.tsv", X, delimiter="\t"),
+        "semicolons": write_csv(tmp_path / "semi.txt", X, delimiter=";"),
+        "columns reordered": write_csv(tmp_path / "ba.csv", X[:, ::-1], ("b", "a")),
+        "npy": tmp_path / "data.npy",
+        "parquet": tmp_path / "data.parquet",
+    }
+    np.save(files["npy"], X)
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1]}), files["parquet"])
+    expected = load_unnamed(model_path).predict(X)
+    for kind, path in files.items():
+        code, out, err = run(["predict", model_path, path], capsys)
+        assert code == 0, (kind, err)
+        assert_array_equal(np.array(out.split()[1:], int), expected, err_msg=kind)
+
+
+def test_csv_from_stdin(fitted, monkeypatch, capsys):
+    csv, model_path, X = fitted
+    monkeypatch.setattr(sys, "stdin", io.StringIO(csv.read_text()))
+    code, out, _ = run(["predict", model_path, "-"], capsys)
+    assert code == 0
+    assert_array_equal(
+        np.array(out.split()[1:], int), load_unnamed(model_path).predict(X)
+    )
+
+
+def test_float32_npy_gives_a_float32_model(tmp_path, data, capsys):
+    np.save(tmp_path / "x.npy", data.astype(np.float32))
+    code, _, _ = run(["fit", tmp_path / "x.npy", "-k", 2, "-o", tmp_path / "m"], capsys)
+    assert code == 0
+    assert load(tmp_path / "m").means_.dtype == np.float32
+
+
+# --- user errors: exit code 2, one line, no traceback -------------------------------
+
+
+def bad_inputs(tmp_path, model):
+    """(arguments, expected message) for user errors."""
+    (tmp_path / "text.csv").write_text("a,b\n1,2\n3,x\n")
+    (tmp_path / "ragged.csv").write_text("1,2\n3,4,5\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "three.csv").write_text("1,2,3\n4,5,6\n")
+    (tmp_path / "other.csv").write_text("a,c\n1,2\n3,4\n")
+    np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
+    d = tmp_path
+    return [
+        (["fit", d / "missing.csv", "-k", 2, "-o", d / "m"], "No such file"),
+        (["fit", d / "text.csv", "-k", 1, "-o", d / "m"], "line 3, column b: 'x'"),
+        (["fit", d / "ragged.csv", "-k", 1, "-o", d / "m"], "line 2: 3 fields"),
+        (["fit", d / "empty.csv", "-k", 1, "-o", d / "m"], "no rows of data"),
+        (["fit", d / "cube.npy", "-k", 1, "-o", d / "m"], "1-D or 2-D"),
+        (["fit", d / "data.xlsx", "-k", 1, "-o", d / "m"], "unknown data format"),
+        (["fit", d / "three.csv", "-k", 0, "-o", d / "m"], "'n_components'"),
+        (["fit", d / "three.csv", "-k", 5, "-o", d / "m"], "n_samples >= n_comp"),
+        (["fit", d / "three.csv", "-k", 1, "--tol", -1, "-o", d / "m"], "'tol'"),
+        (["fit", d / "three.csv", "-k", 1, "-o", d / "no" / "m"], "no such directory"),
+        (["predict", d / "three.csv", d / "three.csv"], "not a fastem model"),
+        (["predict", model, d / "three.csv"], "has 3 features"),
+        (["predict", model, d / "other.csv"], "do not match the model's features"),
+        (["sample", model, 0], "n_samples"),
+    ]
+
+
+def test_user_errors_exit_2_with_one_line(fitted, tmp_path, capsys):
+    _, model_path, _ = fitted
+    for args, message in bad_inputs(tmp_path, model_path):
+        code, out, err = run(args, capsys)
+        assert code == 2, args
+        assert err.startswith("fastem: error: "), err
+        assert err.count("\n") == 1, err
+        assert message in err, (message, err)
+
+
+def test_argument_errors_exit_2():
+    for args in (["bogus"], ["fit", "x.csv"], ["fit", "x.csv", "-k", "two"], []):
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_on_each_command(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["bogus"])
-    assert exit_info.value.code == 2
+        main(["--help"] if command is None else [command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: fastem" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    import fastem
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"fastem {fastem.__version__}\n"
+
+
+def test_no_traceback_in_a_real_process(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "fastem", "fit", tmp_path / "no.csv", "-k", "2", "-o",
+         tmp_path / "m"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"fastem: error: {tmp_path / 'no.csv'}: No such file or directory\n"
+    )
+
+
+def test_warnings_are_one_line(fitted, tmp_path, capsys):
+    csv, _, _ = fitted
+    code, _, err = run(
+        ["fit", csv, "-k", 3, "--max-iter", 1, "-o", tmp_path / "m"], capsys
+    )
+    assert code == 0
+    assert err == (
+        "fastem: warning: Best performing initialization did not converge. Try "
+        "different init parameters, or increase max_iter, tol, or check for "
+        "degenerate data.\n"
+    )
+
+
+def test_a_closed_pipe_is_not_an_error(fitted):
+    _, model_path, _ = fitted
+    big = np.random.default_rng(0).normal(size=(30_000, 2))
+    npy = model_path.with_name("big.npy")
+    np.save(npy, big)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fastem", "predict", model_path, npy, "--proba"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout.readline() == b"p0,p1,p2\n"
+    process.stdout.close()  # like `| head -1`
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == b""
+
+
+# --- progress bar ------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_only(fitted, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tqdm")
+    csv, _, _ = fitted
+    args = ["fit", csv, "-k", 3, "--n-init", 2, "--tol", 0, "--max-iter", 20]
+
+    # Not a terminal (pytest's capture): no bar.
+    code, _, err = run([*args, "-o", tmp_path / "m1"], capsys)
+    assert code == 0 and "EM run" not in err
+
+    monkeypatch.setattr(_cli, "PROGRESS_DELAY_S", 0)
+    monkeypatch.setattr(_cli, "PROGRESS_INTERVAL_S", 0)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main([str(a) for a in [*args, "-o", tmp_path / "m2"]]) == 0
+    shown = terminal.getvalue()
+    assert "EM run 1/2" in shown and "EM run 2/2" in shown
+    assert "lower_bound=" in shown and "20/20" in shown
+    # The warning comes after the bar is cleared, on its own line.
+    assert shown.endswith(
+        "\rfastem: warning: Best performing initialization did not "
+        "converge. Try different init parameters, or increase max_iter, tol, or check "
+        "for degenerate data.\n"
+    )
+
+    terminal.seek(0), terminal.truncate()
+    assert main([str(a) for a in [*args, "-q", "-o", tmp_path / "m3"]]) == 0
+    assert "EM run" not in terminal.getvalue()

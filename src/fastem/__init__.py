@@ -8,8 +8,10 @@ import os
 # (BLAS called from the kernels' threads runs on one thread).
 os.environ.setdefault("KMP_DUPLICATE_LIB_OK", "True")
 
+from . import plot  # noqa: F401  (fastem.plot; matplotlib is imported on use)
 from ._gaussian_mixture import GaussianMixture
 from ._kernels import use_backend
+from ._persistence import load
 from ._selection import GaussianMixtureIC, SelectionResult, select
 from ._show_versions import show_versions
 
@@ -19,6 +21,7 @@ __all__ = [
     "GaussianMixture",
     "GaussianMixtureIC",
     "SelectionResult",
+    "load",
     "select",
     "show_versions",
     "use_backend",

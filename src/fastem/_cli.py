@@ -1,15 +1,337 @@
-"""Command line: ``fastem demo`` (``python -m fastem demo``)."""
+"""The ``fastem`` command (also ``python -m fastem``).
+
+Each subcommand is two small functions, one adding its arguments and one running it,
+registered in :data:`COMMANDS`. User errors (a missing file, a bad cell, a bad
+parameter, the estimator's ValueError) end with exit code 2 and one line
+``fastem: error: ...`` on stderr, never a traceback; warnings are one line too.
+"""
 
 import argparse
 import os
 import sys
 import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from ._data_files import read_table, write_table
+
+# A fit shorter than this shows no progress bar at all; the bar redraws at most
+# this often.
+PROGRESS_DELAY_S = 0.5
+PROGRESS_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its one-line help, its arguments and what it runs."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]  # returns the exit code
+
+
+# --- shared arguments and helpers ----------------------------------------------------
+
+
+def _add_data_argument(parser):
+    parser.add_argument(
+        "data",
+        help="data file: .csv/.tsv/.txt (header detected; - reads stdin), .npy or "
+        ".parquet; one row per sample",
+    )
+    parser.add_argument(
+        "--delimiter", help="CSV field separator (default: guessed from the first line)"
+    )
+
+
+def _add_output_argument(parser, what, default="-"):
+    parser.add_argument(
+        "-o",
+        "--output",
+        default=default,
+        help=f"where to write {what}: .csv, .npy or .parquet, - for CSV on stdout "
+        f"(default {default})",
+    )
+
+
+def _read_data(args):
+    return read_table(args.data, delimiter=args.delimiter)
+
+
+def _load_model(path):
+    from ._persistence import load
+
+    return load(path)
+
+
+def _data_for(model, X, columns, source):
+    """X's columns in the order the model was fitted on, matched by name if both
+    have names; the estimator checks the count."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or columns is None:
+        return X
+    names = list(names)
+    if sorted(columns) != sorted(names) or len(set(columns)) != len(columns):
+        raise ValueError(
+            f"{source}: columns {columns} do not match the model's features {names}"
+        )
+    return X[:, [columns.index(name) for name in names]]
+
+
+def _named_call(method, *args):
+    """Call a model's method on an ndarray when it was fitted with feature names.
+
+    The command line matched the columns by name itself (:func:`_data_for`), so
+    scikit-learn's warning about X without feature names does not apply.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "X does not have valid feature names")
+        return method(*args)
+
+
+# --- fit -----------------------------------------------------------------------------
+
+
+def _fit_arguments(parser):
+    _add_data_argument(parser)
+    parser.add_argument(
+        "-k", "--n-components", type=int, required=True, help="number of components"
+    )
+    parser.add_argument(
+        "--covariance-type",
+        default="full",
+        choices=["full", "tied", "diag", "spherical"],
+        help="(default full)",
+    )
+    parser.add_argument("--n-init", type=int, default=1, help="restarts (default 1)")
+    parser.add_argument("--max-iter", type=int, default=100, help="(default 100)")
+    parser.add_argument(
+        "--tol", type=float, default=1e-3, help="convergence threshold (default 1e-3)"
+    )
+    parser.add_argument(
+        "--reg-covar", type=float, default=1e-6, help="added to covariance diagonals"
+    )
+    parser.add_argument(
+        "--init-params",
+        default="kmeans",
+        choices=["kmeans", "k-means++", "random", "random_from_data"],
+        help="(default kmeans)",
+    )
+    parser.add_argument(
+        "--random-state",
+        "--seed",
+        type=int,
+        default=None,
+        help="seed for initialisation and sampling (default: random)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="where to save the fitted model (fastem's .npz format)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print no summary and no progress"
+    )
+
+
+def _fit(args):
+    from . import GaussianMixture
+    from ._driver import reporting_iterations
+    from ._persistence import check_directory
+
+    check_directory(args.output)  # before a long fit, not after
+    X, columns = _read_data(args)
+    model = GaussianMixture(
+        n_components=args.n_components,
+        covariance_type=args.covariance_type,
+        tol=args.tol,
+        reg_covar=args.reg_covar,
+        max_iter=args.max_iter,
+        n_init=args.n_init,
+        init_params=args.init_params,
+        random_state=args.random_state,
+    )
+    bar = None if args.quiet else ProgressBar.if_terminal(sys.stderr, args)
+    start = time.perf_counter()
+    # Warnings wait until the bar is gone, so that they do not land inside it.
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            with reporting_iterations(bar):
+                model.fit(X)
+        finally:
+            if bar is not None:
+                bar.close()
+    for warning in caught:
+        warnings.showwarning(
+            warning.message, warning.category, warning.filename, warning.lineno
+        )
+    elapsed = time.perf_counter() - start
+    if columns is not None:
+        model.feature_names_in_ = np.asarray(columns, dtype=object)
+    model.save(args.output)
+    if not args.quiet:
+        status = "converged" if model.converged_ else "did not converge"
+        print(
+            f"fitted {model.n_components} {model.covariance_type} components on "
+            f"{X.shape[0]} rows x {X.shape[1]} features in {elapsed:.2f} s: {status} "
+            f"after {model.n_iter_} iterations, mean log-likelihood "
+            f"{model.lower_bound_:.6g}, BIC {_named_call(model.bic, X):.6g}"
+        )
+        print(f"saved to {args.output}")
+    return 0
+
+
+class ProgressBar:
+    """A tqdm bar per initialisation, fed by the EM driver's iteration callback."""
+
+    def __init__(self, tqdm, stream, n_init, max_iter):
+        self._tqdm, self._stream = tqdm, stream
+        self._n_init, self._max_iter = n_init, max_iter
+        self._bar, self._init = None, None
+
+    @classmethod
+    def if_terminal(cls, stream, args):
+        """A bar on ``stream`` if it is a terminal and tqdm is installed, else None."""
+        if not stream.isatty():
+            return None
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None  # the bar is optional: pip install fastem[cli]
+        return cls(tqdm, stream, args.n_init, args.max_iter)
+
+    def __call__(self, init, n_iter, lower_bound):
+        if init != self._init:
+            self.close()
+            self._init = init
+            self._bar = self._tqdm(
+                total=self._max_iter,
+                desc=f"EM run {init + 1}/{self._n_init}",
+                unit="it",
+                file=self._stream,
+                leave=False,
+                delay=PROGRESS_DELAY_S,
+                mininterval=PROGRESS_INTERVAL_S,
+                dynamic_ncols=True,
+            )
+        self._bar.set_postfix(lower_bound=f"{lower_bound:.6g}", refresh=False)
+        self._bar.update(1)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+# --- predict, score, sample ----------------------------------------------------------
+
+
+def _predict_arguments(parser):
+    parser.add_argument("model", help="a model saved by fastem fit")
+    _add_data_argument(parser)
+    parser.add_argument(
+        "--proba",
+        action="store_true",
+        help="write each component's probability instead of the most probable label",
+    )
+    _add_output_argument(parser, "labels or probabilities")
+
+
+def _predict(args):
+    model = _load_model(args.model)
+    X, columns = _read_data(args)
+    X = _data_for(model, X, columns, args.data)
+    if args.proba:
+        resp = _named_call(model.predict_proba, X)
+        write_table(args.output, {f"p{k}": column for k, column in enumerate(resp.T)})
+    else:
+        write_table(args.output, {"label": _named_call(model.predict, X)})
+    return 0
+
+
+def _score_arguments(parser):
+    parser.add_argument("model", help="a model saved by fastem fit")
+    _add_data_argument(parser)
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument(
+        "--per-sample",
+        action="store_true",
+        help="write each row's log-likelihood (to --output) instead of the mean",
+    )
+    what.add_argument(
+        "--criterion",
+        choices=["bic", "aic"],
+        help="print this information criterion on the data instead of the mean",
+    )
+    _add_output_argument(parser, "per-sample log-likelihoods")
+
+
+def _score(args):
+    model = _load_model(args.model)
+    X, columns = _read_data(args)
+    X = _data_for(model, X, columns, args.data)
+    if args.per_sample:
+        write_table(
+            args.output, {"log_likelihood": _named_call(model.score_samples, X)}
+        )
+    elif args.criterion is not None:
+        print(repr(float(_named_call(getattr(model, args.criterion), X))))
+    else:
+        print(repr(_named_call(model.score, X)))
+    return 0
+
+
+def _sample_arguments(parser):
+    parser.add_argument("model", help="a model saved by fastem fit")
+    parser.add_argument("n_samples", type=int, help="how many samples to draw")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed (default: the model's random_state)",
+    )
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help="add a last column with the component each sample was drawn from",
+    )
+    _add_output_argument(parser, "the samples")
+
+
+def _sample(args):
+    model = _load_model(args.model)
+    if args.seed is not None:
+        model.random_state = args.seed
+    X, labels = model.sample(args.n_samples)
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        names = [f"x{j}" for j in range(X.shape[1])]
+    columns = {str(name): column for name, column in zip(names, X.T)}
+    if args.labels:
+        columns["component"] = labels
+    write_table(args.output, columns)
+    return 0
+
+
+# --- demo ----------------------------------------------------------------------------
+
+
+def _demo_arguments(parser):
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--output-dir",
+        default=".",
+        help="where to write the two pictures (default: the current directory)",
+    )
+
 
 def _demo(args):
-    """Fit the two classic examples and print recovered against true parameters."""
+    """Fit the two classic examples, print recovered against true parameters and
+    draw each fit."""
     from . import GaussianMixture
 
     rng = np.random.default_rng(args.seed)
@@ -32,6 +354,7 @@ def _demo(args):
         ),
     ]
     np.set_printoptions(precision=3, suppress=True)
+    fits = []
     for title, X, true_means, true_covariances in examples:
         start = time.perf_counter()
         # Overlapping components converge slowly: run EM to the optimum, not to
@@ -40,6 +363,7 @@ def _demo(args):
             n_components=2, tol=1e-9, max_iter=10_000, random_state=args.seed
         ).fit(X)
         elapsed = time.perf_counter() - start
+        fits.append((title, model, X))
         order = np.argsort(model.means_[:, 0])
         print(title)
         print(
@@ -53,28 +377,104 @@ def _demo(args):
                 f"    covariance {model.covariances_[index].ravel()}  "
                 f"(true {true_covariances[k].ravel()})"
             )
+    _draw_demo(fits, args.output_dir)
     return 0
+
+
+DEMO_PICTURES = ("fastem-demo-1d.png", "fastem-demo-2d.png")
+
+
+def _draw_demo(fits, output_dir):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        print("pictures of these fits need matplotlib: pip install fastem[plot]")
+        return
+    from .plot import plot_components_2d, plot_density_1d
+
+    os.makedirs(output_dir, exist_ok=True)
+    for (title, model, X), name, draw in zip(
+        fits, DEMO_PICTURES, (plot_density_1d, plot_components_2d)
+    ):
+        figure = Figure(figsize=(6.4, 4.8))
+        draw(model, X, ax=figure.add_subplot()).set_title(title, fontsize="medium")
+        path = os.path.join(output_dir, name)
+        figure.savefig(path, dpi=100)
+        print(f"wrote {path}")
+
+
+# --- the command ---------------------------------------------------------------------
+
+COMMANDS = {
+    "fit": Command(
+        "fit a Gaussian mixture to a data file and save it", _fit_arguments, _fit
+    ),
+    "predict": Command(
+        "label each row of a data file with its most probable component",
+        _predict_arguments,
+        _predict,
+    ),
+    "score": Command(
+        "log-likelihood (mean or per row) or BIC/AIC of a data file",
+        _score_arguments,
+        _score,
+    ),
+    "sample": Command("draw samples from a saved model", _sample_arguments, _sample),
+    "demo": Command(
+        "fit the two classic examples, print what was recovered, draw them",
+        _demo_arguments,
+        _demo,
+    ),
+}
+
+
+def _parser():
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="fastem", description="Fast EM for Gaussian mixtures."
+    )
+    parser.add_argument("--version", action="version", version=f"fastem {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, command in COMMANDS.items():
+        subparser = commands.add_parser(
+            name, help=command.help, description=command.help
+        )
+        command.add_arguments(subparser)
+        subparser.set_defaults(run=command.run)
+    return parser
+
+
+def _one_line(error):
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.filename}: {error.strerror}"
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"fastem: warning: {_one_line(message)}", file=sys.stderr)
 
 
 def main(argv=None):
     """Entry point of the ``fastem`` command; returns the exit code."""
-    parser = argparse.ArgumentParser(
-        prog="fastem", description="Fast EM for Gaussian mixtures."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser(
-        "demo", help="fit the two classic examples and print what was recovered"
-    )
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.set_defaults(run=_demo)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.run(args)
     except BrokenPipeError:
         # The reader went away (``fastem demo | head``): not an error of ours. Point
         # stdout at devnull so the interpreter's final flush stays quiet too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        print("fastem: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, ImportError) as error:
+        # User errors: bad files, bad cells, bad parameters, a missing optional
+        # package; the estimator's ValueError says what is wrong with the data.
+        print(f"fastem: error: {_one_line(error)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

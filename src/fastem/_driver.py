@@ -6,9 +6,14 @@ A model hands the driver three callables and gets back the best run:
 - ``em_step(params) -> (new_params, lower_bound)``: one E-step on ``params`` (whose
   mean log-likelihood is the lower bound) and the M-step from its statistics;
 - the verbosity settings, to print progress exactly as scikit-learn does.
+
+Callers further up (the command line's progress bar) follow the iterations of any fit
+through :func:`reporting_iterations`, without a parameter threaded through every model.
 """
 
 import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from time import time
 
@@ -67,6 +72,24 @@ class _Progress:
             )
 
 
+_iteration_callback = ContextVar("iteration_callback", default=None)
+
+
+@contextmanager
+def reporting_iterations(callback):
+    """Call ``callback(init, n_iter, lower_bound)`` after each EM iteration of the fits
+    run inside the ``with`` block (in this thread or task).
+
+    ``init`` counts the initialisations from 0, ``n_iter`` the iterations of this one
+    from 1; ``lower_bound`` is the mean log-likelihood reached.
+    """
+    token = _iteration_callback.set(callback)
+    try:
+        yield
+    finally:
+        _iteration_callback.reset(token)
+
+
 def run_em(
     initialize,
     em_step,
@@ -103,6 +126,7 @@ def run_em(
     # kernel's threads would slow both (up to 8x measured on a loaded machine).
     with limit_blas_threads():
         progress = _Progress(verbose, verbose_interval)
+        on_iteration = _iteration_callback.get()
         best = None
         for init in range(1 if warm is not None else n_init):
             progress.init_begin(init)
@@ -120,6 +144,8 @@ def run_em(
                 lower_bounds.append(lower_bound)
                 change = lower_bound - previous
                 progress.iter_end(n_iter, change)
+                if on_iteration is not None:
+                    on_iteration(init, n_iter, lower_bound)
                 if abs(change) < tol:
                     converged = True
                     break

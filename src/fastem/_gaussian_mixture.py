@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _gaussian_math as gm
 from ._driver import run_em
+from ._persistence import save_model
 from ._sources import ArraySource
 
 # Parameters during a fit, always float64; the fitted attributes take the data's dtype.
@@ -488,6 +489,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         _, (log_prob_norm, _, _) = self._score_rows(X)
         n = log_prob_norm.shape[0]
         return -2 * np.mean(log_prob_norm) * n + 2 * self._n_parameters()
+
+    def save(self, path):
+        """Save the model to ``path`` in fastem's safe format (no pickle).
+
+        The file (an ``.npz`` archive with a JSON header) holds the parameters and
+        every fitted attribute exactly; :func:`fastem.load` reads it back.
+        ``random_state`` must be an int or None: a RandomState instance has no safe
+        saved form.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            Written as given (no extension is added).
+        """
+        save_model(self, path)
 
 
 def _checked(value, shape, name, **check_kwargs):

@@ -1,0 +1,218 @@
+"""Tables of numbers in files, for the command line: CSV, .npy and Parquet.
+
+``read_table`` returns a 2-D array and its column names (None when the file has
+none); ``write_table`` writes one. Missing cells (empty, ``NA``, ``nan``, Parquet
+nulls) are read as NaN. Errors a user can fix (no such file, a bad cell, a ragged
+row, an unknown format) raise ``ValueError`` or ``OSError`` naming the file and the
+place.
+"""
+
+import csv
+import io
+import itertools
+import os
+import sys
+
+import numpy as np
+
+# Cell texts read as a missing value (compared lower-cased), as pandas does by default.
+MISSING_CELLS = frozenset(
+    ["", "na", "n/a", "nan", "-nan", "null", "none", "<na>", "#n/a", "#na"]
+)
+CSV_SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+STDIO = "-"
+
+
+def _suffix(path):
+    return os.path.splitext(os.fspath(path))[1].lower()
+
+
+def read_table(path, delimiter=None):
+    """Read a table of numbers.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.csv``/``.tsv``/``.tab``/``.txt`` (CSV; ``-`` reads it from stdin),
+        ``.npy`` (1-D or 2-D, numeric; memory-mapped) or ``.parquet``/``.pq``
+        (numeric columns; needs pyarrow).
+    delimiter : str, optional
+        The CSV field separator; by default a tab for ``.tsv``/``.tab``, otherwise
+        guessed from the first line (tab, comma or semicolon).
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, n_columns)
+        float64 for CSV; the file's dtype for .npy and all-float32 Parquet.
+    columns : list of str or None
+        The header's column names, or None.
+    """
+    path = os.fspath(path)
+    suffix = _suffix(path)
+    if path == STDIO:
+        return _read_csv(sys.stdin, "<stdin>", delimiter)
+    if suffix == ".npy":
+        return _read_npy(path), None
+    if suffix in PARQUET_SUFFIXES:
+        return _read_parquet(path)
+    if suffix not in CSV_SUFFIXES:
+        raise ValueError(
+            f"{path}: unknown data format {suffix or '(no extension)'!r}; use .csv, "
+            ".tsv, .txt, .npy or .parquet"
+        )
+    if suffix in (".tsv", ".tab") and delimiter is None:
+        delimiter = "\t"
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        return _read_csv(file, path, delimiter)
+
+
+def _read_npy(path):
+    try:
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as error:
+        raise ValueError(f"{path}: not a readable .npy file: {error}") from error
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: holds {X.dtype} values, not numbers")
+    if X.ndim == 1:
+        return X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise ValueError(f"{path}: expected a 1-D or 2-D array, got {X.ndim}-D")
+    return X
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError as error:
+        raise ImportError(
+            "Parquet files need pyarrow: pip install fastem[parquet]"
+        ) from error
+    return pyarrow
+
+
+def _read_parquet(path):
+    pa = _pyarrow()
+    try:
+        table = pa.parquet.read_table(path)
+    except pa.ArrowException as error:
+        raise ValueError(f"{path}: not a readable Parquet file: {error}") from error
+    columns = []
+    for name, column in zip(table.column_names, table.columns):
+        kind = column.type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            raise ValueError(f"{path}: column {name!r} holds {kind}, not numbers")
+        # Nulls become NaN (integer columns with nulls come back as float64).
+        columns.append(column.to_numpy(zero_copy_only=False))
+    if not columns:
+        raise ValueError(f"{path}: no columns")
+    dtype = np.result_type(*columns)
+    dtype = np.float32 if dtype == np.float32 else np.float64
+    return np.column_stack([column.astype(dtype) for column in columns]), list(
+        table.column_names
+    )
+
+
+def _guess_delimiter(line):
+    for candidate in ("\t", ",", ";"):
+        if candidate in line:
+            return candidate
+    return ","
+
+
+def _parse_cell(text):
+    """The number in a cell, NaN for a missing one; ValueError if neither."""
+    text = text.strip()
+    if text.lower() in MISSING_CELLS:
+        return np.nan
+    return float(text)
+
+
+def _is_number_or_missing(text):
+    try:
+        _parse_cell(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(file, name, delimiter):
+    first = file.readline()
+    if delimiter is None:
+        delimiter = _guess_delimiter(first)
+    reader = csv.reader(
+        itertools.chain([first], file), delimiter=delimiter, skipinitialspace=True
+    )
+    rows, line_numbers, columns = [], [], None
+    for row in reader:
+        if not row or all(not cell.strip() for cell in row):
+            continue  # blank line
+        if columns is None and not rows and not all(map(_is_number_or_missing, row)):
+            columns = [cell.strip() for cell in row]
+            continue
+        rows.append(row)
+        line_numbers.append(reader.line_num)
+    width = len(columns) if columns is not None else len(rows[0]) if rows else 0
+    if not rows:
+        raise ValueError(f"{name}: no rows of data")
+    for row, line in zip(rows, line_numbers):
+        if len(row) != width:
+            raise ValueError(
+                f"{name}, line {line}: {len(row)} fields, expected {width}"
+            )
+    try:
+        X = np.array(rows, dtype=np.float64)  # fast path: every cell a plain number
+    except ValueError:
+        X = np.empty((len(rows), width))
+        for i, (row, line) in enumerate(zip(rows, line_numbers)):
+            for j, cell in enumerate(row):
+                try:
+                    X[i, j] = _parse_cell(cell)
+                except ValueError:
+                    column = columns[j] if columns is not None else j + 1
+                    raise ValueError(
+                        f"{name}, line {line}, column {column}: {cell.strip()!r} is "
+                        "not a number"
+                    ) from None
+    return X, columns
+
+
+def write_table(destination, columns):
+    """Write named columns to CSV (``-``: stdout), .npy or Parquet.
+
+    Parameters
+    ----------
+    destination : str or path-like
+        Its extension picks the format: ``.npy`` (the columns side by side in one
+        array of their common dtype), ``.parquet``/``.pq``, anything else CSV with
+        a header; ``-`` writes CSV to stdout.
+    columns : dict of str -> ndarray of shape (n_rows,)
+        Each column keeps its dtype in CSV and Parquet (labels stay integers).
+    """
+    destination = os.fspath(destination)
+    suffix = _suffix(destination)
+    if destination == STDIO:
+        _write_csv(sys.stdout, columns)
+        sys.stdout.flush()
+    elif suffix == ".npy":
+        values = list(columns.values())
+        np.save(destination, values[0] if len(values) == 1 else np.column_stack(values))
+    elif suffix in PARQUET_SUFFIXES:
+        pa = _pyarrow()
+        pa.parquet.write_table(pa.table(columns), destination)
+    else:
+        with open(destination, "w", newline="") as file:
+            _write_csv(file, columns)
+
+
+def _write_csv(file, columns, rows_per_write=65536):
+    file.write(",".join(columns) + "\n")
+    n_rows = len(next(iter(columns.values())))
+    # repr of a Python float is the shortest text that reads back to the same bits.
+    for start in range(0, n_rows, rows_per_write):
+        stop = start + rows_per_write
+        buffer = io.StringIO()
+        for row in zip(*(column[start:stop].tolist() for column in columns.values())):
+            buffer.write(",".join(map(repr, row)) + "\n")
+        file.write(buffer.getvalue())

@@ -1,0 +1,155 @@
+"""Data files for the command line: CSV header detection and missing cells, .npy and
+Parquet, exact round trips, and errors that name the file, line and column."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from numpy.testing import assert_array_equal
+
+from fastem._data_files import read_table, write_table
+
+
+def read_text(tmp_path, text, name="data.csv", **kwargs):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return read_table(path, **kwargs)
+
+
+def test_header_is_detected_from_a_non_numeric_first_row(tmp_path):
+    X, columns = read_text(tmp_path, "x, y\n1, 2\n3.5, -4e2\n")
+    assert columns == ["x", "y"]
+    assert_array_equal(X, [[1.0, 2.0], [3.5, -400.0]])
+    assert X.dtype == np.float64
+
+    X, columns = read_text(tmp_path, "1,2\n3,4\n")
+    assert columns is None
+    assert_array_equal(X, [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_missing_cells_are_nan(tmp_path):
+    X, columns = read_text(tmp_path, "a,b,c\n1,,NA\nnan,N/A,null\n 2 , None ,3\n")
+    expected = [[1, np.nan, np.nan], [np.nan, np.nan, np.nan], [2, np.nan, 3]]
+    assert_array_equal(X, expected)
+    # A first row of only missing cells is data, not a header.
+    X, columns = read_text(tmp_path, "NA,1\n2,3\n")
+    assert columns is None and np.isnan(X[0, 0])
+
+
+def test_delimiters_bom_and_blank_lines(tmp_path):
+    for text, name in [
+        ("a\tb\n1\t2\n", "data.tsv"),
+        ("a;b\n1;2\n", "data.txt"),
+        ("\ufeffa,b\n\n1,2\n\n", "data.csv"),
+    ]:
+        X, columns = read_text(tmp_path, text, name=name)
+        assert columns == ["a", "b"], name
+        assert_array_equal(X, [[1.0, 2.0]])
+    X, columns = read_text(tmp_path, "a|b\n1|2\n", delimiter="|")
+    assert columns == ["a", "b"]
+    X, _ = read_text(tmp_path, "1\n2\n3\n")  # one column, no delimiter at all
+    assert X.shape == (3, 1)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a,b\n1,2\n3\n", "data.csv, line 3: 1 fields, expected 2"),
+        ("a,b\n1,2\n3,abc\n", "data.csv, line 3, column b: 'abc' is not a number"),
+        ("1,2\n3,4x\n", "data.csv, line 2, column 2: '4x' is not a number"),
+        ("a,b\n", "data.csv: no rows of data"),
+        ("", "data.csv: no rows of data"),
+    ],
+)
+def test_bad_csv_names_the_place(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        read_text(tmp_path, text)
+
+
+def test_npy_keeps_its_dtype_and_is_not_copied(tmp_path):
+    X = np.arange(12, dtype=np.float32).reshape(6, 2)
+    np.save(tmp_path / "x.npy", X)
+    read, columns = read_table(tmp_path / "x.npy")
+    assert columns is None and read.dtype == np.float32
+    assert isinstance(read, np.memmap)
+    assert_array_equal(read, X)
+    np.save(tmp_path / "v.npy", np.arange(5))
+    assert read_table(tmp_path / "v.npy")[0].shape == (5, 1)
+
+
+@pytest.mark.parametrize(
+    "array, message",
+    [(np.zeros((2, 2, 2)), "1-D or 2-D"), (np.array(["a", "b"]), "not numbers")],
+)
+def test_bad_npy(tmp_path, array, message):
+    np.save(tmp_path / "x.npy", array)
+    with pytest.raises(ValueError, match=message):
+        read_table(tmp_path / "x.npy")
+
+
+def test_parquet_nulls_dtypes_and_errors(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {"n": pa.array([1, None, 3], pa.int64()), "x": pa.array([0.5, 1.5, None])}
+    )
+    pq.write_table(table, tmp_path / "d.parquet")
+    X, columns = read_table(tmp_path / "d.parquet")
+    assert columns == ["n", "x"] and X.dtype == np.float64
+    assert_array_equal(X, [[1, 0.5], [np.nan, 1.5], [3, np.nan]])
+
+    single = pa.table({"a": pa.array([1, 2], pa.float32())})
+    pq.write_table(single, tmp_path / "f.pq")
+    assert read_table(tmp_path / "f.pq")[0].dtype == np.float32
+
+    pq.write_table(pa.table({"name": ["a", "b"]}), tmp_path / "s.parquet")
+    with pytest.raises(ValueError, match="column 'name' holds string, not numbers"):
+        read_table(tmp_path / "s.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ValueError, match="not a readable Parquet file"):
+        read_table(tmp_path / "bad.parquet")
+
+
+def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(ImportError, match=r"pip install fastem\[parquet\]"):
+        read_table(tmp_path / "d.parquet")
+
+
+def test_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match="unknown data format '.json'"):
+        read_table(tmp_path / "d.json")
+
+
+floats = arrays(
+    np.float64,
+    st.tuples(st.integers(1, 20), st.integers(1, 4)),
+    elements=st.floats(allow_infinity=False, width=64),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(X=floats)
+def test_csv_round_trip_is_exact(tmp_path_factory, X):
+    path = tmp_path_factory.mktemp("csv") / "x.csv"
+    names = [f"c{j}" for j in range(X.shape[1])]
+    write_table(path, dict(zip(names, X.T)))
+    read, columns = read_table(path)
+    assert columns == names
+    assert_array_equal(read, X)  # NaN where NaN, every other bit the same
+
+
+def test_writers_keep_integer_columns(tmp_path, capsys):
+    columns = {"x": np.array([0.1, 2.0]), "label": np.array([3, 4])}
+    write_table("-", columns)
+    assert capsys.readouterr().out == "x,label\n0.1,3\n2.0,4\n"
+    write_table(tmp_path / "t.npy", {"label": np.array([3, 4])})
+    assert np.load(tmp_path / "t.npy").dtype == np.int64
+    pa = pytest.importorskip("pyarrow")
+    write_table(tmp_path / "t.parquet", columns)
+    table = pa.parquet.read_table(tmp_path / "t.parquet")
+    assert table.schema.field("label").type == pa.int64()

@@ -1,0 +1,355 @@
+"""Saved models: ``model.save`` / ``fastem.load`` round-trip every fitted attribute
+exactly, read no pickle, and refuse newer, truncated, corrupt or tampered files."""
+
+import io
+import json
+import pickle
+import warnings
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+
+from _builders import COVARIANCE_TYPES, RandomData
+from fastem import GaussianMixture, load
+from fastem._persistence import FORMAT_VERSION
+
+METHODS = ("predict", "predict_proba", "score_samples", "score", "bic", "aic")
+
+
+def fitted_attributes(model):
+    return {
+        key: value
+        for key, value in vars(model).items()
+        if key.endswith("_") and not key.startswith("_")
+    }
+
+
+def assert_same_value(got, want, name):
+    """Equal bits, and the same types all the way down (dicts, lists, arrays)."""
+    assert type(got) is type(want), name
+    if isinstance(want, dict):
+        assert got.keys() == want.keys(), name
+        for key in want:
+            assert_same_value(got[key], want[key], f"{name}[{key!r}]")
+    elif isinstance(want, list | tuple):
+        assert len(got) == len(want), name
+        for index, (got_item, want_item) in enumerate(zip(got, want)):
+            assert_same_value(got_item, want_item, f"{name}[{index}]")
+    else:
+        if isinstance(want, np.ndarray | np.generic):
+            assert got.dtype == want.dtype, name
+        assert_array_equal(got, want, err_msg=name, strict=True)
+
+
+def assert_same_model(got, want):
+    """Same class, same parameters and the same bits and types in every attribute."""
+    assert type(got) is type(want)
+    assert_same_value(got.get_params(), want.get_params(), "params")
+    assert_same_value(fitted_attributes(got), fitted_attributes(want), "attributes")
+
+
+def round_trip(model, tmp_path):
+    path = tmp_path / "model.npz"
+    model.save(path)
+    return load(path)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_round_trip_is_exact(covariance_type, dtype, tmp_path):
+    X = RandomData(seed=1).X[covariance_type].astype(dtype)
+    model = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+
+    restored = round_trip(model, tmp_path)
+
+    assert_same_model(restored, model)
+    assert restored.means_.dtype == dtype
+    for method in METHODS:
+        assert_array_equal(getattr(restored, method)(X), getattr(model, method)(X))
+    assert_array_equal(restored.sample(50)[0], model.sample(50)[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_components=st.integers(1, 4),
+    n_features=st.integers(1, 5),
+    covariance_type=st.sampled_from(COVARIANCE_TYPES),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    max_iter=st.integers(0, 5),
+)
+def test_round_trip_is_exact_on_random_fits(
+    seed, n_components, n_features, covariance_type, dtype, max_iter
+):
+    X = np.random.default_rng(seed).normal(size=(40, n_features)).astype(dtype)
+    model = GaussianMixture(
+        n_components,
+        covariance_type=covariance_type,
+        max_iter=max_iter,
+        random_state=seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+
+    restored = load(buffer)
+
+    assert_same_model(restored, model)
+    assert_array_equal(restored.score_samples(X), model.score_samples(X))
+
+
+def test_round_trip_keeps_initial_parameters_and_feature_names(tmp_path):
+    data = RandomData(seed=2)
+    X = pd.DataFrame(data.X["diag"], columns=["width", "height"])
+    model = GaussianMixture(
+        3,
+        covariance_type="diag",
+        random_state=np.int64(7),
+        tol=1e-5,
+        **data.initial_guess("diag"),
+    ).fit(X)
+
+    restored = round_trip(model, tmp_path)
+
+    assert_same_model(restored, model)
+    assert list(restored.feature_names_in_) == ["width", "height"]
+    assert restored.feature_names_in_.dtype == object
+    assert_array_equal(restored.predict(X), model.predict(X))
+
+
+def test_lists_given_as_parameters_stay_lists(tmp_path):
+    X = RandomData(seed=3).X["spherical"]
+    model = GaussianMixture(
+        3,
+        covariance_type="spherical",
+        weights_init=[0.2, 0.3, 0.5],
+        means_init=[[0.0, 0.0], [1.0, 1.0], [-1.0, 2.0]],
+        random_state=0,
+    ).fit(X)
+
+    restored = round_trip(model, tmp_path)
+
+    assert restored.means_init == [[0.0, 0.0], [1.0, 1.0], [-1.0, 2.0]]
+    assert_same_model(restored, model)
+
+
+def test_unfitted_and_never_iterated_models_round_trip(tmp_path):
+    unfitted = round_trip(GaussianMixture(4, covariance_type="tied"), tmp_path)
+    assert (
+        unfitted.get_params() == GaussianMixture(4, covariance_type="tied").get_params()
+    )
+    assert not hasattr(unfitted, "means_")
+
+    X = RandomData(seed=4).X["full"]
+    model = GaussianMixture(3, max_iter=0, random_state=0).fit(X)
+    assert model.lower_bound_ == -np.inf
+    assert_same_model(round_trip(model, tmp_path), model)
+
+
+def test_attributes_added_later_round_trip_without_changes(tmp_path):
+    # A feature that adds fitted state (a prior, a diagnostic) needs no code here.
+    model = GaussianMixture(3, random_state=0).fit(RandomData(seed=5).X["full"])
+    model.prior_ = {
+        "kind": "conjugate",
+        "strength": np.float32(0.25),
+        "scales": np.arange(6, dtype=np.int32).reshape(2, 3),
+        "pair": (1, 2.5),
+        "flags": np.array([True, False]),
+    }
+    model.labels_names_ = np.array(["a", "bb", "ccc"], dtype=object)
+    model.nested_ = {"a.b": np.zeros(2), "a": {"b": np.ones(3)}}  # same entry name
+
+    assert_same_model(round_trip(model, tmp_path), model)
+    restored = round_trip(model, tmp_path)
+    assert restored.prior_["pair"] == (1, 2.5)
+    assert type(restored.prior_["strength"]) is np.float32
+    assert_array_equal(restored.prior_["scales"], model.prior_["scales"])
+
+
+def test_save_to_a_file_object_and_an_exact_path(tmp_path):
+    model = GaussianMixture(2, random_state=0).fit(RandomData(seed=6).X["full"])
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+    assert_same_model(load(buffer), model)
+
+    path = tmp_path / "model.fastem"  # not renamed to .npz
+    model.save(str(path))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.fastem"]
+    assert_same_model(load(str(path)), model)
+
+
+def test_loaded_models_pickle_and_refit(tmp_path):
+    X = RandomData(seed=7).X["full"]
+    model = GaussianMixture(3, random_state=0).fit(X)
+    restored = round_trip(model, tmp_path)
+
+    assert_same_model(pickle.loads(pickle.dumps(restored)), model)
+    refitted = restored.fit(X)
+    assert_array_equal(
+        refitted.means_, GaussianMixture(3, random_state=0).fit(X).means_
+    )
+
+
+def test_random_state_instance_is_refused_with_advice(tmp_path):
+    model = GaussianMixture(2, random_state=np.random.RandomState(0))
+    model.fit(RandomData(seed=8).X["full"])
+    with pytest.raises(ValueError, match="random_state: a RandomState instance"):
+        model.save(tmp_path / "model.npz")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+
+
+# --- refusing bad files -------------------------------------------------------------
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A saved model's path and its archive entries (name -> bytes)."""
+    model = GaussianMixture(3, random_state=0).fit(RandomData(seed=9).X["full"])
+    path = tmp_path / "model.npz"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    return path, entries
+
+
+def rewrite(path, entries):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+
+
+def edit_header(path, entries, edit):
+    header = json.loads(np.load(io.BytesIO(entries["header.npy"])).tobytes())
+    edit(header)
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
+    rewrite(path, {**entries, "header.npy": buffer.getvalue()})
+
+
+def test_newer_format_is_refused(saved):
+    path, entries = saved
+    edit_header(path, entries, lambda h: h.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match="newer|upgrade fastem"):
+        load(path)
+
+
+@pytest.mark.parametrize("keep", [0.99, 0.5, 0.1])
+def test_truncated_file_is_refused(saved, keep):
+    path, _ = saved
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load(path)
+
+
+def test_corrupt_array_bytes_are_refused(saved):
+    path, entries = saved
+    data = bytearray(entries["model.means_.npy"])
+    data[-3] ^= 0xFF  # the zip's CRC no longer matches
+    path.write_bytes(path.read_bytes().replace(entries["model.means_.npy"], data))
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load(path)
+
+
+def test_tampered_shape_in_the_header_is_refused(saved):
+    path, entries = saved
+    edit_header(
+        path,
+        entries,
+        lambda h: h["model"]["attributes"]["means_"].update(shape=[2, 3]),
+    )
+    with pytest.raises(ValueError, match="means_.*header says.*tampered"):
+        load(path)
+
+
+def test_tampered_array_is_refused(saved):
+    path, entries = saved
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((2, 2), np.float32))
+    rewrite(path, {**entries, "model.weights_.npy": buffer.getvalue()})
+    with pytest.raises(ValueError, match="weights_.*float32.*tampered"):
+        load(path)
+
+
+def test_consistently_tampered_shapes_are_refused(saved):
+    # Header and array agree, but the model's own arrays do not.
+    path, entries = saved
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(4))
+    entries = {**entries, "model.weights_.npy": buffer.getvalue()}
+    edit_header(
+        path, entries, lambda h: h["model"]["attributes"]["weights_"].update(shape=[4])
+    )
+    with pytest.raises(ValueError, match="weights_ has shape"):
+        load(path)
+
+
+def test_unknown_class_is_refused(saved):
+    path, entries = saved
+    edit_header(path, entries, lambda h: h["model"].update({"class": "os.system"}))
+    with pytest.raises(ValueError, match="unknown model class"):
+        load(path)
+
+
+def test_unlisted_array_is_refused(saved):
+    path, entries = saved
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(3))
+    rewrite(path, {**entries, "extra.npy": buffer.getvalue()})
+    with pytest.raises(ValueError, match="does not name"):
+        load(path)
+
+
+def test_pickled_arrays_are_never_loaded(saved):
+    path, entries = saved
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([object()], dtype=object), allow_pickle=True)
+    rewrite(path, {**entries, "model.means_.npy": buffer.getvalue()})
+    with pytest.raises(ValueError, match="pickle"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not a model", b"a,b\n1,2\n", pickle.dumps(GaussianMixture())],
+    ids=["empty", "text", "csv", "pickle"],
+)
+def test_other_files_are_refused(tmp_path, content):
+    path = tmp_path / "model.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="not a fastem model file.*not an .npz"):
+        load(path)
+
+
+def test_other_npz_and_npy_files_are_refused(tmp_path):
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="not a fastem model file"):
+        load(tmp_path / "other.npz")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="not an .npz archive"):
+        load(tmp_path / "array.npy")
+
+
+def test_missing_file_or_directory_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "nothing.npz")
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        GaussianMixture().save(tmp_path / "no" / "model.npz")
+
+
+def test_saved_file_has_the_usual_permissions(tmp_path):
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    GaussianMixture().save(tmp_path / "model.npz")
+    assert (tmp_path / "model.npz").stat().st_mode == probe.stat().st_mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "probe"]
