@@ -137,7 +137,7 @@ class GaussianPrior:
         if self.covariance_prior is None:
             scale = _default_scale(data_covariance, n_components, covariance_type)
         else:
-            shape = gm.second_moment_shape(1, n_features, covariance_type)[1:]
+            shape = _scale_shape(n_features, covariance_type)
             scale = _finite_array(self.covariance_prior, shape, "covariance_prior")
             scale = np.ldexp(scale, -2 * scale_exponent)
             _check_positive_semidefinite(scale, covariance_type)
@@ -164,6 +164,16 @@ def as_gaussian_prior(prior):
             f"{[field.name for field in fields(GaussianPrior)]}"
         )
     return GaussianPrior(**prior)
+
+
+def _scale_shape(n_features, covariance_type):
+    """Shape of covariance_prior: one covariance in the layout of the type."""
+    return {
+        "full": (n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_features,),
+        "spherical": (),
+    }[covariance_type]
 
 
 def _finite_float(value, name):
