@@ -195,42 +195,50 @@ def _add_to_diagonal(covariances, value, covariance_type):
         covariances += value
 
 
-def degenerate_components(mass, covariances, covariance_type, min_mass):
-    """Which components hold no data or have a covariance that is not positive definite.
+def degenerate_components(mass, means, covariances, covariance_type, eps, total):
+    """Which components hold no data or have collapsed onto a point or a subspace.
+
+    A component is degenerate when its responsibility mass is below ``eps * total``,
+    or a variance of its covariance (an eigenvalue, for full) is not above
+    ``(eps * max_j |mean_kj|)**2``: narrower than the resolution of the coordinates
+    where it sits, which is where a collapse onto duplicate rows ends (the new
+    mean is off the rows by rounding, leaving a variance of ~(eps |mean|)^2).
 
     Parameters
     ----------
     mass : ndarray of shape (K,)
         The data's responsibility mass of each component.
+    means : ndarray of shape (K, d)
     covariances : ndarray
         In the layout of ``covariance_type``. A tied covariance is shared, so only
         the masses decide for 'tied'.
-    min_mass : float
-        Components with less mass than this are degenerate.
+    eps : float
+        Relative resolution, 10 machine epsilons of the data's dtype.
+    total : float
+        The data's total weight.
 
     Returns
     -------
     ndarray of shape (K,), bool
     """
-    degenerate = ~(mass >= min_mass)
+    degenerate = ~(mass >= eps * total)
+    if covariance_type == "tied":
+        return degenerate
+    resolution = (eps * np.max(np.abs(means), axis=1)) ** 2
     if covariance_type == "full":
-        for k, covariance in enumerate(covariances):
-            if not degenerate[k]:
-                degenerate[k] = not _is_positive_definite(covariance)
-    elif covariance_type in ("diag", "spherical"):
-        positive = np.isfinite(covariances) & (covariances > 0.0)
-        degenerate |= ~(positive if positive.ndim == 1 else positive.all(axis=1))
-    return degenerate
-
-
-def _is_positive_definite(matrix):
-    if not np.all(np.isfinite(matrix)):
-        return False
-    try:
-        linalg.cholesky(matrix, lower=True)
-    except linalg.LinAlgError:
-        return False
-    return True
+        variances = np.array(
+            [
+                np.linalg.eigvalsh(covariance)[0]
+                if np.all(np.isfinite(covariance))
+                else np.nan
+                for covariance in covariances
+            ]
+        )
+    elif covariance_type == "diag":
+        variances = np.min(covariances, axis=1)
+    else:
+        variances = covariances
+    return degenerate | ~(variances > resolution)
 
 
 # --- precision factors ------------------------------------------------------

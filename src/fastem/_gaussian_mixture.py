@@ -76,12 +76,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     on_degenerate : {'raise', 'reseed'}, default='raise'
         What happens when a component collapses: it holds less than 10 machine
         epsilons (of X's dtype) times n_samples of responsibility mass, or its
-        covariance is not positive definite. 'raise': the ``ValueError`` of
-        scikit-learn that names ``reg_covar``. 'reseed': the component is moved to
-        the row with the worst log-likelihood under the other components, given
-        their mean covariance and weight 1/n_components (weights renormalised),
-        and EM goes on; a :class:`DegenerateComponentWarning` at the end of fit
-        gives the number of re-seeds (``n_reseeds_``). A re-seed may lower the
+        covariance has a variance (eigenvalue) not above (10 machine epsilons times
+        its mean's largest coordinate)^2, the resolution of the data where it sits.
+        'raise': the ``ValueError`` of scikit-learn that names ``reg_covar``.
+        'reseed': the component is moved to the row with the worst log-likelihood
+        under the other components, given their mean covariance and weight
+        1/n_components (weights renormalised), and EM goes on; a
+        :class:`DegenerateComponentWarning` at the end of fit gives the number of
+        re-seeds (``n_reseeds_``). A re-seed may lower the
         lower bound once; a fit whose every component collapses still raises.
 
     Attributes
@@ -404,19 +406,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights = mass / mass.sum()
         if self.on_degenerate == "reseed":
             weights, means, covariances = self._reseed(
-                source, stats.nk, weights, means, covariances, eps
+                source, stats.nk, weights, means, covariances, eps, params
             )
         precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
         return _Params(weights, means, covariances, precisions_chol), lower_bound
 
-    def _reseed(self, source, mass, weights, means, covariances, eps):
+    def _reseed(self, source, mass, weights, means, covariances, eps, scorer=None):
         """Degenerate components moved to the rows the others explain worst.
 
         Each degenerate component (see ``on_degenerate``) gets the row of lowest
         log-likelihood under the mixture of the sound components as its mean, their
-        mean covariance, and weight 1 / n_components before renormalising. Nothing
-        changes when every component is degenerate (nothing to score against): the
-        precision factors then raise the error naming reg_covar.
+        mean covariance, and weight 1 / n_components before renormalising. The rows
+        are scored under ``scorer``'s sound components (the parameters of the
+        E-step that found the collapse, before the others stretched over the rows
+        it left), or under the new ones at initialisation. Nothing changes when
+        every component is degenerate (nothing to score against): the precision
+        factors then raise the error naming reg_covar.
 
         Returns
         -------
@@ -425,20 +430,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         covariance_type = self.covariance_type
         degenerate = gm.degenerate_components(
-            mass, covariances, covariance_type, eps * source.total_weight
+            mass, means, covariances, covariance_type, eps, source.total_weight
         )
         sound = ~degenerate
         if not degenerate.any() or not sound.any():
             return weights, means, covariances
         shared = covariance_type == "tied"
         sound_covariances = covariances if shared else covariances[sound]
-        precisions_chol = gm.precision_cholesky(sound_covariances, covariance_type)
+        if scorer is None:
+            sound_weights, sound_means = weights[sound], means[sound]
+            factors = gm.precision_cholesky(sound_covariances, covariance_type)
+        else:
+            sound_weights, sound_means = scorer.weights[sound], scorer.means[sound]
+            factors = scorer.precisions_cholesky
+            factors = factors if shared else factors[sound]
+        factors = gm.upper_precision_cholesky(factors, covariance_type)
         log_prob = source.score(
-            means[sound],
-            gm.upper_precision_cholesky(precisions_chol, covariance_type),
+            np.ascontiguousarray(sound_means),
+            factors,
             gm.log_norm(
-                weights[sound] / weights[sound].sum(),
-                precisions_chol,
+                sound_weights / sound_weights.sum(),
+                factors,
                 covariance_type,
                 means.shape[1],
             ),
