@@ -3,6 +3,8 @@ against scipy.stats, the vanishing prior against maximum likelihood, and the
 promises of EM on the log posterior.
 """
 
+import shutil
+import subprocess
 import warnings
 
 import numpy as np
@@ -326,6 +328,66 @@ def test_map_fits_where_maximum_likelihood_collapses(covariance_type):
         assert np.all(np.isfinite(gmm.score_samples(X)))
 
 
+# --- R's mclust as the oracle ---------------------------------------------------------
+
+# fastem's covariance types and mclust's model names (Fraley & Raftery's notation).
+MCLUST_MODELS = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+
+MCLUST_MSTEP = """
+library(mclust)
+X <- as.matrix(read.csv(file("stdin"), header=FALSE))
+z <- X[, -(1:4)]; X <- X[, 1:4]
+fit <- mstep(data=X, modelName="{model}", z=z, prior=priorControl())
+p <- fit$parameters
+v <- switch("{model}", VVV=p$variance$sigma, EEE=p$variance$Sigma,
+            VVI=apply(p$variance$sigma, 3, diag), VII=p$variance$sigmasq)
+cat(format(c(p$pro, p$mean, v), digits=17), sep="\n")
+"""
+
+
+def mclust_available():
+    if shutil.which("Rscript") is None:
+        return False
+    probe = subprocess.run(
+        ["Rscript", "-e", "library(mclust)"], capture_output=True, check=False
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not mclust_available(), reason="needs R with mclust")
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_m_step_with_the_default_prior_equals_mclusts(covariance_type):
+    """mclust's mstep with priorControl() on iris, from the same responsibilities."""
+    X = load_iris().data
+    resp = responsibilities(np.random.default_rng(0), len(X), 3)
+    script = MCLUST_MSTEP.replace("{model}", MCLUST_MODELS[covariance_type])
+    table = "\n".join(
+        ",".join(f"{v:.17g}" for v in row) for row in np.hstack([X, resp])
+    )
+    output = subprocess.run(
+        ["Rscript", "-e", script], input=table, capture_output=True, text=True
+    )
+    assert output.returncode == 0, output.stderr
+    values = np.array(output.stdout.split(), dtype=np.float64)
+
+    weights, means, covariances, _ = m_step(
+        X, resp, GaussianPrior(), covariance_type, np.zeros((3, 4))
+    )
+
+    # R stores means d x K and covariances d x d x K, column-major.
+    want_means = values[3:15].reshape(3, 4)
+    want_covariances = values[15:]
+    if covariance_type == "full":
+        want_covariances = want_covariances.reshape(3, 4, 4)
+    elif covariance_type == "tied":
+        want_covariances = want_covariances.reshape(4, 4)
+    elif covariance_type == "diag":
+        want_covariances = want_covariances.reshape(3, 4)
+    assert_allclose(weights, values[:3], rtol=1e-13)
+    assert_allclose(means, want_means, rtol=1e-13)
+    assert_allclose(covariances, want_covariances, rtol=1e-12, atol=1e-14)
+
+
 # --- the default prior and the parameter ----------------------------------------------
 
 
@@ -340,7 +402,7 @@ def test_default_prior_is_mclusts(covariance_type):
     want_scale = {
         "full": variance,
         "tied": variance,
-        "diag": np.diag(variance),
+        "diag": np.full(n_features, np.trace(variance) / n_features),
         "spherical": np.trace(variance) / n_features,
     }[covariance_type]
     assert_allclose(resolved.mean, X.mean(axis=0), rtol=1e-14)

@@ -72,10 +72,11 @@ class GaussianPrior:
         likelihood.
     covariance_prior : float or array-like, default=None
         The scale: Lambda (n_features, n_features) for full and tied, lambda
-        (n_features,) for diag, a float lambda for spherical. None: the data's
-        covariance (``ddof=1``, as R's ``var``) divided by K^(2/d), its diagonal for
-        diag, its mean variance for spherical (mclust's default). Must be positive
-        semi-definite (non-negative).
+        (n_features,) for diag, a float lambda for spherical. None: mclust's
+        default, the data's covariance (``ddof=1``, as R's ``var``) divided by
+        K^(2/d) for full and tied, and its mean variance divided by K^(2/d) for
+        spherical and for every coordinate of diag. Must be positive semi-definite
+        (non-negative).
     """
 
     weight_concentration: float = 1.0
@@ -212,9 +213,10 @@ def _default_scale(data_covariance, n_components, covariance_type):
     factor = n_components ** (-2.0 / n_features)
     if covariance_type in ("full", "tied"):
         return data_covariance * factor
+    mean_variance = np.trace(data_covariance) / n_features * factor
     if covariance_type == "diag":
-        return np.diag(data_covariance) * factor
-    return np.trace(data_covariance) / n_features * factor
+        return np.full(n_features, mean_variance)
+    return mean_variance
 
 
 @dataclass(frozen=True)
