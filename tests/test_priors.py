@@ -427,11 +427,27 @@ def test_prior_as_dict_object_or_default_fits_the_same():
 
 
 def test_prior_survives_clone_and_get_params():
-    prior = GaussianPrior(mean_precision=0.5, covariance_prior=2.0)
+    prior = GaussianPrior(mean_precision=0.5, covariance_prior=2.0 * np.eye(2))
     gmm = GaussianMixture(2, prior=prior, on_degenerate="reseed")
     params = clone(gmm).get_params()
     assert params["prior"] == prior
+    assert params["prior"] != GaussianPrior(covariance_prior=2.0 * np.eye(2))
     assert params["on_degenerate"] == "reseed"
+    assert "prior=GaussianPrior(" in repr(gmm)
+
+
+def test_singular_default_scale_gives_a_finite_lower_bound():
+    """Two rows in two dimensions: the data's covariance, hence Lambda, is singular,
+    so the prior is improper and has no normalising constant to add."""
+    X = np.array(  # found by hypothesis: det(Lambda) rounds to exactly 0
+        [
+            [1.8905338179353308e-151, -5.227484414807474e-151],
+            [-4.1306354339189346e-151, -2.4414673826398557e-150],
+        ]
+    )
+    gmm = GaussianMixture(1, prior="default", random_state=0).fit(X)
+    assert np.isfinite(gmm.lower_bound_)
+    assert np.all(np.isfinite(gmm.covariances_))
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from scipy.special import gammaln, multigammaln
 from . import _gaussian_math as gm
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GaussianPrior:
     """Conjugate prior of a Gaussian mixture, for maximum a posteriori (MAP) EM.
 
@@ -84,6 +84,17 @@ class GaussianPrior:
     mean_precision: float = 0.01
     degrees_of_freedom: float = None
     covariance_prior: object = None
+
+    def __eq__(self, other):
+        """Equal hyperparameters (arrays compared element by element)."""
+        if not isinstance(other, GaussianPrior):
+            return NotImplemented
+        return all(
+            np.array_equal(getattr(self, field.name), getattr(other, field.name))
+            for field in fields(self)
+        )
+
+    __hash__ = None
 
     def resolve(self, X, n_components, covariance_type, scale_exponent=0):
         """The numeric prior for fitting X (already scaled by 2**-scale_exponent).
@@ -235,9 +246,11 @@ class ResolvedPrior:
     def is_proper(self):
         """Whether the density integrates to one (then its normaliser is included)."""
         if self.covariance_type in ("full", "tied"):
-            return (
+            sign, log_det = np.linalg.slogdet(self.scale)
+            return bool(
                 self.degrees_of_freedom > self.scale.shape[0] - 1
-                and np.linalg.eigvalsh(self.scale)[0] > 0.0
+                and sign > 0.0
+                and np.isfinite(log_det)
             )
         return self.degrees_of_freedom > 0.0 and bool(np.all(self.scale > 0.0))
 
