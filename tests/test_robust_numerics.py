@@ -266,3 +266,13 @@ def test_degenerate_data_gives_finite_parameters_or_a_value_error(problem):
     assert_allclose(gmm.weights_.sum(), 1.0, rtol=1e-5)
     assert not np.any(np.isnan(scores))
     assert labels.min() >= 0 and labels.max() < model["n_components"]
+
+
+def test_collapse_that_underflows_in_the_users_units_raises():
+    """Found by hypothesis: duplicates at 3e-150 collapse to a variance of ~(eps x)^2
+    in the rescaled units, which underflows once scaled back."""
+    X = np.array([[3e-150], [3e-150]])
+    with pytest.raises(ValueError, match="reg_covar"):
+        GaussianMixture(1, reg_covar=0, random_state=0).fit(X)
+    gmm = GaussianMixture(1, random_state=0).fit(X)
+    assert np.all(np.isfinite(gmm.precisions_)) and gmm.covariances_[0, 0, 0] > 0

@@ -467,13 +467,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return weights / weights.sum(), means, covariances
 
     def _set_fitted(self, params, dtype):
-        self.weights_ = params.weights.astype(dtype)
-        self.means_ = params.means.astype(dtype)
-        self.covariances_ = params.covariances.astype(dtype)
-        self.precisions_cholesky_ = params.precisions_cholesky.astype(dtype)
-        self.precisions_ = gm.precisions_from_cholesky(
-            params.precisions_cholesky, self.covariance_type
-        ).astype(dtype)
+        """Store the parameters in ``dtype``, or raise if one is not finite there.
+
+        A variance that collapsed to rounding level is positive while EM runs on
+        rescaled data yet may underflow in the user's units, and a float32 attribute
+        may overflow: the model must not be stored with infinite precisions.
+        """
+        fitted = {
+            "weights_": params.weights.astype(dtype),
+            "means_": params.means.astype(dtype),
+            "covariances_": params.covariances.astype(dtype),
+            "precisions_cholesky_": params.precisions_cholesky.astype(dtype),
+            "precisions_": gm.precisions_from_cholesky(
+                params.precisions_cholesky, self.covariance_type
+            ).astype(dtype),
+        }
+        if not all(np.all(np.isfinite(value)) for value in fitted.values()):
+            raise ValueError(gm.SINGULAR_COVARIANCE_MESSAGE)
+        for name, value in fitted.items():
+            setattr(self, name, value)
 
     def _fitted_params(self):
         """The fitted attributes as float64 parameters (for warm starts)."""
