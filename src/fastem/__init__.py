@@ -9,17 +9,20 @@ import os
 os.environ.setdefault("KMP_DUPLICATE_LIB_OK", "True")
 
 from . import plot  # noqa: F401  (fastem.plot; matplotlib is imported on use)
-from ._gaussian_mixture import GaussianMixture
+from ._gaussian_mixture import DegenerateComponentWarning, GaussianMixture
 from ._kernels import use_backend
 from ._persistence import load
+from ._priors import GaussianPrior
 from ._selection import GaussianMixtureIC, SelectionResult, select
 from ._show_versions import show_versions
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DegenerateComponentWarning",
     "GaussianMixture",
     "GaussianMixtureIC",
+    "GaussianPrior",
     "SelectionResult",
     "load",
     "select",

@@ -94,11 +94,14 @@ class GaussianStats:
 # --- M-step ---------------------------------------------------------------------
 
 
-def maximize(stats, covariance_type, reg_covar, eps):
+def maximize(stats, covariance_type, reg_covar, eps, prior=None):
     """Closed-form M-step: weights mass, means and covariances from statistics.
 
-    Follows scikit-learn's ``_estimate_gaussian_parameters`` exactly (nk + eps, the same
-    reg_covar placement) but from shifted sums, so no cancellation occurs.
+    Without a prior, follows scikit-learn's ``_estimate_gaussian_parameters`` exactly
+    (nk + eps, the same reg_covar placement) but from shifted sums, so no cancellation
+    occurs. With a prior, returns the posterior mode (see
+    :class:`fastem.GaussianPrior`): the prior's pseudo-statistics are added to the
+    data's.
 
     Parameters
     ----------
@@ -108,7 +111,9 @@ def maximize(stats, covariance_type, reg_covar, eps):
         Added to the diagonal of each covariance.
     eps : float
         Added to each responsibility mass, 10 * machine epsilon of the data's dtype in
-        scikit-learn, so an empty component stays finite.
+        scikit-learn, so an empty component stays finite (maximum likelihood only).
+    prior : ResolvedPrior or None
+        None: maximum likelihood.
 
     Returns
     -------
@@ -119,10 +124,46 @@ def maximize(stats, covariance_type, reg_covar, eps):
         full (K, d, d), tied (d, d), diag (K, d), spherical (K,); float64.
     """
     mass = stats.nk
+    n_features = stats.shift.shape[1]
+    if prior is not None:
+        kappa = prior.mean_precision
+        means = (
+            stats.shift
+            + (stats.s1 + kappa * (prior.mean - stats.shift))
+            / (mass + kappa)[:, np.newaxis]
+        )
+        scatter = _scatter(stats, means, covariance_type) + prior.pseudo_scatter(means)
+        denominator = prior.covariance_denominator(mass)
+        if covariance_type == "full":
+            covariances = scatter / denominator[:, np.newaxis, np.newaxis]
+        elif covariance_type == "diag":
+            covariances = scatter / denominator[:, np.newaxis]
+        else:
+            covariances = scatter / denominator
+        _add_to_diagonal(covariances, reg_covar, covariance_type)
+        return mass + (prior.weight_concentration - 1.0), means, covariances
     nk = mass + eps
     means = (stats.s1 + stats.shift * mass[:, np.newaxis]) / nk[:, np.newaxis]
-    # sum_n r (x - m)(x - m)^T = S2 - S1 delta^T - delta S1^T + N delta delta^T with
-    # delta = m - c; exact for any shift, and the new means are the ones stored.
+    scatter = _scatter(stats, means, covariance_type)
+    if covariance_type == "full":
+        covariances = scatter / nk[:, np.newaxis, np.newaxis]
+    elif covariance_type == "tied":
+        covariances = scatter / nk.sum()
+    elif covariance_type == "diag":
+        covariances = scatter / nk[:, np.newaxis]
+    else:
+        covariances = scatter / nk / n_features
+    _add_to_diagonal(covariances, reg_covar, covariance_type)
+    return nk, means, covariances
+
+
+def _scatter(stats, means, covariance_type):
+    """sum_n r (x - m)(x - m)^T around the new means m, in the layout of the type.
+
+    Equal to S2 - S1 delta^T - delta S1^T + N delta delta^T with delta = m - c: exact
+    for any shift c. tied sums over components; spherical gives the trace.
+    """
+    mass = stats.nk
     delta = means - stats.shift
     if covariance_type in ("full", "tied"):
         cross = np.einsum("ki,kj->kij", stats.s1, delta)
@@ -132,25 +173,72 @@ def maximize(stats, covariance_type, reg_covar, eps):
             + mass[:, np.newaxis, np.newaxis] * np.einsum("ki,kj->kij", delta, delta)
         )
         if covariance_type == "full":
-            covariances = (stats.s2 + centred) / nk[:, np.newaxis, np.newaxis]
-            covariances[:, np.arange(means.shape[1]), np.arange(means.shape[1])] += (
-                reg_covar
-            )
-        else:
-            covariances = (stats.s2 + centred.sum(axis=0)) / nk.sum()
-            covariances.flat[:: means.shape[1] + 1] += reg_covar
-    elif covariance_type == "diag":
-        covariances = (
-            stats.s2 - 2.0 * stats.s1 * delta + mass[:, np.newaxis] * delta**2
-        ) / nk[:, np.newaxis] + reg_covar
+            return stats.s2 + centred
+        return stats.s2 + centred.sum(axis=0)
+    if covariance_type == "diag":
+        return stats.s2 - 2.0 * stats.s1 * delta + mass[:, np.newaxis] * delta**2
+    return (
+        stats.s2
+        - 2.0 * np.sum(stats.s1 * delta, axis=1)
+        + mass * np.sum(delta**2, axis=1)
+    )
+
+
+def _add_to_diagonal(covariances, value, covariance_type):
+    """covariances += value I, in place, in the layout of the type."""
+    if covariance_type == "full":
+        n_features = covariances.shape[-1]
+        covariances[:, np.arange(n_features), np.arange(n_features)] += value
+    elif covariance_type == "tied":
+        covariances.flat[:: covariances.shape[0] + 1] += value
     else:
-        trace = (
-            stats.s2
-            - 2.0 * np.sum(stats.s1 * delta, axis=1)
-            + mass * np.sum(delta**2, axis=1)
+        covariances += value
+
+
+def degenerate_components(mass, means, covariances, covariance_type, eps, total):
+    """Which components hold no data or have collapsed onto a point or a subspace.
+
+    A component is degenerate when its responsibility mass is below ``eps * total``,
+    or a variance of its covariance (an eigenvalue, for full) is not above
+    ``(eps * max_j |mean_kj|)**2``: narrower than the resolution of the coordinates
+    where it sits, which is where a collapse onto duplicate rows ends (the new
+    mean is off the rows by rounding, leaving a variance of ~(eps |mean|)^2).
+
+    Parameters
+    ----------
+    mass : ndarray of shape (K,)
+        The data's responsibility mass of each component.
+    means : ndarray of shape (K, d)
+    covariances : ndarray
+        In the layout of ``covariance_type``. A tied covariance is shared, so only
+        the masses decide for 'tied'.
+    eps : float
+        Relative resolution, 10 machine epsilons of the data's dtype.
+    total : float
+        The data's total weight.
+
+    Returns
+    -------
+    ndarray of shape (K,), bool
+    """
+    degenerate = ~(mass >= eps * total)
+    if covariance_type == "tied":
+        return degenerate
+    resolution = (eps * np.max(np.abs(means), axis=1)) ** 2
+    if covariance_type == "full":
+        variances = np.array(
+            [
+                np.linalg.eigvalsh(covariance)[0]
+                if np.all(np.isfinite(covariance))
+                else np.nan
+                for covariance in covariances
+            ]
         )
-        covariances = trace / nk / means.shape[1] + reg_covar
-    return nk, means, covariances
+    elif covariance_type == "diag":
+        variances = np.min(covariances, axis=1)
+    else:
+        variances = covariances
+    return degenerate | ~(variances > resolution)
 
 
 # --- precision factors ------------------------------------------------------
@@ -334,3 +422,67 @@ def stats_from_random_resp(X, n_components, covariance_type, random_state):
         )
         total += chunk
     return total
+
+
+def data_mean_covariance(X):
+    """Mean and covariance (``ddof=1``) of the rows of X, float64, in chunks of rows.
+
+    Moments are taken around the mean, so data far from the origin stays exact.
+
+    Returns
+    -------
+    mean : ndarray of shape (d,)
+    covariance : ndarray of shape (d, d)
+    """
+    mean = np.mean(X, axis=0, dtype=np.float64)
+    stats = GaussianStats.zeros(mean[np.newaxis], "full")
+    chunk = GaussianStats.empty(mean[np.newaxis], "full")
+    for start in range(0, X.shape[0], _INIT_CHUNK_ROWS):
+        rows = X[start : start + _INIT_CHUNK_ROWS]
+        sufficient_stats(
+            rows,
+            None,
+            np.ones((len(rows), 1)),
+            chunk.shift,
+            "full",
+            chunk.nk,
+            chunk.s1,
+            chunk.s2,
+        )
+        stats += chunk
+    return mean, _scatter(stats, mean[np.newaxis], "full")[0] / (X.shape[0] - 1)
+
+
+# --- data at extreme scales -------------------------------------------------
+
+# Data whose largest magnitude lies beyond 2**+-_RESCALE_EXPONENT is fitted on a copy
+# scaled by an exact power of two (see :func:`scale_exponent`).
+_RESCALE_EXPONENT = 100
+
+
+def scale_exponent(X):
+    """e such that X * 2**-e has its largest magnitude in [0.5, 1), or 0.
+
+    Returns 0 for data whose largest magnitude lies within 2**+-100: it is fitted as it
+    is, exactly as scikit-learn does. Beyond, squared sums over many rows overflow
+    (|x| ~ 1e150) or reg_covar swamps the data's variance (|x| ~ 1e-150), so EM runs on
+    X * 2**-e (exact) and the parameters are scaled back.
+
+    Raises
+    ------
+    ValueError
+        If the covariances or precisions of such data cannot be represented in X's
+        dtype (|x| beyond about 2**+-508 in float64, 2**+-60 in float32).
+    """
+    largest = float(np.max(np.abs(X))) if X.size else 0.0
+    if largest == 0.0:
+        return 0
+    exponent = math.frexp(largest)[1]
+    limit = 508 if X.dtype == np.float64 else 60
+    if abs(exponent) > limit:
+        raise ValueError(
+            f"The largest magnitude in X is {largest:.3g}: the covariances and "
+            f"precisions of data at this scale cannot be represented in {X.dtype}. "
+            + ("Convert X to float64." if X.dtype == np.float32 else "Rescale X.")
+        )
+    return exponent if abs(exponent) > _RESCALE_EXPONENT else 0

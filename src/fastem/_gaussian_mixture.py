@@ -1,5 +1,7 @@
 """GaussianMixture: scikit-learn's estimator on fused EM kernels."""
 
+import math
+import warnings
 from collections import namedtuple
 from numbers import Integral, Real
 
@@ -13,10 +15,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _gaussian_math as gm
 from ._driver import run_em
 from ._persistence import save_model
+from ._priors import GaussianPrior, as_gaussian_prior
 from ._sources import ArraySource
 
 # Parameters during a fit, always float64; the fitted attributes take the data's dtype.
 _Params = namedtuple("_Params", "weights means covariances precisions_cholesky")
+
+
+class DegenerateComponentWarning(UserWarning):
+    """Components collapsed during EM and were re-seeded (on_degenerate="reseed")."""
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -60,6 +67,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         1 prints each initialisation and iteration, 2 also times and changes.
     verbose_interval : int, default=10
         Iterations between two progress messages.
+    prior : None, 'default', GaussianPrior or dict, default=None
+        None: maximum likelihood, exactly as scikit-learn. Otherwise a conjugate
+        prior (Dirichlet on the weights, Normal-inverse-Wishart on each mean and
+        covariance, or the diag / spherical / tied analogues) and EM finds the
+        maximum a posteriori fit; 'default' is Fraley & Raftery's data-dependent
+        prior (mclust's ``priorControl()``), a dict holds :class:`GaussianPrior`'s
+        fields. See :class:`GaussianPrior` for the hyperparameters and the M-step.
+    on_degenerate : {'raise', 'reseed'}, default='raise'
+        What happens when a component collapses: it holds less than 10 machine
+        epsilons (of X's dtype) times n_samples of responsibility mass, or its
+        covariance has a variance (eigenvalue) not above (10 machine epsilons times
+        its mean's largest coordinate)^2, the resolution of the data where it sits.
+        'raise': the ``ValueError`` of scikit-learn that names ``reg_covar``.
+        'reseed': the component is moved to the row with the worst log-likelihood
+        under the other components, given their mean covariance and weight
+        1/n_components (weights renormalised), and EM goes on; a
+        :class:`DegenerateComponentWarning` at the end of fit gives the number of
+        re-seeds (``n_reseeds_``). A re-seed may lower the
+        lower bound once; a fit whose every component collapses still raises.
 
     Attributes
     ----------
@@ -73,9 +99,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
-        Mean log-likelihood of the training data at the best run's last E-step.
+        Mean log-likelihood of the training data at the best run's last E-step; with
+        a prior, the mean log posterior (log p(X | theta) + log p(theta)) / n_samples,
+        the prior's normalising constant included when it is proper. EM never lowers
+        it (up to ``reg_covar`` and re-seeds).
     lower_bounds_ : list of float
         The lower bound at each iteration of the best run.
+    n_reseeds_ : int
+        Components re-seeded during fit, over all initialisations
+        (``on_degenerate='reseed'``; 0 otherwise).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when X has feature names that are all strings.
@@ -108,6 +140,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "prior": [None, StrOptions({"default"}), GaussianPrior, dict],
+        "on_degenerate": [StrOptions({"raise", "reseed"})],
     }
 
     def __init__(
@@ -127,6 +161,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        prior=None,
+        on_degenerate="raise",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -142,6 +178,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.prior = prior
+        self.on_degenerate = on_degenerate
 
     # --- fitting -------------------------------------------------------------
 
@@ -184,14 +222,34 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"n_samples = {X.shape[0]}"
             )
         initial = self._check_initial_parameters(X.shape[1])
-        source = ArraySource(X)
+        # Data at extreme scales runs on an exactly rescaled copy (2**-exponent).
+        exponent = gm.scale_exponent(X)
+        source = ArraySource(np.ldexp(X, -exponent) if exponent else X)
+        weights_init, means_init, precisions_init = initial
+        initial = (
+            weights_init,
+            _ldexp(means_init, -exponent),
+            _ldexp(precisions_init, 2 * exponent),
+        )
         eps = 10 * np.finfo(X.dtype).eps
+        prior = as_gaussian_prior(self.prior)
+        if prior is not None:
+            prior = prior.resolve(
+                source.X, self.n_components, self.covariance_type, exponent
+            )
+        self._n_reseeds = 0
         warm = None
         if self.warm_start and hasattr(self, "converged_"):
-            warm = (self._fitted_params(), self.lower_bound_)
+            warm = (
+                _scaled_params(self._fitted_params(), exponent),
+                self.lower_bound_
+                + self._log_unit_change(exponent, prior, source.total_weight),
+            )
         result = run_em(
-            lambda random_state: self._initialize(source, random_state, initial, eps),
-            lambda params: self._em_step(source, params, eps),
+            lambda random_state: self._initialize(
+                source, random_state, initial, eps, prior
+            ),
+            lambda params: self._em_step(source, params, eps, prior),
             n_init=self.n_init,
             max_iter=self.max_iter,
             tol=self.tol,
@@ -200,13 +258,45 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             verbose_interval=self.verbose_interval,
             warm=warm,
         )
-        self._set_fitted(result.params, X.dtype)
+        self._set_fitted(_scaled_params(result.params, -exponent), X.dtype)
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = result.lower_bounds
+        unit_change = self._log_unit_change(exponent, prior, source.total_weight)
+        self.lower_bound_ = result.lower_bound - unit_change
+        self.lower_bounds_ = [value - unit_change for value in result.lower_bounds]
+        self.n_reseeds_ = self._n_reseeds
+        if self.n_reseeds_:
+            warnings.warn(
+                f"{self.n_reseeds_} degenerate component(s) (collapsed covariance or "
+                "no responsibility mass) were re-seeded at the worst-fitted rows "
+                "during fit. Consider fewer components, a larger reg_covar or a "
+                "prior.",
+                DegenerateComponentWarning,
+            )
         # A final E-step with the stored attributes, so fit_predict == fit().predict.
-        return source.score(*self._kernel_params(), log_prob=False, labels=True)[2]
+        return ArraySource(X).score(
+            *self._kernel_params(), log_prob=False, labels=True
+        )[2]
+
+    def _log_unit_change(self, exponent, prior, total_weight):
+        """Lower bound in the rescaled units minus that in the user's units.
+
+        Each row's density gains d * exponent * log 2; a prior's density gains
+        exponent * log 2 per mean coordinate and twice that per covariance entry
+        (the Jacobian of the rescaling), shared out over the rows' total weight.
+        """
+        if not exponent:
+            return 0.0
+        n_features = self.n_features_in_
+        change = n_features
+        if prior is not None:
+            n_free = gm.n_parameters(
+                self.n_components, n_features, self.covariance_type
+            )
+            n_means = self.n_components * n_features
+            n_covariance = n_free - n_means - (self.n_components - 1)
+            change += (n_means + 2 * n_covariance) / total_weight
+        return change * exponent * math.log(2.0)
 
     def _check_initial_parameters(self, n_features):
         """Validated float64 copies of weights_init, means_init, precisions_init."""
@@ -240,16 +330,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             _check_precisions(precisions, self.covariance_type)
         return weights, means, precisions
 
-    def _initialize(self, source, random_state, initial, eps):
-        """Initial parameters, exactly as scikit-learn chooses them."""
+    def _initialize(self, source, random_state, initial, eps, prior):
+        """Initial parameters, as scikit-learn chooses them (when without a prior)."""
         weights_init, means_init, precisions_init = initial
         weights = means = covariances = None
         if weights_init is None or means_init is None or precisions_init is None:
             stats = self._initial_stats(source, random_state)
             mass, means, covariances = gm.maximize(
-                stats, self.covariance_type, self.reg_covar, eps
+                stats, self.covariance_type, self.reg_covar, eps, prior
             )
-            weights = mass / source.X.shape[0]
+            weights = mass / (source.X.shape[0] if prior is None else mass.sum())
+            if self.on_degenerate == "reseed" and precisions_init is None:
+                weights, means, covariances = self._reseed(
+                    source, stats.nk, weights, means, covariances, eps
+                )
         if weights_init is not None:
             weights = weights_init
         if means_init is not None:
@@ -284,8 +378,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             labels[indices] = np.arange(K)
         return gm.stats_from_labels(X, labels, K, covariance_type)
 
-    def _em_step(self, source, params, eps):
-        """E-step on ``params`` fused with the M-step's sums, then the M-step."""
+    def _em_step(self, source, params, eps, prior):
+        """E-step on ``params`` fused with the M-step's sums, then the M-step.
+
+        The lower bound is that of ``params``: the mean log-likelihood, plus the log
+        prior density over the total weight when there is a prior.
+        """
         stats = source.accumulate(
             params.means,
             params.precisions_cholesky,
@@ -297,23 +395,98 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             ),
             self.covariance_type,
         )
-        lower_bound = stats.log_likelihood / source.total_weight
+        log_posterior = stats.log_likelihood
+        if prior is not None:
+            log_posterior += prior.log_density(
+                params.weights, params.means, params.precisions_cholesky
+            )
+        lower_bound = log_posterior / source.total_weight
         mass, means, covariances = gm.maximize(
-            stats, self.covariance_type, self.reg_covar, eps
+            stats, self.covariance_type, self.reg_covar, eps, prior
         )
+        weights = mass / mass.sum()
+        if self.on_degenerate == "reseed":
+            weights, means, covariances = self._reseed(
+                source, stats.nk, weights, means, covariances, eps, params
+            )
         precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
-        return _Params(
-            mass / mass.sum(), means, covariances, precisions_chol
-        ), lower_bound
+        return _Params(weights, means, covariances, precisions_chol), lower_bound
+
+    def _reseed(self, source, mass, weights, means, covariances, eps, scorer=None):
+        """Degenerate components moved to the rows the others explain worst.
+
+        Each degenerate component (see ``on_degenerate``) gets the row of lowest
+        log-likelihood under the mixture of the sound components as its mean, their
+        mean covariance, and weight 1 / n_components before renormalising. The rows
+        are scored under ``scorer``'s sound components (the parameters of the
+        E-step that found the collapse, before the others stretched over the rows
+        it left), or under the new ones at initialisation. Nothing changes when
+        every component is degenerate (nothing to score against): the precision
+        factors then raise the error naming reg_covar.
+
+        Returns
+        -------
+        weights, means, covariances : ndarray
+            New arrays; the inputs are not modified.
+        """
+        covariance_type = self.covariance_type
+        degenerate = gm.degenerate_components(
+            mass, means, covariances, covariance_type, eps, source.total_weight
+        )
+        sound = ~degenerate
+        if not degenerate.any() or not sound.any():
+            return weights, means, covariances
+        shared = covariance_type == "tied"
+        sound_covariances = covariances if shared else covariances[sound]
+        if scorer is None:
+            sound_weights, sound_means = weights[sound], means[sound]
+            factors = gm.precision_cholesky(sound_covariances, covariance_type)
+        else:
+            sound_weights, sound_means = scorer.weights[sound], scorer.means[sound]
+            factors = scorer.precisions_cholesky
+            factors = factors if shared else factors[sound]
+        factors = gm.upper_precision_cholesky(factors, covariance_type)
+        log_prob = source.score(
+            np.ascontiguousarray(sound_means),
+            factors,
+            gm.log_norm(
+                sound_weights / sound_weights.sum(),
+                factors,
+                covariance_type,
+                means.shape[1],
+            ),
+            covariance_type,
+        )[0]
+        worst = np.argsort(log_prob, kind="stable")[: np.count_nonzero(degenerate)]
+        means, weights = means.copy(), weights.copy()
+        means[degenerate] = source.X[worst]
+        if not shared:
+            covariances = covariances.copy()
+            covariances[degenerate] = np.mean(sound_covariances, axis=0)
+        weights[degenerate] = 1.0 / len(weights)
+        self._n_reseeds += int(np.count_nonzero(degenerate))
+        return weights / weights.sum(), means, covariances
 
     def _set_fitted(self, params, dtype):
-        self.weights_ = params.weights.astype(dtype)
-        self.means_ = params.means.astype(dtype)
-        self.covariances_ = params.covariances.astype(dtype)
-        self.precisions_cholesky_ = params.precisions_cholesky.astype(dtype)
-        self.precisions_ = gm.precisions_from_cholesky(
-            params.precisions_cholesky, self.covariance_type
-        ).astype(dtype)
+        """Store the parameters in ``dtype``, or raise if one is not finite there.
+
+        A variance that collapsed to rounding level is positive while EM runs on
+        rescaled data yet may underflow in the user's units, and a float32 attribute
+        may overflow: the model must not be stored with infinite precisions.
+        """
+        fitted = {
+            "weights_": params.weights.astype(dtype),
+            "means_": params.means.astype(dtype),
+            "covariances_": params.covariances.astype(dtype),
+            "precisions_cholesky_": params.precisions_cholesky.astype(dtype),
+            "precisions_": gm.precisions_from_cholesky(
+                params.precisions_cholesky, self.covariance_type
+            ).astype(dtype),
+        }
+        if not all(np.all(np.isfinite(value)) for value in fitted.values()):
+            raise ValueError(gm.SINGULAR_COVARIANCE_MESSAGE)
+        for name, value in fitted.items():
+            setattr(self, name, value)
 
     def _fitted_params(self):
         """The fitted attributes as float64 parameters (for warm starts)."""
@@ -504,6 +677,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             Written as given (no extension is added).
         """
         save_model(self, path)
+
+
+def _ldexp(array, exponent):
+    """array * 2**exponent (exact), or None for None."""
+    return None if array is None else np.ldexp(array, exponent)
+
+
+def _scaled_params(params, exponent):
+    """Parameters of the data scaled by 2**-exponent (exact)."""
+    if not exponent:
+        return params
+    return _Params(
+        params.weights,
+        np.ldexp(params.means, -exponent),
+        np.ldexp(params.covariances, -2 * exponent),
+        np.ldexp(params.precisions_cholesky, exponent),
+    )
 
 
 def _checked(value, shape, name, **check_kwargs):

@@ -1,0 +1,480 @@
+"""MAP estimation: the M-step against the closed-form posterior mode, the log prior
+against scipy.stats, the vanishing prior against maximum likelihood, and the
+promises of EM on the log posterior.
+"""
+
+import shutil
+import subprocess
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy import stats as sps
+from sklearn.base import clone
+from sklearn.datasets import load_iris
+
+from _builders import (
+    COVARIANCE_TYPES,
+    RandomData,
+    dense_covariances,
+    random_covariances,
+)
+from fastem import GaussianMixture, GaussianPrior
+from fastem import _gaussian_math as gm
+from fastem._kernels._reference import sufficient_stats
+from fastem._priors import as_gaussian_prior
+
+N_FEATURES, N_COMPONENTS = 3, 4
+
+ignore_convergence = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
+
+
+def random_prior(rng, covariance_type, n_features=N_FEATURES):
+    """A proper prior with every hyperparameter away from its default."""
+    scale = random_covariances(rng, 1, n_features, covariance_type, scale=0.7)
+    if covariance_type != "tied":
+        scale = scale[0]
+    return GaussianPrior(
+        weight_concentration=rng.uniform(1.0, 3.0),
+        mean_prior=rng.normal(size=n_features),
+        mean_precision=rng.uniform(0.05, 2.0),
+        degrees_of_freedom=n_features + rng.uniform(0.5, 4.0),
+        covariance_prior=scale,
+    )
+
+
+def responsibilities(rng, n_samples, n_components):
+    resp = rng.uniform(size=(n_samples, n_components)) ** 3
+    return resp / resp.sum(axis=1, keepdims=True)
+
+
+def posterior_mode(X, resp, prior, covariance_type):
+    """Fraley & Raftery's (2007) posterior mode, written from raw X and resp.
+
+    Weights (N_k + alpha - 1) / (N + K (alpha - 1)); means the shrunk sample means;
+    covariances (Lambda + W_k + kappa N_k / (kappa + N_k) (xbar_k - mu_0)(...)^T)
+    over the type's denominator, W_k the scatter around the sample mean xbar_k.
+    """
+    n_samples, n_features = X.shape
+    n_components = resp.shape[1]
+    alpha, kappa = prior.weight_concentration, prior.mean_precision
+    nu, scale, mu0 = prior.degrees_of_freedom, prior.covariance_prior, prior.mean_prior
+    nk = resp.sum(axis=0)
+    weights = (nk + alpha - 1.0) / (n_samples + n_components * (alpha - 1.0))
+    xbar = resp.T @ X / nk[:, None]
+    means = (nk[:, None] * xbar + kappa * mu0) / (nk[:, None] + kappa)
+    scatters = []
+    for k in range(n_components):
+        diff = X - xbar[k]
+        shrink = (
+            kappa * nk[k] / (kappa + nk[k]) * np.outer(xbar[k] - mu0, xbar[k] - mu0)
+        )
+        scatters.append((resp[:, k, None] * diff).T @ diff + shrink)
+    scatters = np.array(scatters)
+    if covariance_type == "full":
+        denominator = nu + nk + n_features + 2.0
+        covariances = (scale + scatters) / denominator[:, None, None]
+    elif covariance_type == "tied":
+        denominator = nu + n_samples + n_components + n_features + 1.0
+        covariances = (scale + scatters.sum(axis=0)) / denominator
+    elif covariance_type == "diag":
+        diagonals = np.diagonal(scatters, axis1=1, axis2=2)
+        covariances = (scale + diagonals) / (nu + nk + 3.0)[:, None]
+    else:
+        traces = np.trace(scatters, axis1=1, axis2=2)
+        covariances = (scale + traces) / (nu + (nk + 1.0) * n_features + 2.0)
+    return weights, means, covariances
+
+
+def scipy_log_prior(prior, weights, means, covariances, covariance_type):
+    """log p(theta) of a proper prior, term by term from scipy.stats."""
+    n_components, n_features = means.shape
+    alpha, kappa = prior.weight_concentration, prior.mean_precision
+    nu, scale, mu0 = prior.degrees_of_freedom, prior.covariance_prior, prior.mean_prior
+    total = sps.dirichlet(np.full(n_components, alpha)).logpdf(weights)
+    dense = covariances
+    if covariance_type == "tied":
+        total += sps.invwishart(df=nu, scale=scale).logpdf(covariances)
+        dense = np.broadcast_to(covariances, (n_components, n_features, n_features))
+    for k in range(n_components):
+        if covariance_type == "full":
+            total += sps.invwishart(df=nu, scale=scale).logpdf(covariances[k])
+        elif covariance_type == "diag":
+            total += np.sum(sps.invgamma(nu / 2, scale=scale / 2).logpdf(dense[k]))
+        elif covariance_type == "spherical":
+            total += sps.invgamma(nu / 2, scale=scale / 2).logpdf(dense[k])
+        if covariance_type == "diag":
+            total += np.sum(sps.norm(mu0, np.sqrt(dense[k] / kappa)).logpdf(means[k]))
+        elif covariance_type == "spherical":
+            total += np.sum(sps.norm(mu0, np.sqrt(dense[k] / kappa)).logpdf(means[k]))
+        else:
+            total += sps.multivariate_normal(mu0, dense[k] / kappa).logpdf(means[k])
+    return total
+
+
+def m_step(X, resp, prior, covariance_type, shift):
+    """fastem's M-step from the statistics of (X, resp) taken around ``shift``."""
+    resolved = prior.resolve(X, resp.shape[1], covariance_type)
+    stats = gm.GaussianStats.empty(shift, covariance_type)
+    sufficient_stats(
+        X, None, resp, stats.shift, covariance_type, stats.nk, stats.s1, stats.s2
+    )
+    mass, means, covariances = gm.maximize(stats, covariance_type, 0.0, 1e-15, resolved)
+    return mass / mass.sum(), means, covariances, resolved
+
+
+# --- the M-step and the log prior -----------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_m_step_is_the_closed_form_posterior_mode(covariance_type, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(50, N_FEATURES)) * [1.0, 3.0, 0.2] + 100.0
+    resp = responsibilities(rng, len(X), N_COMPONENTS)
+    prior = random_prior(rng, covariance_type)
+    prior = GaussianPrior(**{**prior.__dict__, "mean_prior": prior.mean_prior + 100})
+    # Statistics around arbitrary shifts: the mode must not depend on them.
+    shift = 100.0 + rng.normal(size=(N_COMPONENTS, N_FEATURES))
+
+    weights, means, covariances, _ = m_step(X, resp, prior, covariance_type, shift)
+
+    want = posterior_mode(X, resp, prior, covariance_type)
+    assert_allclose(weights, want[0], rtol=1e-12)
+    assert_allclose(means, want[1], rtol=1e-12)
+    assert_allclose(covariances, want[2], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_log_prior_density_equals_scipy_stats(covariance_type):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, N_FEATURES))
+    prior = random_prior(rng, covariance_type)
+    resolved = prior.resolve(X, N_COMPONENTS, covariance_type)
+    weights = rng.dirichlet(np.ones(N_COMPONENTS))
+    means = rng.normal(size=(N_COMPONENTS, N_FEATURES))
+    covariances = random_covariances(rng, N_COMPONENTS, N_FEATURES, covariance_type)
+    precisions_chol = gm.precision_cholesky(covariances, covariance_type)
+
+    got = resolved.log_density(weights, means, precisions_chol)
+
+    want = scipy_log_prior(prior, weights, means, covariances, covariance_type)
+    assert_allclose(got, want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_m_step_maximises_the_expected_log_posterior(covariance_type):
+    """The mode beats nearby points of Q = E[log p(X, Z | theta)] + log p(theta)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, N_FEATURES))
+    resp = responsibilities(rng, len(X), N_COMPONENTS)
+    prior = random_prior(rng, covariance_type)
+    weights, means, covariances, _ = m_step(
+        X, resp, prior, covariance_type, np.zeros((N_COMPONENTS, N_FEATURES))
+    )
+
+    def q(weights, means, covariances):
+        dense = dense_covariances(
+            covariances, covariance_type, N_COMPONENTS, N_FEATURES
+        )
+        expected = sum(
+            resp[:, k]
+            @ (
+                np.log(weights[k])
+                + sps.multivariate_normal(means[k], dense[k]).logpdf(X)
+            )
+            for k in range(N_COMPONENTS)
+        )
+        return expected + scipy_log_prior(
+            prior, weights, means, covariances, covariance_type
+        )
+
+    best = q(weights, means, covariances)
+    for _ in range(20):
+        nudged_weights = weights * np.exp(0.05 * rng.normal(size=weights.shape))
+        nudged = (
+            nudged_weights / nudged_weights.sum(),
+            means + 0.05 * rng.normal(size=means.shape),
+            nudged_covariances(rng, covariances, covariance_type),
+        )
+        assert q(*nudged) < best
+
+
+def nudged_covariances(rng, covariances, covariance_type):
+    """Covariances moved a little, staying positive definite."""
+    if covariance_type in ("diag", "spherical"):
+        return covariances * np.exp(0.05 * rng.normal(size=covariances.shape))
+    stacked = covariances if covariance_type == "full" else covariances[None]
+    factors = np.eye(stacked.shape[-1]) + 0.03 * rng.normal(size=stacked.shape)
+    nudged = factors @ stacked @ factors.transpose(0, 2, 1)
+    return nudged if covariance_type == "full" else nudged[0]
+
+
+# --- fits -----------------------------------------------------------------------------
+
+
+def vanishing_prior(covariance_type, n_features, n_components):
+    """kappa -> 0, Lambda = 0, alpha = 1, nu just above its flat limit."""
+    flat = {
+        "full": -(n_features + 2.0),
+        "tied": -(n_features + n_components + 1.0),
+        "diag": -3.0,
+        "spherical": -(n_features + 2.0),
+    }[covariance_type]
+    scale = np.zeros((n_features, n_features))
+    if covariance_type == "diag":
+        scale = np.zeros(n_features)
+    elif covariance_type == "spherical":
+        scale = 0.0
+    return {
+        "weight_concentration": 1.0,
+        "mean_precision": 1e-13,
+        "degrees_of_freedom": flat + 1e-13,
+        "covariance_prior": scale,
+    }
+
+
+@ignore_convergence
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_vanishing_prior_equals_maximum_likelihood(covariance_type):
+    X = RandomData(seed=3, spread=2.0).X[covariance_type]
+    params = dict(covariance_type=covariance_type, random_state=0, max_iter=20)
+    prior = vanishing_prior(covariance_type, X.shape[1], 3)
+
+    ml = GaussianMixture(3, **params).fit(X)
+    map_ = GaussianMixture(3, prior=prior, **params).fit(X)
+
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert_allclose(getattr(map_, name), getattr(ml, name), rtol=1e-8)
+    assert_allclose(map_.lower_bounds_, ml.lower_bounds_, rtol=1e-8)
+    assert map_.n_iter_ == ml.n_iter_
+
+
+@ignore_convergence
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_lower_bound_never_decreases_with_a_prior(covariance_type):
+    X = RandomData(seed=5, spread=2.0).X[covariance_type]
+    gmm = GaussianMixture(
+        3,
+        covariance_type=covariance_type,
+        reg_covar=0,
+        warm_start=True,
+        max_iter=1,
+        init_params="random",
+        random_state=0,
+        tol=1e-9,
+        prior="default",
+    )
+    lower_bounds = []
+    for _ in range(40):
+        lower_bounds.append(gmm.fit(X).lower_bound_)
+        if gmm.converged_:
+            break
+
+    assert len(lower_bounds) > 3
+    assert np.all(np.diff(lower_bounds) >= -1e-13 * abs(lower_bounds[-1]))
+    assert lower_bounds[-1] > lower_bounds[0]
+    one_run = gmm.set_params(warm_start=False, max_iter=200).fit(X).lower_bounds_
+    assert np.all(np.diff(one_run) >= -1e-13 * abs(one_run[-1]))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_lower_bound_is_the_mean_log_posterior(covariance_type):
+    X = RandomData(seed=7, spread=2.0).X[covariance_type]
+    prior = random_prior(np.random.default_rng(7), covariance_type, X.shape[1])
+    gmm = GaussianMixture(
+        3,
+        covariance_type=covariance_type,
+        prior=prior,
+        max_iter=1,
+        warm_start=True,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gmm.fit(X)
+        before = (gmm.weights_, gmm.means_, gmm.covariances_)
+        mean_log_likelihood = gmm.score(X)
+        gmm.fit(X)  # its lower bound is that of the parameters it started from
+
+    log_prior = scipy_log_prior(prior, *before, covariance_type)
+    assert_allclose(
+        gmm.lower_bound_, mean_log_likelihood + log_prior / len(X), rtol=1e-10
+    )
+
+
+@ignore_convergence  # KMeans finds fewer distinct clusters than components
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_map_fits_where_maximum_likelihood_collapses(covariance_type):
+    rng = np.random.default_rng(8)
+    duplicates = np.repeat(rng.normal(size=(4, 3)), 5, axis=0)  # 4 rows, 5 times each
+    wide = rng.normal(size=(40, 30))  # 2 components of ~20 rows in 30 dimensions
+    for X, n_components in ((duplicates, 6), (wide, 2)):
+        params = dict(covariance_type=covariance_type, reg_covar=0, random_state=0)
+        # Duplicates collapse every type but tied (whose pooled scatter rounds to a
+        # positive-definite 1e-31 matrix); N_k < d collapses full covariances.
+        if (X is duplicates and covariance_type != "tied") or covariance_type == "full":
+            with pytest.raises(ValueError, match="reg_covar"):
+                GaussianMixture(n_components, **params).fit(X)
+
+        gmm = GaussianMixture(n_components, prior="default", **params).fit(X)
+
+        for name in ("weights_", "means_", "covariances_", "precisions_"):
+            assert np.all(np.isfinite(getattr(gmm, name))), name
+        assert np.isfinite(gmm.lower_bound_)
+        assert np.all(np.isfinite(gmm.score_samples(X)))
+
+
+# --- R's mclust as the oracle ---------------------------------------------------------
+
+# fastem's covariance types and mclust's model names (Fraley & Raftery's notation).
+MCLUST_MODELS = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+
+MCLUST_MSTEP = """
+library(mclust)
+X <- as.matrix(read.csv(file("stdin"), header=FALSE))
+z <- X[, -(1:4)]; X <- X[, 1:4]
+fit <- mstep(data=X, modelName="{model}", z=z, prior=priorControl())
+p <- fit$parameters
+v <- switch("{model}", VVV=p$variance$sigma, EEE=p$variance$Sigma,
+            VVI=apply(p$variance$sigma, 3, diag), VII=p$variance$sigmasq)
+cat(format(c(p$pro, p$mean, v), digits=17), sep="\n")
+"""
+
+
+def mclust_available():
+    if shutil.which("Rscript") is None:
+        return False
+    probe = subprocess.run(
+        ["Rscript", "-e", "library(mclust)"], capture_output=True, check=False
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not mclust_available(), reason="needs R with mclust")
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_m_step_with_the_default_prior_equals_mclusts(covariance_type):
+    """mclust's mstep with priorControl() on iris, from the same responsibilities."""
+    X = load_iris().data
+    resp = responsibilities(np.random.default_rng(0), len(X), 3)
+    script = MCLUST_MSTEP.replace("{model}", MCLUST_MODELS[covariance_type])
+    table = "\n".join(
+        ",".join(f"{v:.17g}" for v in row) for row in np.hstack([X, resp])
+    )
+    output = subprocess.run(
+        ["Rscript", "-e", script], input=table, capture_output=True, text=True
+    )
+    assert output.returncode == 0, output.stderr
+    values = np.array(output.stdout.split(), dtype=np.float64)
+
+    weights, means, covariances, _ = m_step(
+        X, resp, GaussianPrior(), covariance_type, np.zeros((3, 4))
+    )
+
+    # R stores means d x K and covariances d x d x K, column-major.
+    want_means = values[3:15].reshape(3, 4)
+    want_covariances = values[15:]
+    if covariance_type == "full":
+        want_covariances = want_covariances.reshape(3, 4, 4)
+    elif covariance_type == "tied":
+        want_covariances = want_covariances.reshape(4, 4)
+    elif covariance_type == "diag":
+        want_covariances = want_covariances.reshape(3, 4)
+    assert_allclose(weights, values[:3], rtol=1e-13)
+    assert_allclose(means, want_means, rtol=1e-13)
+    assert_allclose(covariances, want_covariances, rtol=1e-12, atol=1e-14)
+
+
+# --- the default prior and the parameter ----------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_default_prior_is_mclusts(covariance_type):
+    """mclust's defaultPrior: colMeans, shrinkage 0.01, dof d + 2, var / G^(2/d)."""
+    X = load_iris().data
+    n_components, n_features = 3, X.shape[1]
+    resolved = as_gaussian_prior("default").resolve(X, n_components, covariance_type)
+
+    variance = np.cov(X, rowvar=False) * n_components ** (-2.0 / n_features)
+    want_scale = {
+        "full": variance,
+        "tied": variance,
+        "diag": np.full(n_features, np.trace(variance) / n_features),
+        "spherical": np.trace(variance) / n_features,
+    }[covariance_type]
+    assert_allclose(resolved.mean, X.mean(axis=0), rtol=1e-14)
+    assert resolved.mean_precision == 0.01
+    assert resolved.degrees_of_freedom == n_features + 2
+    assert resolved.weight_concentration == 1.0
+    assert_allclose(resolved.scale, want_scale, rtol=1e-12)
+
+
+def test_prior_as_dict_object_or_default_fits_the_same():
+    X = load_iris().data
+    fits = [
+        GaussianMixture(3, random_state=0, prior=prior).fit(X)
+        for prior in ("default", GaussianPrior(), {"mean_precision": 0.01})
+    ]
+    for other in fits[1:]:
+        assert_allclose(other.means_, fits[0].means_, rtol=0)
+        assert_allclose(other.lower_bound_, fits[0].lower_bound_, rtol=0)
+    assert not np.allclose(
+        GaussianMixture(3, random_state=0).fit(X).lower_bound_, fits[0].lower_bound_
+    )
+
+
+def test_prior_survives_clone_and_get_params():
+    prior = GaussianPrior(mean_precision=0.5, covariance_prior=2.0 * np.eye(2))
+    gmm = GaussianMixture(2, prior=prior, on_degenerate="reseed")
+    params = clone(gmm).get_params()
+    assert params["prior"] == prior
+    assert params["prior"] != GaussianPrior(covariance_prior=2.0 * np.eye(2))
+    assert params["on_degenerate"] == "reseed"
+    assert "prior=GaussianPrior(" in repr(gmm)
+
+
+def test_singular_default_scale_gives_a_finite_lower_bound():
+    """Two rows in two dimensions: the data's covariance, hence Lambda, is singular,
+    so the prior is improper and has no normalising constant to add."""
+    X = np.array(  # found by hypothesis: det(Lambda) rounds to exactly 0
+        [
+            [1.8905338179353308e-151, -5.227484414807474e-151],
+            [-4.1306354339189346e-151, -2.4414673826398557e-150],
+        ]
+    )
+    gmm = GaussianMixture(1, prior="default", random_state=0).fit(X)
+    assert np.isfinite(gmm.lower_bound_)
+    assert np.all(np.isfinite(gmm.covariances_))
+
+
+@pytest.mark.parametrize(
+    "prior, message",
+    [
+        ("flat", "prior"),
+        (3.0, "prior"),
+        ({"weight_concentration": 0.5}, "weight_concentration must be >= 1"),
+        ({"mean_precision": 0.0}, "mean_precision must be > 0"),
+        ({"mean_precision": np.nan}, "mean_precision must be finite"),
+        ({"mean_precision": "a"}, "mean_precision must be a real number"),
+        ({"degrees_of_freedom": -5.0}, "degrees_of_freedom must be > -5"),
+        ({"mean_prior": [0.0, 1.0]}, r"mean_prior must have shape \(3,\)"),
+        ({"covariance_prior": np.eye(2)}, r"covariance_prior must have shape"),
+        ({"covariance_prior": -np.eye(3)}, "positive semi-definite"),
+        ({"covariance_prior": np.triu(np.ones((3, 3)))}, "symmetric"),
+        ({"shrinkage": 0.01}, "Unknown GaussianPrior fields"),
+    ],
+)
+def test_bad_priors_raise_clear_errors(prior, message):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    error = TypeError if "real number" in message else ValueError
+    with pytest.raises(error, match=message):
+        GaussianMixture(2, prior=prior).fit(X)
+
+
+def test_bad_on_degenerate_raises():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match="on_degenerate"):
+        GaussianMixture(2, on_degenerate="ignore").fit(X)
