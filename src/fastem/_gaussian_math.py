@@ -339,7 +339,14 @@ def stats_from_random_resp(
             else sample_weight[start : start + _INIT_CHUNK_ROWS]
         )
         sufficient_stats(
-            rows, weight, resp, chunk.shift, covariance_type, chunk.nk, chunk.s1, chunk.s2
+            rows,
+            weight,
+            resp,
+            chunk.shift,
+            covariance_type,
+            chunk.nk,
+            chunk.s1,
+            chunk.s2,
         )
         total += chunk
     return total

@@ -210,7 +210,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             ensure_all_finite="allow-nan",
         )
         sample_weight = _checked_sample_weight(sample_weight, X)
-        n_rows = X.shape[0] if sample_weight is None else np.count_nonzero(sample_weight)
+        n_rows = (
+            X.shape[0] if sample_weight is None else np.count_nonzero(sample_weight)
+        )
         if n_rows < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "

@@ -304,7 +304,9 @@ class MissingValueSource:
             pattern_stats = GaussianStats.zeros(model.means, covariance_type)
             chunk = GaussianStats.empty(model.means, covariance_type)
             for rows, block in self._chunks(pattern):
-                weight = None if self.sample_weight is None else self.sample_weight[rows]
+                weight = (
+                    None if self.sample_weight is None else self.sample_weight[rows]
+                )
                 with _kernel_blas_limit(kernels, covariance_type, block.shape[1]):
                     chunk.log_likelihood = kernels.accumulate(
                         block,
@@ -442,9 +444,7 @@ def _draw_conditional(conditional_means, resp, model, covariance_type, random_st
     n_rows, n_components, n_missing = conditional_means.shape
     cumulative = np.cumsum(resp, axis=1)
     draws = random_state.uniform(size=n_rows) * cumulative[:, -1]
-    components = np.minimum(
-        (cumulative < draws[:, None]).sum(axis=1), n_components - 1
-    )
+    components = np.minimum((cumulative < draws[:, None]).sum(axis=1), n_components - 1)
     noise = random_state.standard_normal(size=(n_rows, n_missing))
     values = conditional_means[np.arange(n_rows), components]
     if covariance_type in ("full", "tied"):
@@ -469,9 +469,7 @@ def mean_imputed(X, sample_weight=None):
     X_filled : ndarray of shape (n_samples, n_features), of X's dtype
     """
     observed = ~np.isnan(X)
-    weight = (
-        np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
-    )
+    weight = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
     weighted = observed * weight[:, None]
     totals = weighted.sum(axis=0)
     sums = np.einsum("nd,nd->d", weighted, np.where(observed, X, 0.0))
@@ -480,4 +478,3 @@ def mean_imputed(X, sample_weight=None):
     with np.errstate(invalid="ignore", divide="ignore"):
         column_means = np.where(totals > 0, sums / totals, plain)
     return np.where(observed, X, column_means.astype(X.dtype))
-
