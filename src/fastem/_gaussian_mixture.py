@@ -405,7 +405,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             reset=False,
             ensure_all_finite="allow-nan",
         )
-        return X, _source(X, None)
+        return X, _source(X, None, fitting=False)
 
     def _score_rows(self, X, **wanted):
         """Validated X and the source's ``score`` outputs (``wanted`` selects them)."""
@@ -597,9 +597,9 @@ def _checked_sample_weight(sample_weight, X):
     )
 
 
-def _source(X, sample_weight):
+def _source(X, sample_weight, fitting=True):
     """The data source over validated X: per missingness pattern if X has NaN."""
-    missing = check_missing(X)
+    missing = check_missing(X, fitting)
     if missing is None:
         return ArraySource(X, sample_weight)
     return MissingValueSource(X, missing, sample_weight)

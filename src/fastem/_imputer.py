@@ -45,6 +45,8 @@ weights_init, means_init, precisions_init, warm_start, verbose, verbose_interval
         The fitted mixture.
     random_state_ : numpy.random.RandomState
         The stream of the draws.
+    n_iter_ : int
+        EM iterations of the mixture's best run.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when X has feature names that are all strings.
@@ -124,6 +126,7 @@ weights_init, means_init, precisions_init, warm_start, verbose, verbose_interval
         else:
             self.mixture_ = GaussianMixture(**params)
         self.mixture_.fit(X, sample_weight=sample_weight)
+        self.n_iter_ = self.mixture_.n_iter_
         self.n_features_in_ = self.mixture_.n_features_in_
         if hasattr(self.mixture_, "feature_names_in_"):
             self.feature_names_in_ = self.mixture_.feature_names_in_

@@ -40,12 +40,16 @@ from ._threads import effective_n_threads, threads_for
 GATHER_ROWS = 65536
 
 
-def check_missing(X):
-    """Reject what a NaN cannot stand for: infinities, all-NaN rows and columns.
+def check_missing(X, fitting=True):
+    """Reject what a NaN cannot stand for: infinities, all-NaN rows and, in data to
+    fit, all-NaN columns.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
+    fitting : bool, default=True
+        Whether X is to be fitted (a fitted model scores and imputes rows whatever
+        columns the other rows observe).
 
     Returns
     -------
@@ -55,8 +59,8 @@ def check_missing(X):
     Raises
     ------
     ValueError
-        If X holds +/-inf, a row that is entirely NaN, or a column that is entirely
-        NaN.
+        If X holds +/-inf, a row that is entirely NaN, or (when fitting) a column
+        that is entirely NaN.
     """
     if np.any(np.isinf(X)):
         raise ValueError("Input X contains infinity; only NaN marks a missing value.")
@@ -69,7 +73,7 @@ def check_missing(X):
             f"Row {empty_rows[0]} of X is entirely NaN ({len(empty_rows)} such rows); "
             "a row needs at least one observed value."
         )
-    empty_columns = np.flatnonzero(missing.all(axis=0))
+    empty_columns = np.flatnonzero(missing.all(axis=0)) if fitting else []
     if len(empty_columns):
         raise ValueError(
             f"Column {empty_columns[0]} of X is entirely NaN; nothing can be "
