@@ -21,6 +21,7 @@ B_k = 0 and C_k is the diagonal of the missing variances.
 """
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,15 +104,21 @@ def group_patterns(missing):
     patterns : list of Pattern
     """
     packed = np.packbits(missing, axis=1)
-    keys, inverse, counts = np.unique(
-        packed, axis=0, return_inverse=True, return_counts=True
-    )
+    n_bytes = packed.shape[1]
+    if n_bytes <= 8:  # one integer key per row: sorting them is fast
+        padded = np.zeros((len(packed), 8), dtype=np.uint8)
+        padded[:, :n_bytes] = packed
+        keys = padded.view(np.uint64).reshape(-1)
+    else:
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, n_bytes)))
+        keys = keys.reshape(-1)
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     order = np.argsort(inverse.reshape(-1), kind="stable")
     bounds = np.cumsum(counts)[:-1]
-    columns = np.unpackbits(keys, axis=1, count=missing.shape[1]).astype(bool)
+    masks = missing[order[np.r_[0, bounds]]]
     return [
         Pattern(rows, np.flatnonzero(~mask), np.flatnonzero(mask))
-        for rows, mask in zip(np.split(order, bounds), columns)
+        for rows, mask in zip(np.split(order, bounds), masks)
     ]
 
 
@@ -176,7 +183,8 @@ def marginal(pattern, means, precisions_chol, log_norm, covariances, covariance_
             chol = np.linalg.cholesky(sigma_oo)
         except np.linalg.LinAlgError:
             raise ValueError(SINGULAR_COVARIANCE_MESSAGE) from None
-        factors = np.triu(np.swapaxes(np.linalg.inv(chol), -1, -2))
+        upper = np.triu(np.ones((n_observed, n_observed), dtype=bool))
+        factors = np.swapaxes(np.linalg.inv(chol), -1, -2) * upper
         regression = factors @ (np.swapaxes(factors, -1, -2) @ sigma_om)
         conditional = (
             stacked[:, missing][:, :, missing]
@@ -251,6 +259,10 @@ class MissingValueSource:
     """Rows of an array with NaN, passed to the kernels one missingness pattern at a
     time (in chunks of gathered rows); the same methods as ``ArraySource``.
 
+    A pattern with enough rows to keep several threads busy runs alone on all of
+    them; the many small patterns run side by side, one kernel thread each. Results
+    are added in pattern order, so they do not depend on the number of threads.
+
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features), float32 or float64
@@ -273,10 +285,13 @@ class MissingValueSource:
             return float(self.X.shape[0])
         return float(np.sum(self.sample_weight))
 
-    def _pattern_models(self, means, precisions_chol, log_norm, covariance_type):
-        """Each pattern with its Marginal (the full model for complete rows)."""
+    def _map_patterns(self, work, means, precisions_chol, log_norm, covariance_type):
+        """``[work(pattern, model, n_threads) for each pattern]``, in pattern order,
+        with ``model`` the pattern's Marginal (the full model for complete rows)."""
         covariances = covariances_from_cholesky(precisions_chol, covariance_type)
-        for pattern in self.patterns:
+        n_components = means.shape[0]
+
+        def run(pattern, n_threads):
             if len(pattern.missing) == 0:
                 model = Marginal(means, precisions_chol, log_norm, None, None)
             else:
@@ -288,24 +303,40 @@ class MissingValueSource:
                     covariances,
                     covariance_type,
                 )
-            yield pattern, model
+            return work(pattern, model, n_threads)
+
+        results = [None] * len(self.patterns)
+        small = []
+        for index, pattern in enumerate(self.patterns):
+            n_threads = threads_for(self.n_threads, len(pattern.rows), n_components)
+            if n_threads > 1 or self.n_threads == 1:
+                results[index] = run(pattern, n_threads)
+            else:
+                small.append(index)
+        if small:
+            with ThreadPoolExecutor(self.n_threads) as pool:
+                done = pool.map(lambda index: run(self.patterns[index], 1), small)
+                for index, result in zip(small, done):
+                    results[index] = result
+        return results
 
     def _chunks(self, pattern):
         """(rows, observed block of X) in chunks of at most GATHER_ROWS rows."""
         for start in range(0, len(pattern.rows), GATHER_ROWS):
             rows = pattern.rows[start : start + GATHER_ROWS]
-            yield rows, self.X[np.ix_(rows, pattern.observed)]
+            block = self.X.take(rows, axis=0)
+            if len(pattern.missing):
+                block = block[:, pattern.observed]
+            yield rows, block
 
     def accumulate(self, means, precisions_chol, log_norm, covariance_type):
         """One fused E-step pass: statistics around ``means`` (the missing coordinates
         replaced by their conditional expectations) and the observed-data
         log-likelihood."""
         kernels = get_backend()
-        total = GaussianStats.zeros(means, covariance_type)
-        for pattern, model in self._pattern_models(
-            means, precisions_chol, log_norm, covariance_type
-        ):
-            pattern_stats = GaussianStats.zeros(model.means, covariance_type)
+
+        def pattern_stats(pattern, model, n_threads):
+            observed_stats = GaussianStats.zeros(model.means, covariance_type)
             chunk = GaussianStats.empty(model.means, covariance_type)
             for rows, block in self._chunks(pattern):
                 weight = (
@@ -319,16 +350,23 @@ class MissingValueSource:
                         model.precisions_chol,
                         model.log_norm,
                         covariance_type,
-                        threads_for(self.n_threads, len(rows), means.shape[0]),
+                        n_threads,
                         chunk.nk,
                         chunk.s1,
                         chunk.s2,
                     )
-                pattern_stats += chunk
+                observed_stats += chunk
             if len(pattern.missing) == 0:
-                total += pattern_stats
-            else:
-                lift_stats(total, pattern_stats, pattern, model, covariance_type)
+                return observed_stats
+            lifted = GaussianStats.zeros(means, covariance_type)
+            lift_stats(lifted, observed_stats, pattern, model, covariance_type)
+            return lifted
+
+        total = GaussianStats.zeros(means, covariance_type)
+        for stats in self._map_patterns(
+            pattern_stats, means, precisions_chol, log_norm, covariance_type
+        ):
+            total += stats
         return total
 
     def kmeans_plusplus(self, n_clusters, random_state):
@@ -341,29 +379,26 @@ class MissingValueSource:
             n_threads=self.n_threads,
         )
 
-    def _scored_patterns(self, means, precisions_chol, log_norm, covariance_type):
-        """(pattern, model, rows, block, log p(x_O), responsibilities) per chunk."""
+    def _score_chunks(self, model, pattern, n_threads, covariance_type):
+        """(rows, block, log p(x_O), responsibilities) for each chunk of a pattern."""
         kernels = get_backend()
-        n_components = means.shape[0]
-        for pattern, model in self._pattern_models(
-            means, precisions_chol, log_norm, covariance_type
-        ):
-            for rows, block in self._chunks(pattern):
-                log_prob = np.empty(len(rows))
-                resp = np.empty((len(rows), n_components))
-                with _kernel_blas_limit(kernels, covariance_type, block.shape[1]):
-                    kernels.score(
-                        block,
-                        model.means,
-                        model.precisions_chol,
-                        model.log_norm,
-                        covariance_type,
-                        threads_for(self.n_threads, len(rows), n_components),
-                        log_prob,
-                        resp,
-                        None,
-                    )
-                yield pattern, model, rows, block, log_prob, resp
+        n_components = model.means.shape[0]
+        for rows, block in self._chunks(pattern):
+            log_prob = np.empty(len(rows))
+            resp = np.empty((len(rows), n_components))
+            with _kernel_blas_limit(kernels, covariance_type, block.shape[1]):
+                kernels.score(
+                    block,
+                    model.means,
+                    model.precisions_chol,
+                    model.log_norm,
+                    covariance_type,
+                    n_threads,
+                    log_prob,
+                    resp,
+                    None,
+                )
+            yield rows, block, log_prob, resp
 
     def score(
         self,
@@ -386,15 +421,22 @@ class MissingValueSource:
         log_prob_out = np.empty(n_samples) if log_prob else None
         resp_out = np.empty((n_samples, n_components)) if resp else None
         labels_out = np.empty(n_samples, dtype=np.intp) if labels else None
-        for _, _, rows, _, chunk_log_prob, chunk_resp in self._scored_patterns(
-            means, precisions_chol, log_norm, covariance_type
-        ):
-            if log_prob:
-                log_prob_out[rows] = chunk_log_prob
-            if resp:
-                resp_out[rows] = chunk_resp
-            if labels:
-                labels_out[rows] = np.argmax(chunk_resp, axis=1)
+
+        def score_pattern(pattern, model, n_threads):
+            # Each pattern writes its own rows: no two threads touch the same entry.
+            for rows, _, chunk_log_prob, chunk_resp in self._score_chunks(
+                model, pattern, n_threads, covariance_type
+            ):
+                if log_prob:
+                    log_prob_out[rows] = chunk_log_prob
+                if resp:
+                    resp_out[rows] = chunk_resp
+                if labels:
+                    labels_out[rows] = np.argmax(chunk_resp, axis=1)
+
+        self._map_patterns(
+            score_pattern, means, precisions_chol, log_norm, covariance_type
+        )
         return log_prob_out, resp_out, labels_out
 
     def impute(
@@ -409,37 +451,53 @@ class MissingValueSource:
         random_state : numpy.random.RandomState or None
             None: the conditional expectation sum_k p(k | x_O) E[x_M | x_O, k].
             Otherwise a draw from p(x_M | x_O): a component from the
-            responsibilities, then x_M from that component's conditional normal.
+            responsibilities, then x_M from that component's conditional normal
+            (drawn pattern after pattern, so the stream does not depend on threads).
 
         Returns
         -------
         X_imputed : ndarray of shape (n_samples, n_features), of X's dtype
         """
         imputed = np.array(self.X)
-        for pattern, model, rows, block, _, resp in self._scored_patterns(
-            means, precisions_chol, log_norm, covariance_type
-        ):
+
+        def expectations(pattern, model, n_threads):
+            """Per chunk: rows, responsibilities and (rows, K, m) E[x_M | x_O, k]."""
             if len(pattern.missing) == 0:
-                continue
-            # (rows, K, m): E[x_M | x_O, k] = mu_kM + B_k^T (x_O - mu_kO).
-            conditional_means = np.broadcast_to(
-                means[:, pattern.missing], (len(rows), *means[:, pattern.missing].shape)
-            )
-            if model.regression is not None:
-                regression = np.broadcast_to(
-                    model.regression, (means.shape[0], *model.regression.shape[1:])
+                return model, []
+            chunks = []
+            missing_means = means[:, pattern.missing]
+            for rows, block, _, resp in self._score_chunks(
+                model, pattern, n_threads, covariance_type
+            ):
+                # E[x_M | x_O, k] = mu_kM + B_k^T (x_O - mu_kO)
+                conditional_means = np.broadcast_to(
+                    missing_means, (len(rows), *missing_means.shape)
                 )
-                centred = block[:, None, :] - model.means[None]
-                conditional_means = conditional_means + np.einsum(
-                    "nko,kom->nkm", centred, regression
-                )
-            if random_state is None:
-                values = np.einsum("nk,nkm->nm", resp, conditional_means)
-            else:
-                values = _draw_conditional(
-                    conditional_means, resp, model, covariance_type, random_state
-                )
-            imputed[np.ix_(rows, pattern.missing)] = values
+                if model.regression is not None:
+                    regression = np.broadcast_to(
+                        model.regression, (means.shape[0], *model.regression.shape[1:])
+                    )
+                    centred = block[:, None, :] - model.means[None]
+                    conditional_means = conditional_means + np.einsum(
+                        "nko,kom->nkm", centred, regression
+                    )
+                chunks.append((rows, resp, conditional_means))
+            return model, chunks
+
+        for pattern, (model, chunks) in zip(
+            self.patterns,
+            self._map_patterns(
+                expectations, means, precisions_chol, log_norm, covariance_type
+            ),
+        ):
+            for rows, resp, conditional_means in chunks:
+                if random_state is None:
+                    values = np.einsum("nk,nkm->nm", resp, conditional_means)
+                else:
+                    values = _draw_conditional(
+                        conditional_means, resp, model, covariance_type, random_state
+                    )
+                imputed[np.ix_(rows, pattern.missing)] = values
         return imputed
 
 
