@@ -470,3 +470,47 @@ def test_palmerpenguins_fitted_with_its_holes():
         precisions_init=complete.precisions_,
     ).fit(X)
     assert refit.score(X) > complete.score(X)
+
+
+# --- threads --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_results_do_not_depend_on_threads(covariance_type):
+    """Small patterns run side by side on several threads, or one after another."""
+    rng = np.random.default_rng(11)
+    params = random_params(rng, 4, 5, covariance_type)
+    X, _ = sample_mixture(rng, params, 3000)
+    X = with_holes(X, 0.3, seed=11)
+    args = (params.means, params.precisions_chol, params.log_norm, covariance_type)
+    results = []
+    for n_threads in (1, 2, 4):
+        source = MissingValueSource(X, np.isnan(X))
+        source.n_threads = n_threads
+        stats = source.accumulate(*args)
+        scores = source.score(*args, resp=True, labels=True)
+        results.append((stats.nk, stats.s1, stats.s2, stats.log_likelihood, *scores))
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            assert_array_equal(got, want)
+
+
+def test_blas_threads_are_restored_after_scoring():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [
+            info["num_threads"]
+            for info in threadpool_info()
+            if info["user_api"] == "blas"
+        ]
+
+    before = blas_threads()
+    rng = np.random.default_rng(12)
+    X = with_holes(rng.normal(size=(4000, 40)), 0.05, seed=12)
+    gmm = GaussianMixture(2, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm.fit(X)
+    gmm.score_samples(X)
+    assert blas_threads() == before

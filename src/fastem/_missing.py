@@ -307,17 +307,20 @@ class MissingValueSource:
 
         results = [None] * len(self.patterns)
         small = []
-        for index, pattern in enumerate(self.patterns):
-            n_threads = threads_for(self.n_threads, len(pattern.rows), n_components)
-            if n_threads > 1 or self.n_threads == 1:
-                results[index] = run(pattern, n_threads)
-            else:
-                small.append(index)
-        if small:
-            with ThreadPoolExecutor(self.n_threads) as pool:
-                done = pool.map(lambda index: run(self.patterns[index], 1), small)
-                for index, result in zip(small, done):
-                    results[index] = result
+        # One BLAS limit around all the threads (threadpoolctl is process-wide: limits
+        # entered and left by concurrent threads would not restore the setting).
+        with _kernel_blas_limit(get_backend(), covariance_type, self.X.shape[1]):
+            for index, pattern in enumerate(self.patterns):
+                n_threads = threads_for(self.n_threads, len(pattern.rows), n_components)
+                if n_threads > 1 or self.n_threads == 1:
+                    results[index] = run(pattern, n_threads)
+                else:
+                    small.append(index)
+            if small:
+                with ThreadPoolExecutor(self.n_threads) as pool:
+                    done = pool.map(lambda index: run(self.patterns[index], 1), small)
+                    for index, result in zip(small, done):
+                        results[index] = result
         return results
 
     def _chunks(self, pattern):
@@ -342,19 +345,18 @@ class MissingValueSource:
                 weight = (
                     None if self.sample_weight is None else self.sample_weight[rows]
                 )
-                with _kernel_blas_limit(kernels, covariance_type, block.shape[1]):
-                    chunk.log_likelihood = kernels.accumulate(
-                        block,
-                        weight,
-                        chunk.shift,
-                        model.precisions_chol,
-                        model.log_norm,
-                        covariance_type,
-                        n_threads,
-                        chunk.nk,
-                        chunk.s1,
-                        chunk.s2,
-                    )
+                chunk.log_likelihood = kernels.accumulate(
+                    block,
+                    weight,
+                    chunk.shift,
+                    model.precisions_chol,
+                    model.log_norm,
+                    covariance_type,
+                    n_threads,
+                    chunk.nk,
+                    chunk.s1,
+                    chunk.s2,
+                )
                 observed_stats += chunk
             if len(pattern.missing) == 0:
                 return observed_stats
@@ -386,18 +388,17 @@ class MissingValueSource:
         for rows, block in self._chunks(pattern):
             log_prob = np.empty(len(rows))
             resp = np.empty((len(rows), n_components))
-            with _kernel_blas_limit(kernels, covariance_type, block.shape[1]):
-                kernels.score(
-                    block,
-                    model.means,
-                    model.precisions_chol,
-                    model.log_norm,
-                    covariance_type,
-                    n_threads,
-                    log_prob,
-                    resp,
-                    None,
-                )
+            kernels.score(
+                block,
+                model.means,
+                model.precisions_chol,
+                model.log_norm,
+                covariance_type,
+                n_threads,
+                log_prob,
+                resp,
+                None,
+            )
             yield rows, block, log_prob, resp
 
     def score(
@@ -510,7 +511,10 @@ def _draw_conditional(conditional_means, resp, model, covariance_type, random_st
     noise = random_state.standard_normal(size=(n_rows, n_missing))
     values = conditional_means[np.arange(n_rows), components]
     if covariance_type in ("full", "tied"):
-        factors = np.linalg.cholesky(model.conditional)  # (K', m, m), lower
+        try:
+            factors = np.linalg.cholesky(model.conditional)  # (K', m, m), lower
+        except np.linalg.LinAlgError:
+            raise ValueError(SINGULAR_COVARIANCE_MESSAGE) from None
         if covariance_type == "tied":
             return values + noise @ factors[0].T
         return values + np.einsum("nij,nj->ni", factors[components], noise)
