@@ -10,6 +10,7 @@ os.environ.setdefault("KMP_DUPLICATE_LIB_OK", "True")
 
 from . import plot  # noqa: F401  (fastem.plot; matplotlib is imported on use)
 from ._gaussian_mixture import DegenerateComponentWarning, GaussianMixture
+from ._imputer import GaussianMixtureImputer
 from ._kernels import use_backend
 from ._persistence import load
 from ._priors import GaussianPrior
@@ -22,6 +23,7 @@ __all__ = [
     "DegenerateComponentWarning",
     "GaussianMixture",
     "GaussianMixtureIC",
+    "GaussianMixtureImputer",
     "GaussianPrior",
     "SelectionResult",
     "load",

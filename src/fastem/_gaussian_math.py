@@ -361,10 +361,11 @@ def n_parameters(n_components, n_features, covariance_type):
 # --- statistics of an initial assignment ------------------------------------
 
 
-def stats_from_labels(X, labels, n_components, covariance_type):
+def stats_from_labels(X, labels, n_components, covariance_type, sample_weight=None):
     """Statistics of a hard assignment; rows labelled -1 belong to no component.
 
-    Each component's moments are taken around its own mean, so they are exact.
+    Each component's moments are taken around its own (weighted) mean, so they are
+    exact. ``sample_weight`` (n_samples,) weighs the rows; None means unit weights.
 
     For 'tied', rows of no component still add their uncentred x x^T to s2: scikit-learn
     computes the tied covariance as (X^T X - sum_k N_k m_k m_k^T) / sum_k N_k over all
@@ -375,12 +376,16 @@ def stats_from_labels(X, labels, n_components, covariance_type):
     stats = GaussianStats.zeros(np.zeros((n_components, n_features)), covariance_type)
     s2 = np.empty(second_moment_shape(1, n_features, covariance_type))
     for k in range(n_components):
-        rows = X[labels == k]
-        if len(rows):
+        in_k = labels == k
+        rows = X[in_k]
+        weight = None if sample_weight is None else sample_weight[in_k]
+        if weight is None and len(rows):
             stats.shift[k] = np.mean(rows, axis=0, dtype=np.float64)
+        elif weight is not None and weight.sum() > 0:
+            stats.shift[k] = weight @ rows.astype(np.float64) / weight.sum()
         sufficient_stats(
             rows,
-            None,
+            weight,
             np.ones((len(rows), 1)),
             stats.shift[k : k + 1],
             covariance_type,
@@ -395,18 +400,26 @@ def stats_from_labels(X, labels, n_components, covariance_type):
     if covariance_type == "tied":
         for start in range(0, X.shape[0], _INIT_CHUNK_ROWS):
             chunk = slice(start, start + _INIT_CHUNK_ROWS)
-            unassigned = X[chunk][labels[chunk] < 0].astype(np.float64)
-            stats.s2 += unassigned.T @ unassigned
+            unassigned = labels[chunk] < 0
+            rows = X[chunk][unassigned].astype(np.float64)
+            if sample_weight is None:
+                stats.s2 += rows.T @ rows
+            else:
+                weight = sample_weight[chunk][unassigned]
+                stats.s2 += (rows * weight[:, np.newaxis]).T @ rows
     return stats
 
 
-def stats_from_random_resp(X, n_components, covariance_type, random_state):
+def stats_from_random_resp(
+    X, n_components, covariance_type, random_state, sample_weight=None
+):
     """Statistics of scikit-learn's 'random' initialisation, in chunks of rows.
 
     Draws ``random_state.uniform(size=(n_samples, K))`` row-chunk by row-chunk (the
     same stream as one call), rounds to the data's dtype and normalises each row, as
     scikit-learn does, without an n_samples x K array. Moments are taken around the
-    data's mean, where every component of this initialisation sits.
+    data's mean, where every component of this initialisation sits. Each row's
+    responsibilities are weighted by ``sample_weight`` (None: unit weights).
     """
     shift = np.broadcast_to(
         np.mean(X, axis=0, dtype=np.float64), (n_components, X.shape[1])
@@ -417,8 +430,20 @@ def stats_from_random_resp(X, n_components, covariance_type, random_state):
         rows = X[start : start + _INIT_CHUNK_ROWS]
         resp = random_state.uniform(size=(len(rows), n_components)).astype(X.dtype)
         resp /= resp.sum(axis=1)[:, np.newaxis]
+        weight = (
+            None
+            if sample_weight is None
+            else sample_weight[start : start + _INIT_CHUNK_ROWS]
+        )
         sufficient_stats(
-            rows, None, resp, chunk.shift, covariance_type, chunk.nk, chunk.s1, chunk.s2
+            rows,
+            weight,
+            resp,
+            chunk.shift,
+            covariance_type,
+            chunk.nk,
+            chunk.s1,
+            chunk.s2,
         )
         total += chunk
     return total
@@ -474,7 +499,7 @@ def scale_exponent(X):
         If the covariances or precisions of such data cannot be represented in X's
         dtype (|x| beyond about 2**+-508 in float64, 2**+-60 in float32).
     """
-    largest = float(np.max(np.abs(X))) if X.size else 0.0
+    largest = float(np.nanmax(np.abs(X))) if X.size else 0.0
     if largest == 0.0:
         return 0
     exponent = math.frexp(largest)[1]

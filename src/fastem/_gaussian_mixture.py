@@ -10,10 +10,15 @@ from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from . import _gaussian_math as gm
 from ._driver import run_em
+from ._missing import MissingValueSource, check_missing, mean_imputed
 from ._persistence import save_model
 from ._priors import GaussianPrior, as_gaussian_prior
 from ._sources import ArraySource
@@ -35,6 +40,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     statistics are computed together, in parallel, in float64 whatever the input
     dtype, and no n_samples x n_components array is allocated.
 
+    Beyond scikit-learn, X may hold NaN (missing at random: each row's likelihood is
+    the marginal density of its observed coordinates, and EM treats the missing ones
+    as latent, one missingness pattern at a time), rows may be weighted
+    (``sample_weight`` in :meth:`fit` and :meth:`score`), and :meth:`impute` fills
+    the NaN of X with their conditional expectations under the model.
+
     Parameters
     ----------
     n_components : int, default=1
@@ -53,7 +64,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         The number of initialisations; the best result is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
             default='kmeans'
-        How the responsibilities that start EM are chosen (as in scikit-learn).
+        How the responsibilities that start EM are chosen (as in scikit-learn), with
+        the rows' weights; 'random_from_data' draws among rows of positive weight.
+        When X has NaN, every method starts from X with each NaN replaced by its
+        column's weighted mean.
     weights_init : array-like of shape (n_components,), default=None
     means_init : array-like of shape (n_components, n_features), default=None
     precisions_init : array-like, default=None
@@ -181,26 +195,36 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.prior = prior
         self.on_degenerate = on_degenerate
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
     # --- fitting -------------------------------------------------------------
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Estimate the parameters with EM, keeping the best of ``n_init`` runs.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            float32 data gives float32 attributes (computed in float64).
+            float32 data gives float32 attributes (computed in float64). NaN marks a
+            missing value; a row or column that is entirely NaN, or +/-inf, raises
+            ValueError.
         y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights; an integer weight is the same as repeating the
+            row, a zero weight the same as leaving it out. None: unit weights.
 
         Returns
         -------
         self : GaussianMixture
         """
-        self.fit_predict(X, y)
+        self.fit_predict(X, y, sample_weight=sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return the most probable component of each row of X.
 
         Equal to ``fit(X).predict(X)`` for any ``max_iter`` and ``tol``.
@@ -208,23 +232,37 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            May hold NaN (see :meth:`fit`).
         y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights (see :meth:`fit`).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,), int64
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        if X.shape[0] < self.n_components:
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
+            ensure_all_finite="allow-nan",
+        )
+        sample_weight = _checked_sample_weight(sample_weight, X)
+        n_rows = (
+            X.shape[0] if sample_weight is None else np.count_nonzero(sample_weight)
+        )
+        if n_rows < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
                 f"but got n_components = {self.n_components}, "
-                f"n_samples = {X.shape[0]}"
+                f"n_samples = {n_rows}"
+                + ("" if sample_weight is None else " (rows of positive weight)")
             )
         initial = self._check_initial_parameters(X.shape[1])
         # Data at extreme scales runs on an exactly rescaled copy (2**-exponent).
         exponent = gm.scale_exponent(X)
-        source = ArraySource(np.ldexp(X, -exponent) if exponent else X)
+        source = _source(np.ldexp(X, -exponent) if exponent else X, sample_weight)
         weights_init, means_init, precisions_init = initial
         initial = (
             weights_init,
@@ -234,8 +272,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         eps = 10 * np.finfo(X.dtype).eps
         prior = as_gaussian_prior(self.prior)
         if prior is not None:
+            # With NaN, the data-dependent defaults come from the mean-imputed data.
+            prior_data = (
+                mean_imputed(source.X, sample_weight)
+                if isinstance(source, MissingValueSource)
+                else source.X
+            )
             prior = prior.resolve(
-                source.X, self.n_components, self.covariance_type, exponent
+                prior_data, self.n_components, self.covariance_type, exponent
             )
         self._n_reseeds = 0
         warm = None
@@ -274,9 +318,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 DegenerateComponentWarning,
             )
         # A final E-step with the stored attributes, so fit_predict == fit().predict.
-        return ArraySource(X).score(
-            *self._kernel_params(), log_prob=False, labels=True
-        )[2]
+        return (
+            _source(X, None, fitting=False)
+            .score(*self._kernel_params(), log_prob=False, labels=True)[2]
+        )
 
     def _log_unit_change(self, exponent, prior, total_weight):
         """Lower bound in the rescaled units minus that in the user's units.
@@ -339,7 +384,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             mass, means, covariances = gm.maximize(
                 stats, self.covariance_type, self.reg_covar, eps, prior
             )
-            weights = mass / (source.X.shape[0] if prior is None else mass.sum())
+            weights = mass / (source.total_weight if prior is None else mass.sum())
             if self.on_degenerate == "reseed" and precisions_init is None:
                 weights, means, covariances = self._reseed(
                     source, stats.nk, weights, means, covariances, eps
@@ -363,20 +408,32 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _initial_stats(self, source, random_state):
         X, K, covariance_type = source.X, self.n_components, self.covariance_type
+        sample_weight = source.sample_weight
+        if isinstance(source, MissingValueSource):
+            X = mean_imputed(X, sample_weight)
         if self.init_params == "random":
-            return gm.stats_from_random_resp(X, K, covariance_type, random_state)
+            return gm.stats_from_random_resp(
+                X, K, covariance_type, random_state, sample_weight
+            )
         if self.init_params == "kmeans":
-            labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X)
+            labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(
+                X, sample_weight=sample_weight
+            )
             labels = labels.labels_
         else:
             if self.init_params == "random_from_data":
-                indices = random_state.choice(X.shape[0], size=K, replace=False)
+                candidates = (
+                    X.shape[0]
+                    if sample_weight is None
+                    else np.flatnonzero(sample_weight > 0)
+                )
+                indices = random_state.choice(candidates, size=K, replace=False)
             else:
                 # scikit-learn's seeds, chosen on the kernels (see _seeding.py).
                 _, indices = source.kmeans_plusplus(K, random_state)
             labels = np.full(X.shape[0], -1)
             labels[indices] = np.arange(K)
-        return gm.stats_from_labels(X, labels, K, covariance_type)
+        return gm.stats_from_labels(X, labels, K, covariance_type, sample_weight)
 
     def _em_step(self, source, params, eps, prior):
         """E-step on ``params`` fused with the M-step's sums, then the M-step.
@@ -457,9 +514,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             ),
             covariance_type,
         )[0]
+        if source.sample_weight is not None:
+            log_prob[source.sample_weight == 0.0] = np.inf  # absent rows
         worst = np.argsort(log_prob, kind="stable")[: np.count_nonzero(degenerate)]
         means, weights = means.copy(), weights.copy()
-        means[degenerate] = source.X[worst]
+        # A missing coordinate of the worst row keeps the component's old mean.
+        seeds = np.asarray(source.X[worst], dtype=np.float64)
+        means[degenerate] = np.where(np.isnan(seeds), means[degenerate], seeds)
         if not shared:
             covariances = covariances.copy()
             covariances[degenerate] = np.mean(sound_covariances, axis=0)
@@ -519,11 +580,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         return means, precisions_chol, log_norm, self.covariance_type
 
-    def _score_rows(self, X, **wanted):
-        """Validated X and ``ArraySource.score``'s outputs (``wanted`` selects them)."""
+    def _validated_source(self, X):
+        """Validated X (NaN allowed) and the data source over its rows."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return X, ArraySource(X).score(*self._kernel_params(), **wanted)
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            reset=False,
+            ensure_all_finite="allow-nan",
+        )
+        return X, _source(X, None, fitting=False)
+
+    def _score_rows(self, X, **wanted):
+        """Validated X and the source's ``score`` outputs (``wanted`` selects them)."""
+        X, source = self._validated_source(X)
+        return X, source.score(*self._kernel_params(), **wanted)
 
     def _result_dtype(self, X):
         return np.result_type(X.dtype, np.asarray(self.means_).dtype)
@@ -534,6 +606,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            May hold NaN: a row's log-likelihood is then the log of the marginal
+            density of its observed coordinates.
 
         Returns
         -------
@@ -542,20 +616,49 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X, (log_prob_norm, _, _) = self._score_rows(X)
         return log_prob_norm.astype(self._result_dtype(X), copy=False)
 
-    def score(self, X, y=None):
-        """Mean log-likelihood of the rows of X.
+    def score(self, X, y=None, sample_weight=None):
+        """Mean log-likelihood of the rows of X (weighted by ``sample_weight``).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            May hold NaN (see :meth:`score_samples`).
         y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights; None: unit weights.
 
         Returns
         -------
         log_likelihood : float
+            sum_n w_n log p(x_n) / sum_n w_n.
         """
-        _, (log_prob_norm, _, _) = self._score_rows(X)
-        return float(np.mean(log_prob_norm))
+        X, (log_prob_norm, _, _) = self._score_rows(X)
+        sample_weight = _checked_sample_weight(sample_weight, X)
+        return float(np.average(log_prob_norm, weights=sample_weight))
+
+    def impute(self, X):
+        """A copy of X with each NaN replaced by its expectation under the model.
+
+        A row's missing coordinates x_M get E[x_M | x_O] = sum_k p(k | x_O)
+        E[x_M | x_O, k], the posterior-weighted mix of each component's conditional
+        mean given the observed coordinates x_O.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features), of X's dtype
+        """
+        return self._impute(X, random_state=None)
+
+    def _impute(self, X, random_state):
+        """:meth:`impute`, or draws from p(x_M | x_O) with a RandomState."""
+        X, source = self._validated_source(X)
+        if not isinstance(source, MissingValueSource):
+            return np.array(X)
+        return source.impute(*self._kernel_params(), random_state=random_state)
 
     def predict(self, X):
         """Most probable component of each row.
@@ -694,6 +797,29 @@ def _scaled_params(params, exponent):
         np.ldexp(params.covariances, -2 * exponent),
         np.ldexp(params.precisions_cholesky, exponent),
     )
+
+
+def _checked_sample_weight(sample_weight, X):
+    """Validated float64 weights, or None for unit weights.
+
+    Raises
+    ------
+    ValueError
+        If the weights are negative, NaN, infinite, all zero or not one per row.
+    """
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+    )
+
+
+def _source(X, sample_weight, fitting=True):
+    """The data source over validated X: per missingness pattern if X has NaN."""
+    missing = check_missing(X, fitting)
+    if missing is None:
+        return ArraySource(X, sample_weight)
+    return MissingValueSource(X, missing, sample_weight)
 
 
 def _checked(value, shape, name, **check_kwargs):

@@ -1,0 +1,516 @@
+"""Missing values (NaN) handled by EM, per missingness pattern: checked against a
+per-row reference, scipy.stats, closed-form conditionals, scipy.optimize, the twin,
+and real data with real holes (palmerpenguins)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import optimize
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+from sklearn.exceptions import ConvergenceWarning
+
+from _builders import COVARIANCE_TYPES, RandomData, random_params, sample_mixture
+from fastem import GaussianMixture, use_backend
+from fastem import _gaussian_math as gm
+from fastem._missing import MissingValueSource, group_patterns
+from fastem._sources import ArraySource
+
+
+def with_holes(X, fraction, seed=0):
+    """A copy of X with ``fraction`` of its entries NaN, no row entirely NaN."""
+    rng = np.random.default_rng(seed)
+    X = np.array(X, dtype=np.float64)
+    holes = rng.random(X.shape) < fraction
+    empty = holes.all(axis=1)
+    holes[empty, rng.integers(0, X.shape[1], size=empty.sum())] = False
+    X[holes] = np.nan
+    return X
+
+
+def dense(gmm):
+    """(K, d, d) covariance matrices of a fitted model."""
+    K, d = gmm.means_.shape
+    cov = np.asarray(gmm.covariances_, dtype=np.float64)
+    if gmm.covariance_type == "full":
+        return cov
+    if gmm.covariance_type == "tied":
+        return np.broadcast_to(cov, (K, d, d))
+    if gmm.covariance_type == "diag":
+        return np.stack([np.diag(c) for c in cov])
+    return cov[:, None, None] * np.eye(d)
+
+
+def oracle_rows(x, weights, means, covariances):
+    """Per-row closed forms for one row with NaN, from scipy.stats.
+
+    Returns log p(x_O), p(k | x_O) (K,), E[x | x_O, k] (K, d) and the conditional
+    covariance of x given x_O and k embedded in d x d (zero on observed coordinates).
+    """
+    obs = ~np.isnan(x)
+    mis = ~obs
+    K, d = means.shape
+    log_dens = np.array(
+        [
+            np.log(weights[k])
+            + multivariate_normal(
+                means[k][obs], covariances[k][np.ix_(obs, obs)]
+            ).logpdf(x[obs])
+            for k in range(K)
+        ]
+    )
+    log_p = logsumexp(log_dens)
+    expected = np.empty((K, d))
+    conditional = np.zeros((K, d, d))
+    for k in range(K):
+        s_oo = covariances[k][np.ix_(obs, obs)]
+        s_mo = covariances[k][np.ix_(mis, obs)]
+        expected[k, obs] = x[obs]
+        expected[k, mis] = means[k][mis] + s_mo @ np.linalg.solve(
+            s_oo, x[obs] - means[k][obs]
+        )
+        conditional[k][np.ix_(mis, mis)] = covariances[k][
+            np.ix_(mis, mis)
+        ] - s_mo @ np.linalg.solve(s_oo, s_mo.T)
+    return log_p, np.exp(log_dens - log_p), expected, conditional
+
+
+def fitted_on(covariance_type, seed=0, n_features=3):
+    data = RandomData(seed=seed, n_features=n_features)
+    gmm = GaussianMixture(3, covariance_type=covariance_type, random_state=0)
+    return gmm.fit(data.X[covariance_type]), data.X[covariance_type]
+
+
+# --- per-pattern statistics vs a per-row reference -----------------------------------
+
+
+def reference_stats(X, weight, means, covariances, covariance_type, log_weights):
+    """Statistics of rows with NaN computed row by row from the closed forms."""
+    K, d = means.shape
+    nk, s1, s2_full, log_likelihood = np.zeros(K), np.zeros((K, d)), 0.0, 0.0
+    s2_full = np.zeros((K, d, d))
+    for x, w in zip(X, weight):
+        log_p, resp, expected, conditional = oracle_rows(
+            x, np.exp(log_weights), means, covariances
+        )
+        log_likelihood += w * log_p
+        centred = expected - means
+        nk += w * resp
+        s1 += w * resp[:, None] * centred
+        s2_full += (
+            w
+            * resp[:, None, None]
+            * (np.einsum("ki,kj->kij", centred, centred) + conditional)
+        )
+    s2 = {
+        "full": s2_full,
+        "tied": s2_full.sum(axis=0),
+        "diag": np.diagonal(s2_full, axis1=1, axis2=2),
+        "spherical": np.trace(s2_full, axis1=1, axis2=2),
+    }[covariance_type]
+    return nk, s1, s2, log_likelihood
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_accumulate_matches_row_by_row_reference(covariance_type, backend):
+    rng = np.random.default_rng(1)
+    params = random_params(rng, 3, 4, covariance_type)
+    X, _ = sample_mixture(rng, params, 120)
+    X = with_holes(X, 0.35, seed=2)
+    X[0, 0], X[0, 1:] = 0.3, np.nan  # all but one coordinate missing
+    weight = rng.uniform(0.0, 2.0, size=len(X))
+    source = MissingValueSource(X, np.isnan(X), weight)
+    with use_backend(backend):
+        stats = source.accumulate(
+            params.means, params.precisions_chol, params.log_norm, covariance_type
+        )
+    nk, s1, s2, log_likelihood = reference_stats(
+        X,
+        weight,
+        params.means,
+        params.dense_covariances(),
+        covariance_type,
+        np.log(params.weights),
+    )
+    assert_allclose(stats.nk, nk, rtol=1e-10)
+    assert_allclose(stats.s1, s1, rtol=1e-9, atol=1e-10)
+    assert_allclose(stats.s2, s2, rtol=1e-9, atol=1e-10)
+    assert_allclose(stats.log_likelihood, log_likelihood, rtol=1e-11)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_pattern_source_on_complete_rows_is_the_array_source(covariance_type):
+    rng = np.random.default_rng(3)
+    params = random_params(rng, 3, 3, covariance_type)
+    X, _ = sample_mixture(rng, params, 300)
+    args = (params.means, params.precisions_chol, params.log_norm, covariance_type)
+    got = MissingValueSource(X, np.zeros(X.shape, bool)).accumulate(*args)
+    want = ArraySource(X).accumulate(*args)
+    for name in ("nk", "s1", "s2", "log_likelihood"):
+        assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-12)
+
+
+def test_rows_are_grouped_by_pattern():
+    missing = np.array(
+        [[0, 1, 0], [0, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]], dtype=bool
+    )
+    patterns = {
+        tuple(p.missing): (tuple(p.rows), tuple(p.observed))
+        for p in group_patterns(missing)
+    }
+    assert patterns == {
+        (): ((1, 4), (0, 1, 2)),
+        (1,): ((0, 2), (0, 2)),
+        (0, 1): ((3,), (2,)),
+    }
+
+
+# --- the estimator's methods vs scipy.stats -------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_methods_on_nan_match_scipy(covariance_type):
+    gmm, X = fitted_on(covariance_type)
+    X = with_holes(X[:60], 0.4, seed=4)
+    X[5, -1], X[5, :-1] = 0.3, np.nan
+    rows = [oracle_rows(x, gmm.weights_, gmm.means_, dense(gmm)) for x in X]
+    log_p = np.array([row[0] for row in rows])
+    resp = np.array([row[1] for row in rows])
+    assert_allclose(gmm.score_samples(X), log_p, rtol=1e-11)
+    assert_allclose(gmm.score(X), log_p.mean(), rtol=1e-11)
+    assert_allclose(gmm.predict_proba(X), resp, rtol=1e-9, atol=1e-12)
+    assert_array_equal(gmm.predict(X), resp.argmax(axis=1))
+    n_params = gm.n_parameters(3, X.shape[1], covariance_type)
+    assert_allclose(gmm.bic(X), -2 * log_p.sum() + n_params * np.log(60), rtol=1e-11)
+    assert_allclose(gmm.aic(X), -2 * log_p.sum() + 2 * n_params, rtol=1e-11)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_impute_is_the_closed_form_conditional_expectation(covariance_type):
+    gmm, X = fitted_on(covariance_type, n_features=4, seed=5)
+    X = with_holes(X[:50], 0.5, seed=5)
+    copy = X.copy()
+    imputed = gmm.impute(X)
+    assert_array_equal(X, copy)  # the caller's array is not written
+    want = np.array(
+        [
+            np.einsum(
+                "k,kd->d", *oracle_rows(x, gmm.weights_, gmm.means_, dense(gmm))[1:3]
+            )
+            for x in X
+        ]
+    )
+    assert_allclose(imputed, want, rtol=1e-10, atol=1e-12)
+    observed = ~np.isnan(X)
+    assert_array_equal(imputed[observed], X[observed])
+
+
+def test_impute_keeps_float32_and_complete_data():
+    gmm, X = fitted_on("full")
+    assert_array_equal(gmm.impute(X), X)
+    holes = with_holes(X, 0.3).astype(np.float32)
+    imputed = gmm.impute(holes)
+    assert imputed.dtype == np.float32 and not np.isnan(imputed).any()
+
+
+# --- fitting --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_lower_bound_never_falls_and_is_the_observed_log_likelihood(covariance_type):
+    data = RandomData(seed=6, n_features=3)
+    X = with_holes(data.X[covariance_type], 0.3, seed=6)
+    gmm = GaussianMixture(
+        3,
+        covariance_type=covariance_type,
+        tol=0.0,
+        max_iter=25,
+        **data.initial_guess(covariance_type),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm.fit(X)
+    bounds = np.array(gmm.lower_bounds_)
+    assert np.all(np.diff(bounds) >= -1e-12 * np.abs(bounds[1:]))
+    # One more iteration's lower bound is the fitted model's observed log-likelihood.
+    gmm.set_params(warm_start=True, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        score = gmm.score(X)
+        gmm.fit(X)
+    assert_allclose(gmm.lower_bound_, score, rtol=1e-12)
+
+
+# 'tied' from one-row seeds or random responsibilities starts, as in scikit-learn, from
+# the total scatter of X, and its components merge even on complete data: not tested.
+@pytest.mark.parametrize(
+    "init_params, covariance_type",
+    [
+        (init_params, covariance_type)
+        for init_params in ("kmeans", "k-means++", "random", "random_from_data")
+        for covariance_type in COVARIANCE_TYPES
+        if covariance_type != "tied" or init_params == "kmeans"
+    ],
+)
+def test_every_initialisation_recovers_separated_blobs(init_params, covariance_type):
+    data = RandomData(seed=7, n_features=3, n_samples=600, spread=6.0)
+    X = with_holes(data.X[covariance_type], 0.2, seed=7)
+    gmm = GaussianMixture(
+        3,
+        covariance_type=covariance_type,
+        init_params=init_params,
+        n_init=3,
+        random_state=0,
+    ).fit(X)
+    truth = data.params[covariance_type].means
+    order = [np.argmin(np.linalg.norm(gmm.means_ - m, axis=1)) for m in truth]
+    assert sorted(order) == [0, 1, 2]
+    assert_allclose(gmm.means_[order], truth, atol=0.4)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    fraction=st.sampled_from([0.0, 0.1, 0.6]),
+    covariance_type=st.sampled_from(COVARIANCE_TYPES),
+    n_features=st.integers(1, 5),
+    float32=st.booleans(),
+)
+def test_kernels_and_twin_fit_the_same_model(
+    seed, fraction, covariance_type, n_features, float32
+):
+    rng = np.random.default_rng(seed)
+    params = random_params(rng, 2, n_features, covariance_type)
+    X, _ = sample_mixture(rng, params, 80)
+    X = with_holes(X, fraction, seed=seed)
+    X[0, 0], X[0, 1:] = 0.3, np.nan  # all but one coordinate missing
+    if float32:
+        X = X.astype(np.float32)
+    init = {
+        "weights_init": params.weights,
+        "means_init": params.means,
+        "precisions_init": gm.precisions_from_cholesky(
+            params.precisions_chol, covariance_type
+        ),
+    }
+    fits = []
+    for backend in ("cython", "numpy"):
+        with use_backend(backend), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(
+                GaussianMixture(
+                    2, covariance_type=covariance_type, max_iter=5, tol=0.0, **init
+                ).fit(X)
+            )
+    rtol = 1e-5 if float32 else 1e-9
+    for name in ("weights_", "means_", "covariances_"):
+        assert_allclose(
+            getattr(fits[0], name), getattr(fits[1], name), rtol=rtol, atol=rtol
+        )
+    assert_allclose(fits[0].lower_bounds_, fits[1].lower_bounds_, rtol=1e-9)
+
+
+def test_no_nan_is_the_complete_data_fit():
+    X = RandomData(seed=8).X["full"]
+    want = GaussianMixture(3, random_state=0).fit(X)
+    got = GaussianMixture(3, random_state=0).fit(X.copy())
+    for name in ("weights_", "means_", "covariances_", "lower_bounds_"):
+        assert_array_equal(getattr(got, name), getattr(want, name))
+
+
+def observed_neg_log_likelihood(theta, X, n_components):
+    """-sum_n log p(x_n,O) of a d=2 full mixture, from unconstrained parameters
+    (weight logits, then per component the mean and the log-Cholesky factor), by
+    hand: the bivariate density on complete rows, a univariate one elsewhere."""
+    logits = np.r_[0.0, theta[: n_components - 1]]
+    log_weights = logits - logsumexp(logits)
+    rest = theta[n_components - 1 :].reshape(n_components, 5)
+    log_dens = np.empty((len(X), n_components))
+    diffs = X[:, None, :] - rest[None, :, :2]  # (n, K, 2)
+    l11, l21, l22 = np.exp(rest[:, 2]), rest[:, 3], np.exp(rest[:, 4])
+    var = np.stack([l11**2, l21**2 + l22**2], axis=1)  # (K, 2)
+    # Complete rows: z = L^{-1} (x - mu), log|Sigma| = 2 (log l11 + log l22).
+    z1 = diffs[..., 0] / l11
+    z2 = (diffs[..., 1] - l21 * z1) / l22
+    complete = -0.5 * (z1**2 + z2**2) - rest[:, 2] - rest[:, 4] - np.log(2 * np.pi)
+    single = -0.5 * (diffs**2 / var + np.log(2 * np.pi * var))  # (n, K, 2)
+    observed = ~np.isnan(X)
+    log_dens = np.where(
+        observed.all(axis=1)[:, None],
+        complete,
+        np.where(observed[:, [0]], single[..., 0], single[..., 1]),
+    )
+    return -np.sum(logsumexp(log_dens + log_weights, axis=1))
+
+
+def test_hand_written_likelihood_is_scipy_stats():
+    X = with_holes(np.random.default_rng(0).normal(size=(30, 2)), 0.3)
+    theta = np.array([0.3, 0.1, -0.2, 0.2, 0.5, -0.1, 1.0, 0.5, -0.3, 0.1, 0.4])
+    rest = theta[1:].reshape(2, 5)
+    weights = np.exp(np.r_[0.0, theta[0]] - logsumexp(np.r_[0.0, theta[0]]))
+    covariances = []
+    for k in range(2):
+        chol = np.array([[np.exp(rest[k, 2]), 0.0], [rest[k, 3], np.exp(rest[k, 4])]])
+        covariances.append(chol @ chol.T)
+    want = sum(
+        oracle_rows(x, weights, rest[:, :2], np.array(covariances))[0] for x in X
+    )
+    assert_allclose(-observed_neg_log_likelihood(theta, X, 2), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_components", [1, 2])
+def test_fit_reaches_the_scipy_optimize_maximum(n_components):
+    rng = np.random.default_rng(9)
+    X = np.vstack(
+        [
+            rng.multivariate_normal([0, 0], [[1, 0.6], [0.6, 1]], size=20),
+            rng.multivariate_normal([4, 3], [[0.5, -0.2], [-0.2, 0.8]], size=20),
+        ][:n_components]
+    )
+    X = with_holes(X, 0.3, seed=9)
+    best = np.inf
+    for _ in range(4):  # starts
+        means = X[rng.choice(len(X), n_components)]
+        theta0 = np.r_[
+            np.zeros(n_components - 1),
+            np.column_stack(
+                [np.where(np.isnan(means), 0.0, means), np.zeros((n_components, 3))]
+            ).reshape(-1),
+        ]
+        result = optimize.minimize(
+            observed_neg_log_likelihood,
+            theta0,
+            args=(X, n_components),
+            method="BFGS",
+            options={"gtol": 1e-7},
+        )
+        best = min(best, result.fun)
+    gmm = GaussianMixture(
+        n_components, reg_covar=0.0, tol=1e-12, max_iter=5000, n_init=4, random_state=0
+    ).fit(X)
+    fastem_value = gmm.score(X) * len(X)
+    assert fastem_value >= -best - 1e-6
+    assert fastem_value == pytest.approx(-best, abs=1e-4)
+
+
+# --- bad input ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["fit", "score_samples", "predict", "impute"])
+def test_empty_rows_raise(method):
+    gmm, X = fitted_on("full")
+    X = X.copy()
+    X[4] = np.nan
+    with pytest.raises(ValueError, match="Row 4 of X is entirely NaN"):
+        getattr(gmm, method)(X)
+
+
+def test_empty_columns_raise_in_fit_only():
+    gmm, X = fitted_on("full")
+    X = X.copy()
+    X[:, 1] = np.nan
+    with pytest.raises(ValueError, match="Column 1 of X is entirely NaN"):
+        GaussianMixture(2).fit(X)
+    # A fitted model scores such rows by their marginal on the other columns.
+    want = [oracle_rows(x, gmm.weights_, gmm.means_, dense(gmm))[0] for x in X[:20]]
+    assert_allclose(gmm.score_samples(X[:20]), want, rtol=1e-11)
+    assert not np.isnan(gmm.impute(X)).any()
+
+
+def test_infinity_raises():
+    gmm, X = fitted_on("diag")
+    X = with_holes(X, 0.2)
+    X[3, 0] = -np.inf
+    for method in (gmm.fit, gmm.score_samples, gmm.impute):
+        with pytest.raises(ValueError, match="infinity"):
+            method(X)
+
+
+def test_fit_does_not_write_x():
+    X = with_holes(RandomData(seed=10).X["full"], 0.3)
+    copy = X.copy()
+    X.setflags(write=False)
+    GaussianMixture(3, random_state=0).fit(X).impute(X)
+    assert_array_equal(X, copy)
+
+
+# --- real data with real holes --------------------------------------------------------
+
+
+def test_palmerpenguins_fitted_with_its_holes():
+    palmerpenguins = pytest.importorskip("palmerpenguins")
+    frame = palmerpenguins.load_penguins().select_dtypes("number")
+    measures = frame.drop(columns="year").to_numpy()
+    # Rows 3 and 271 have no measurement at all.
+    with pytest.raises(ValueError, match="Row 3 of X is entirely NaN"):
+        GaussianMixture(3).fit(measures)
+    X = frame.to_numpy()
+    X = (X - np.nanmean(X, axis=0)) / np.nanstd(X, axis=0)
+    assert np.isnan(X).sum() == 8
+    gmm = GaussianMixture(3, n_init=3, random_state=0).fit(X)
+    assert gmm.converged_
+    bounds = np.array(gmm.lower_bounds_)
+    assert np.all(np.diff(bounds) >= -1e-12 * np.abs(bounds[1:]))
+    holes = np.isnan(X).any(axis=1)
+    want = [oracle_rows(x, gmm.weights_, gmm.means_, dense(gmm))[0] for x in X[holes]]
+    assert_allclose(gmm.score_samples(X)[holes], want, rtol=1e-11)
+    # The two rows with only the year observed are imputed. EM started from a fit of
+    # the complete rows explains the data with holes better than that fit does.
+    assert not np.isnan(gmm.impute(X)).any()
+    complete = GaussianMixture(3, random_state=1).fit(X[~holes])
+    refit = GaussianMixture(
+        3,
+        weights_init=complete.weights_,
+        means_init=complete.means_,
+        precisions_init=complete.precisions_,
+    ).fit(X)
+    assert refit.score(X) > complete.score(X)
+
+
+# --- threads --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_results_do_not_depend_on_threads(covariance_type):
+    """Small patterns run side by side on several threads, or one after another."""
+    rng = np.random.default_rng(11)
+    params = random_params(rng, 4, 5, covariance_type)
+    X, _ = sample_mixture(rng, params, 3000)
+    X = with_holes(X, 0.3, seed=11)
+    args = (params.means, params.precisions_chol, params.log_norm, covariance_type)
+    results = []
+    for n_threads in (1, 2, 4):
+        source = MissingValueSource(X, np.isnan(X))
+        source.n_threads = n_threads
+        stats = source.accumulate(*args)
+        scores = source.score(*args, resp=True, labels=True)
+        results.append((stats.nk, stats.s1, stats.s2, stats.log_likelihood, *scores))
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            assert_array_equal(got, want)
+
+
+def test_blas_threads_are_restored_after_scoring():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [
+            info["num_threads"]
+            for info in threadpool_info()
+            if info["user_api"] == "blas"
+        ]
+
+    before = blas_threads()
+    rng = np.random.default_rng(12)
+    X = with_holes(rng.normal(size=(4000, 40)), 0.05, seed=12)
+    gmm = GaussianMixture(2, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm.fit(X)
+    gmm.score_samples(X)
+    assert blas_threads() == before
