@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _gaussian_math as gm
 from ._driver import run_em
-from ._sources import ArraySource
+from ._sources import ArraySource, ChunkSource, _is_dask_array, as_source
 
 # Parameters during a fit, always float64; the fitted attributes take the data's dtype.
 _Params = namedtuple("_Params", "weights means covariances precisions_cholesky")
@@ -59,6 +59,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         1 prints each initialisation and iteration, 2 also times and changes.
     verbose_interval : int, default=10
         Iterations between two progress messages.
+    init_sample_size : int, default=100_000
+        Data that is not in memory (memory maps, HDF5 / Zarr arrays, chunk callables,
+        Dask arrays) is initialised from this many distinct rows drawn with
+        ``random_state`` (all rows when there are fewer): ``init_params`` runs on
+        the sample, and the weights are its responsibility fractions.
+    learning_offset : float, default=10.0
+        tau_0 >= 0 in the step size of :meth:`partial_fit`.
+    learning_decay : float, default=0.7
+        kappa in (0.5, 1] in the step size of :meth:`partial_fit`: the t-th batch
+        after the first is blended into the running statistics with weight
+        eta_t = (learning_offset + t) ** -learning_decay (the names and defaults of
+        scikit-learn's LatentDirichletAllocation).
 
     Attributes
     ----------
@@ -78,6 +90,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when X has feature names that are all strings.
+    n_batch_iter_ : int
+        The number of batches :meth:`partial_fit` has seen (set by it only).
+
+    Notes
+    -----
+    ``fit`` reads data that does not fit in memory in chunks, one pass per EM
+    iteration, with the same results as in memory from the same initial parameters:
+    a ``numpy.memmap`` or ``np.load(path, mmap_mode="r")`` (its pages are handed back
+    to the OS after each chunk, so the resident memory stays ~64 MB), an ``h5py``
+    Dataset or ``zarr`` Array (``pip install fastem[hdf5]`` / ``fastem[zarr]``), or
+    a callable that returns a fresh iterator of 2-D chunks on each call (the same
+    rows in the same order every time; a one-shot iterator is refused by ``fit``,
+    read by ``partial_fit`` batch by batch and by the scoring methods). A
+    ``dask.array.Array`` (``pip install fastem[dask]``) is persisted on the workers,
+    each of which runs the kernel on its blocks; only the statistics travel. On such
+    data ``predict``, ``predict_proba`` and ``score_samples`` return ndarrays
+    computed chunk by chunk (dask arrays for dask input).
+
+    :meth:`partial_fit` is stepwise online EM (Cappe & Moulines 2009; Liang & Klein
+    2009): running statistics per unit weight s are blended with each batch's,
+    s <- (1 - eta_t) s + eta_t s_batch / n_batch, and maximized after each batch.
 
     Examples
     --------
@@ -107,6 +140,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "init_sample_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
     }
 
     def __init__(
@@ -126,6 +162,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        init_sample_size=100_000,
+        learning_offset=10.0,
+        learning_decay=0.7,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -141,6 +180,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.init_sample_size = init_sample_size
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
 
     # --- fitting -------------------------------------------------------------
 
@@ -149,15 +191,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            float32 data gives float32 attributes (computed in float64).
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+            float32 data gives float32 attributes (computed in float64). Memory
+            maps, HDF5 / Zarr arrays, chunk callables and Dask arrays are read in
+            chunks (see Notes).
         y : Ignored
 
         Returns
         -------
         self : GaussianMixture
         """
-        self.fit_predict(X, y)
+        self._fit(X)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -174,17 +218,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,), int64
+            A dask array for a dask X.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        if X.shape[0] < self.n_components:
+        source = self._fit(X)
+        # A final E-step with the stored attributes, so fit_predict == fit().predict.
+        return source.score(*self._kernel_params(), log_prob=False, labels=True)[2]
+
+    def _fit(self, X):
+        """Run EM on X and set the fitted attributes; returns X's data source."""
+        source = self._training_source(X)
+        self.__dict__.pop("_online_stats", None)
+        if source.n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
                 f"but got n_components = {self.n_components}, "
-                f"n_samples = {X.shape[0]}"
+                f"n_samples = {source.n_samples}"
             )
-        initial = self._check_initial_parameters(X.shape[1])
-        source = ArraySource(X)
-        eps = 10 * np.finfo(X.dtype).eps
+        initial = self._check_initial_parameters(source.n_features)
+        eps = 10 * np.finfo(source.dtype).eps
         warm = None
         if self.warm_start and hasattr(self, "converged_"):
             warm = (self._fitted_params(), self.lower_bound_)
@@ -199,13 +250,31 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             verbose_interval=self.verbose_interval,
             warm=warm,
         )
-        self._set_fitted(result.params, X.dtype)
+        self._set_fitted(result.params, source.dtype)
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = result.lower_bounds
-        # A final E-step with the stored attributes, so fit_predict == fit().predict.
-        return source.score(*self._kernel_params(), log_prob=False, labels=True)[2]
+        return source
+
+    def _training_source(self, X, one_pass=False):
+        """X's data source, with ``n_samples``, ``n_features`` and ``dtype``;
+        ``n_features_in_`` (and ``feature_names_in_``) set from X."""
+        source = as_source(X, one_pass=one_pass)
+        if source is None:
+            X = validate_data(
+                self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
+            )
+            return ArraySource(X)
+        # Out-of-core data is validated chunk by chunk, and has no feature names.
+        if not one_pass and source.n_samples < 2:
+            raise ValueError(
+                f"Found array with {source.n_samples} sample(s) while a minimum of "
+                "2 is required."
+            )
+        self.__dict__.pop("feature_names_in_", None)
+        self.n_features_in_ = source.n_features
+        return source
 
     def _check_initial_parameters(self, n_features):
         """Validated float64 copies of weights_init, means_init, precisions_init."""
@@ -244,11 +313,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights_init, means_init, precisions_init = initial
         weights = means = covariances = None
         if weights_init is None or means_init is None or precisions_init is None:
-            stats = self._initial_stats(source, random_state)
+            sample = source.sample(self.init_sample_size, random_state)
+            stats = self._initial_stats(sample, random_state)
             mass, means, covariances = gm.maximize(
                 stats, self.covariance_type, self.reg_covar, eps
             )
-            weights = mass / source.X.shape[0]
+            weights = mass / sample.X.shape[0]
         if weights_init is not None:
             weights = weights_init
         if means_init is not None:
@@ -305,6 +375,94 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             mass / mass.sum(), means, covariances, precisions_chol
         ), lower_bound
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One step of stepwise online EM per batch: a stream modelled in one pass.
+
+        The first batch (of at least ``n_components`` rows) initialises the model as
+        ``fit`` would, unless the model is fitted already; each batch's statistics
+        under the current parameters, per row, are blended into running ones
+        (s <- (1 - eta_t) s + eta_t s_batch / n_batch, eta_t = (learning_offset +
+        t) ** -learning_decay for the t-th batch after the first), which are then
+        maximized.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or chunks
+            One batch; or an iterator, or a callable returning one, of 2-D chunks,
+            or a memory map / HDF5 / Zarr array: each chunk is one batch.
+        y : Ignored
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        if _is_dask_array(X):
+            raise TypeError(
+                "partial_fit takes in-memory batches or chunks; fit a dask array "
+                "with fit"
+            )
+        n_features = getattr(self, "n_features_in_", None)
+        chunks = as_source(X, n_features=n_features, one_pass=True)
+        if chunks is None:
+            self._partial_fit_batch(X)
+        else:
+            for _, chunk in chunks._validated_chunks():
+                self._partial_fit_batch(chunk)
+        return self
+
+    def _partial_fit_batch(self, X):
+        first = not hasattr(self, "means_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        if first and X.shape[0] < max(2, self.n_components):
+            raise ValueError(
+                "The first batch of partial_fit initialises the model: expected "
+                f"n_samples >= max(2, n_components) = {max(2, self.n_components)}, "
+                f"got {X.shape[0]}"
+            )
+        if X.shape[0] == 0:
+            return
+        source = ArraySource(X)
+        eps = 10 * np.finfo(X.dtype).eps
+        if first:
+            initial = self._check_initial_parameters(X.shape[1])
+            random_state = check_random_state(self.random_state)
+            params = self._initialize(source, random_state, initial, eps)
+        else:
+            params = self._fitted_params()
+        log_norm = gm.log_norm(
+            params.weights,
+            params.precisions_cholesky,
+            self.covariance_type,
+            X.shape[1],
+        )
+        batch = source.accumulate(
+            params.means, params.precisions_cholesky, log_norm, self.covariance_type
+        )
+        running = getattr(self, "_online_stats", None)
+        if running is None:
+            running, step = batch, 1.0
+            self.n_batch_iter_ = 0
+        else:
+            running = running.recentred(params.means, self.covariance_type)
+            step = (self.learning_offset + self.n_batch_iter_) ** -self.learning_decay
+        for name in ("nk", "s1", "s2"):
+            blended = (1.0 - step) * getattr(running, name) + step * (
+                getattr(batch, name) / source.total_weight
+            )
+            setattr(running, name, blended)
+        mass, means, covariances = gm.maximize(
+            running, self.covariance_type, self.reg_covar, eps
+        )
+        precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
+        self._set_fitted(
+            _Params(mass / mass.sum(), means, covariances, precisions_chol),
+            X.dtype if first else self.means_.dtype,
+        )
+        self._online_stats = running
+        self.n_batch_iter_ += 1
+        self.lower_bound_ = batch.log_likelihood / source.total_weight
+
     def _set_fitted(self, params, dtype):
         self.weights_ = params.weights.astype(dtype)
         self.means_ = params.means.astype(dtype)
@@ -345,11 +503,32 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         return means, precisions_chol, log_norm, self.covariance_type
 
-    def _score_rows(self, X, **wanted):
-        """Validated X and ``ArraySource.score``'s outputs (``wanted`` selects them)."""
+    def _scoring_source(self, X):
+        """The data source of X to score with the fitted model."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return X, ArraySource(X).score(*self._kernel_params(), **wanted)
+        source = as_source(X, n_features=self.n_features_in_, one_pass=True)
+        if source is None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+            source = ArraySource(X)
+        return source
+
+    def _score_rows(self, X, **wanted):
+        """X's data source and its ``score`` outputs (``wanted`` selects them)."""
+        source = self._scoring_source(X)
+        return source, source.score(*self._kernel_params(), **wanted)
+
+    def _mean_log_prob(self, X):
+        """Mean log-likelihood of the rows of X and their number (out of core, summed
+        chunk by chunk rather than held per row)."""
+        source = self._scoring_source(X)
+        if isinstance(source, ChunkSource):
+            total = n_samples = 0
+            for log_prob, _, _ in source.score_chunks(*self._kernel_params()):
+                total += np.sum(log_prob)
+                n_samples += log_prob.shape[0]
+            return float(total / n_samples), n_samples
+        log_prob_norm = source.score(*self._kernel_params())[0]
+        return float(np.mean(log_prob_norm)), log_prob_norm.shape[0]
 
     def _result_dtype(self, X):
         return np.result_type(X.dtype, np.asarray(self.means_).dtype)
@@ -380,8 +559,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         log_likelihood : float
         """
-        _, (log_prob_norm, _, _) = self._score_rows(X)
-        return float(np.mean(log_prob_norm))
+        return self._mean_log_prob(X)[0]
 
     def predict(self, X):
         """Most probable component of each row.
@@ -470,9 +648,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         bic : float
         """
-        _, (log_prob_norm, _, _) = self._score_rows(X)
-        n = log_prob_norm.shape[0]
-        return -2 * np.mean(log_prob_norm) * n + self._n_parameters() * np.log(n)
+        mean_log_prob, n = self._mean_log_prob(X)
+        return -2 * mean_log_prob * n + self._n_parameters() * np.log(n)
 
     def aic(self, X):
         """Akaike information criterion on X (lower is better).
@@ -485,9 +662,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         aic : float
         """
-        _, (log_prob_norm, _, _) = self._score_rows(X)
-        n = log_prob_norm.shape[0]
-        return -2 * np.mean(log_prob_norm) * n + 2 * self._n_parameters()
+        mean_log_prob, n = self._mean_log_prob(X)
+        return -2 * mean_log_prob * n + 2 * self._n_parameters()
 
 
 def _checked(value, shape, name, **check_kwargs):
