@@ -234,10 +234,12 @@ def _data_dtype(dtype):
 
 def _sample_indices(n_samples, size, random_state):
     """Sorted indices of ``min(size, n_samples)`` distinct rows, drawn reproducibly
-    in O(size) memory."""
+    in O(size) memory; every row, without a draw, when there are no more than
+    ``size`` (so the initialisation is the in-memory one)."""
     from sklearn.utils.random import sample_without_replacement
 
-    size = min(size, n_samples)
+    if size >= n_samples:
+        return np.arange(n_samples)
     indices = sample_without_replacement(n_samples, size, random_state=random_state)
     return np.sort(indices)
 
@@ -423,8 +425,8 @@ def _checked_block(block, n_features, block_info=None):
     return _checked_chunk(block, index, n_features)
 
 
-def _block_score(block, params, wanted, output):
-    return ArraySource(block).score(*params, **wanted)[output]
+def _block_score(block, params, wanted, which):
+    return ArraySource(block).score(*params, **wanted)[which]
 
 
 class DaskSource:
@@ -508,7 +510,7 @@ class DaskSource:
                     _block_score,
                     params=params,
                     wanted=only,
-                    output=output,
+                    which=output,
                     dtype=dtype,
                     **shape,
                 )
