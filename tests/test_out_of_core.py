@@ -13,9 +13,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.utils.random import sample_without_replacement
 
 from _builders import COVARIANCE_TYPES, FITTED_ARRAYS, RandomData, assert_stats_close
-from fastem import GaussianMixture
+from fastem import GaussianMixture, _sources
 from fastem import _gaussian_math as gm
-from fastem import _sources
 from fastem._kernels._reference import sufficient_stats
 
 # The same EM summed in another order (chunk by chunk): agreement of fitted attributes,
@@ -46,7 +45,10 @@ def out_of_core(X, kind, directory):
         return handle.create_dataset("X", data=X, chunks=(50, X.shape[1]))
     zarr = pytest.importorskip("zarr")
     array = zarr.open_array(
-        str(directory / "X.zarr"), mode="w", shape=X.shape, chunks=(50, X.shape[1]),
+        str(directory / "X.zarr"),
+        mode="w",
+        shape=X.shape,
+        chunks=(50, X.shape[1]),
         dtype=X.dtype,
     )
     array[...] = X
@@ -131,11 +133,15 @@ def test_initialisation_from_a_sample_is_reproducible_and_uses_the_sample(tmp_pa
     # The start is the in-memory start on the rows the same random state draws.
     random_state = np.random.RandomState(3)
     rows = np.sort(sample_without_replacement(3000, 500, random_state=random_state))
-    want = GaussianMixture(3).fit(X[:10])._initialize(
-        _sources.ArraySource(X[rows]),
-        random_state,
-        (None, None, None),
-        10 * np.finfo(np.float64).eps,
+    want = (
+        GaussianMixture(3)
+        .fit(X[:10])
+        ._initialize(
+            _sources.ArraySource(X[rows]),
+            random_state,
+            (None, None, None),
+            10 * np.finfo(np.float64).eps,
+        )
     )
     assert_allclose(first.means_, want.means, rtol=1e-12)
     assert_allclose(first.weights_, want.weights, rtol=1e-12)
@@ -176,8 +182,12 @@ def test_statistics_add_up_over_any_chunking(cuts, covariance_type, seed):
     got = chunks.accumulate(*params.kernel_args)
     want = _sources.ArraySource(X).accumulate(*params.kernel_args)
     assert_stats_close(
-        (got.nk, got.s1, got.s2), (want.nk, want.s1, want.s2), X, None,
-        params.means, rtol=1e-12,
+        (got.nk, got.s1, got.s2),
+        (want.nk, want.s1, want.s2),
+        X,
+        None,
+        params.means,
+        rtol=1e-12,
     )
     assert_allclose(got.log_likelihood, want.log_likelihood, rtol=1e-12)
 
@@ -243,7 +253,8 @@ def test_a_one_shot_iterator_is_refused_by_fit_but_scored():
         GaussianMixture(2).fit(chunks)
     model = GaussianMixture(2, random_state=0).fit(np.vstack([GOOD, GOOD]))
     assert_allclose(
-        model.score_samples(iter([GOOD, GOOD])), model.score_samples(np.vstack([GOOD] * 2))
+        model.score_samples(iter([GOOD, GOOD])),
+        model.score_samples(np.vstack([GOOD] * 2)),
     )
 
 
