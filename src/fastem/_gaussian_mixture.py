@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _gaussian_math as gm
 from ._driver import run_em
 from ._sources import ArraySource, ChunkSource, _is_dask_array, as_source
+from ._threads import limit_blas_threads
 
 # Parameters during a fit, always float64; the fitted attributes take the data's dtype.
 _Params = namedtuple("_Params", "weights means covariances precisions_cholesky")
@@ -404,11 +405,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         n_features = getattr(self, "n_features_in_", None)
         chunks = as_source(X, n_features=n_features, one_pass=True)
-        if chunks is None:
-            self._partial_fit_batch(X)
-        else:
-            for _, chunk in chunks._validated_chunks():
-                self._partial_fit_batch(chunk)
+        # As in run_em: BLAS threads spinning beside tiny LAPACK calls cost ~20 ms
+        # per batch on a loaded machine.
+        with limit_blas_threads():
+            if chunks is None:
+                self._partial_fit_batch(X)
+            else:
+                for _, chunk in chunks._validated_chunks():
+                    self._partial_fit_batch(chunk)
         return self
 
     def _partial_fit_batch(self, X):
