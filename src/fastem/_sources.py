@@ -376,10 +376,14 @@ def _drop_mapped_pages(view):
     madvise = _libc_madvise()
     if madvise is None or view.size == 0:
         return
-    low, high = np.lib.array_utils.byte_bounds(view)
+    low, high = _byte_bounds(view)
     page = mmap.PAGESIZE
     start = low - low % page
     madvise(ctypes.c_void_p(start), ctypes.c_size_t(high - start), mmap.MADV_DONTNEED)
+
+
+# numpy >= 2 moved byte_bounds out of the main namespace.
+_byte_bounds = getattr(np.lib, "array_utils", np).byte_bounds
 
 
 @cache
