@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_iris
 from sklearn.utils.random import sample_without_replacement
 
 from _builders import COVARIANCE_TYPES, FITTED_ARRAYS, RandomData, assert_stats_close
@@ -88,6 +89,18 @@ def test_streamed_fit_equals_the_in_memory_fit(covariance_type, kind, dtype, tmp
     got = GaussianMixture(**params).fit(out_of_core(X, kind, tmp_path))
     assert_close_fit(got, want)
     assert got.n_features_in_ == 3
+
+
+@ignore_convergence
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_streamed_fit_equals_the_in_memory_fit_on_real_data(covariance_type):
+    X = load_iris().data
+    params = dict(
+        n_components=3, covariance_type=covariance_type, random_state=0, max_iter=20
+    )
+    want = GaussianMixture(**params).fit(X)
+    got = GaussianMixture(**params).fit(chunk_callable(X, rows=16))
+    assert_close_fit(got, want)
 
 
 @pytest.mark.parametrize("kind", SOURCE_KINDS)

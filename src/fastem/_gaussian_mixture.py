@@ -258,17 +258,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bounds_ = result.lower_bounds
         return source
 
-    def _training_source(self, X, one_pass=False):
+    def _training_source(self, X):
         """X's data source, with ``n_samples``, ``n_features`` and ``dtype``;
         ``n_features_in_`` (and ``feature_names_in_``) set from X."""
-        source = as_source(X, one_pass=one_pass)
+        source = as_source(X)
         if source is None:
             X = validate_data(
                 self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
             )
             return ArraySource(X)
         # Out-of-core data is validated chunk by chunk, and has no feature names.
-        if not one_pass and source.n_samples < 2:
+        if source.n_samples < 2:
             raise ValueError(
                 f"Found array with {source.n_samples} sample(s) while a minimum of "
                 "2 is required."
@@ -319,7 +319,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             mass, means, covariances = gm.maximize(
                 stats, self.covariance_type, self.reg_covar, eps
             )
-            weights = mass / sample.X.shape[0]
+            weights = mass / sample.n_samples
         if weights_init is not None:
             weights = weights_init
         if means_init is not None:
@@ -411,8 +411,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if chunks is None:
                 self._partial_fit_batch(X)
             else:
-                for _, chunk in chunks._validated_chunks():
-                    self._partial_fit_batch(chunk)
+                for _, chunk in chunks.validated_chunks():
+                    if chunk.shape[0]:
+                        self._partial_fit_batch(chunk)
         return self
 
     def _partial_fit_batch(self, X):
@@ -424,8 +425,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"n_samples >= max(2, n_components) = {max(2, self.n_components)}, "
                 f"got {X.shape[0]}"
             )
-        if X.shape[0] == 0:
-            return
         source = ArraySource(X)
         eps = 10 * np.finfo(X.dtype).eps
         if first:

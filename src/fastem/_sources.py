@@ -300,7 +300,7 @@ class ChunkSource:
             release=release,
         )
 
-    def _validated_chunks(self):
+    def validated_chunks(self):
         """Yield (first row, validated chunk) over one pass."""
         start = 0
         index = -1
@@ -328,7 +328,7 @@ class ChunkSource:
     def n_samples(self):
         """Rows of one pass (a pass reads them when no one told)."""
         if self._n_samples is None:
-            for _ in self._validated_chunks():
+            for _ in self.validated_chunks():
                 pass
         return self._n_samples
 
@@ -340,7 +340,7 @@ class ChunkSource:
     def accumulate(self, means, precisions_chol, log_norm, covariance_type):
         """One fused E-step pass over all chunks, as :meth:`ArraySource.accumulate`."""
         total = GaussianStats.zeros(means, covariance_type)
-        for _, chunk in self._validated_chunks():
+        for _, chunk in self.validated_chunks():
             total += ArraySource(chunk).accumulate(
                 means, precisions_chol, log_norm, covariance_type
             )
@@ -348,7 +348,7 @@ class ChunkSource:
 
     def score_chunks(self, *params, **wanted):
         """Yield :meth:`ArraySource.score`'s outputs chunk by chunk."""
-        for _, chunk in self._validated_chunks():
+        for _, chunk in self.validated_chunks():
             yield ArraySource(chunk).score(*params, **wanted)
 
     def score(self, *params, **wanted):
@@ -363,7 +363,7 @@ class ChunkSource:
         with ``random_state`` (read in one pass), for initialisation."""
         indices = _sample_indices(self.n_samples, size, random_state)
         parts = []
-        for start, chunk in self._validated_chunks():
+        for start, chunk in self.validated_chunks():
             lo, hi = np.searchsorted(indices, [start, start + chunk.shape[0]])
             parts.append(chunk[indices[lo:hi] - start])
         return ArraySource(np.concatenate(parts))
