@@ -7,6 +7,7 @@ from contextlib import nullcontext
 from functools import cache
 
 import numpy as np
+from sklearn.utils.random import sample_without_replacement
 
 from ._gaussian_math import GaussianStats, second_moment_shape
 from ._kernels import get_backend
@@ -236,8 +237,6 @@ def _sample_indices(n_samples, size, random_state):
     """Sorted indices of ``min(size, n_samples)`` distinct rows, drawn reproducibly
     in O(size) memory; every row, without a draw, when there are no more than
     ``size`` (so the initialisation is the in-memory one)."""
-    from sklearn.utils.random import sample_without_replacement
-
     if size >= n_samples:
         return np.arange(n_samples)
     indices = sample_without_replacement(n_samples, size, random_state=random_state)
