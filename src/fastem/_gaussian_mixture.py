@@ -21,7 +21,8 @@ from ._driver import run_em
 from ._missing import MissingValueSource, check_missing, mean_imputed
 from ._persistence import save_model
 from ._priors import GaussianPrior, as_gaussian_prior
-from ._sources import ArraySource
+from ._sources import ArraySource, ChunkSource, _is_dask_array, as_source
+from ._threads import limit_blas_threads
 
 # Parameters during a fit, always float64; the fitted attributes take the data's dtype.
 _Params = namedtuple("_Params", "weights means covariances precisions_cholesky")
@@ -100,6 +101,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         :class:`DegenerateComponentWarning` at the end of fit gives the number of
         re-seeds (``n_reseeds_``). A re-seed may lower the
         lower bound once; a fit whose every component collapses still raises.
+    init_sample_size : int, default=100_000
+        Data that is not in memory (memory maps, HDF5 / Zarr arrays, chunk callables,
+        Dask arrays) is initialised from this many distinct rows drawn with
+        ``random_state`` (all rows when there are fewer): ``init_params`` runs on
+        the sample, and the weights are its responsibility fractions.
+    learning_offset : float, default=10.0
+        tau_0 >= 0 in the step size of :meth:`partial_fit`.
+    learning_decay : float, default=0.7
+        kappa in (0.5, 1] in the step size of :meth:`partial_fit`: the t-th batch
+        after the first is blended into the running statistics with weight
+        eta_t = (learning_offset + t) ** -learning_decay (the names and defaults of
+        scikit-learn's LatentDirichletAllocation).
 
     Attributes
     ----------
@@ -125,6 +138,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when X has feature names that are all strings.
+    n_batch_iter_ : int
+        The number of batches :meth:`partial_fit` has seen (set by it only).
+
+    Notes
+    -----
+    ``fit`` reads data that does not fit in memory in chunks, one pass per EM
+    iteration, with the same results as in memory from the same initial parameters:
+    a ``numpy.memmap`` or ``np.load(path, mmap_mode="r")`` (its pages are handed back
+    to the OS after each chunk, so the resident memory stays ~64 MB), an ``h5py``
+    Dataset or ``zarr`` Array (``pip install fastem[hdf5]`` / ``fastem[zarr]``), or
+    a callable that returns a fresh iterator of 2-D chunks on each call (the same
+    rows in the same order every time; a one-shot iterator is refused by ``fit``,
+    read by ``partial_fit`` batch by batch and by the scoring methods). A
+    ``dask.array.Array`` (``pip install fastem[dask]``) is persisted on the workers,
+    each of which runs the kernel on its blocks; only the statistics travel. On such
+    data ``predict``, ``predict_proba`` and ``score_samples`` return ndarrays
+    computed chunk by chunk (dask arrays for dask input).
+
+    :meth:`partial_fit` is stepwise online EM (Cappe & Moulines 2009; Liang & Klein
+    2009): running statistics per unit weight s are blended with each batch's,
+    s <- (1 - eta_t) s + eta_t s_batch / n_batch, and maximized after each batch.
 
     Examples
     --------
@@ -156,6 +190,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "prior": [None, StrOptions({"default"}), GaussianPrior, dict],
         "on_degenerate": [StrOptions({"raise", "reseed"})],
+        "init_sample_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
     }
 
     def __init__(
@@ -177,6 +214,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval=10,
         prior=None,
         on_degenerate="raise",
+        init_sample_size=100_000,
+        learning_offset=10.0,
+        learning_decay=0.7,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -194,6 +234,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.prior = prior
         self.on_degenerate = on_degenerate
+        self.init_sample_size = init_sample_size
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -211,6 +254,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             float32 data gives float32 attributes (computed in float64). NaN marks a
             missing value; a row or column that is entirely NaN, or +/-inf, raises
             ValueError.
+            Memory maps, HDF5 / Zarr arrays, chunk callables and Dask arrays are
+            read in chunks (see Notes).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights; an integer weight is the same as repeating the
@@ -220,7 +265,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         self : GaussianMixture
         """
-        self.fit_predict(X, y, sample_weight=sample_weight)
+        self._fit(X, sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -240,46 +285,50 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,), int64
+            A dask array for a dask X.
         """
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2,
-            ensure_all_finite="allow-nan",
-        )
-        sample_weight = _checked_sample_weight(sample_weight, X)
+        source = self._fit(X, sample_weight)
+        # A final E-step with the stored attributes, so fit_predict == fit().predict.
+        return source.score(*self._kernel_params(), log_prob=False, labels=True)[2]
+
+    def _fit(self, X, sample_weight):
+        """Run EM on X and set the fitted attributes; returns X's data source (in
+        the user's units)."""
+        source, exponent = self._training_source(X, sample_weight)
+        self.__dict__.pop("_online_stats", None)
         n_rows = (
-            X.shape[0] if sample_weight is None else np.count_nonzero(sample_weight)
+            source.n_samples
+            if source.sample_weight is None
+            else np.count_nonzero(source.sample_weight)
         )
         if n_rows < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
                 f"but got n_components = {self.n_components}, "
                 f"n_samples = {n_rows}"
-                + ("" if sample_weight is None else " (rows of positive weight)")
+                + ("" if source.sample_weight is None else " (rows of positive weight)")
             )
-        initial = self._check_initial_parameters(X.shape[1])
+        if self.on_degenerate == "reseed" and not isinstance(source, ArraySource):
+            raise ValueError(
+                "on_degenerate='reseed' needs X in memory (it re-seeds at the rows "
+                f"fitted worst), not {type(X).__name__} data read in chunks"
+            )
+        initial = self._check_initial_parameters(source.n_features)
         # Data at extreme scales runs on an exactly rescaled copy (2**-exponent).
-        exponent = gm.scale_exponent(X)
-        source = _source(np.ldexp(X, -exponent) if exponent else X, sample_weight)
+        user_source = source
+        if exponent:
+            source = _source(np.ldexp(source.X, -exponent), source.sample_weight)
         weights_init, means_init, precisions_init = initial
         initial = (
             weights_init,
             _ldexp(means_init, -exponent),
             _ldexp(precisions_init, 2 * exponent),
         )
-        eps = 10 * np.finfo(X.dtype).eps
+        eps = 10 * np.finfo(source.dtype).eps
         prior = as_gaussian_prior(self.prior)
         if prior is not None:
-            # With NaN, the data-dependent defaults come from the mean-imputed data.
-            prior_data = (
-                mean_imputed(source.X, sample_weight)
-                if isinstance(source, MissingValueSource)
-                else source.X
-            )
             prior = prior.resolve(
-                prior_data, self.n_components, self.covariance_type, exponent
+                _prior_data(source), self.n_components, self.covariance_type, exponent
             )
         self._n_reseeds = 0
         warm = None
@@ -302,7 +351,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             verbose_interval=self.verbose_interval,
             warm=warm,
         )
-        self._set_fitted(_scaled_params(result.params, -exponent), X.dtype)
+        self._set_fitted(_scaled_params(result.params, -exponent), source.dtype)
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         unit_change = self._log_unit_change(exponent, prior, source.total_weight)
@@ -317,11 +366,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "prior.",
                 DegenerateComponentWarning,
             )
-        # A final E-step with the stored attributes, so fit_predict == fit().predict.
-        return (
-            _source(X, None, fitting=False)
-            .score(*self._kernel_params(), log_prob=False, labels=True)[2]
-        )
+        return user_source
 
     def _log_unit_change(self, exponent, prior, total_weight):
         """Lower bound in the rescaled units minus that in the user's units.
@@ -342,6 +387,36 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             n_covariance = n_free - n_means - (self.n_components - 1)
             change += (n_means + 2 * n_covariance) / total_weight
         return change * exponent * math.log(2.0)
+
+    def _training_source(self, X, sample_weight):
+        """X's data source, with ``n_samples``, ``n_features`` and ``dtype``, and the
+        exponent of its rescaling (``gm.scale_exponent``; 0 out of core);
+        ``n_features_in_`` (and ``feature_names_in_``) set from X."""
+        source = as_source(X)
+        if source is None:
+            X = validate_data(
+                self,
+                X,
+                dtype=[np.float64, np.float32],
+                ensure_min_samples=2,
+                ensure_all_finite="allow-nan",
+            )
+            sample_weight = _checked_sample_weight(sample_weight, X)
+            return _source(X, sample_weight), gm.scale_exponent(X)
+        if sample_weight is not None:
+            raise ValueError(
+                "sample_weight is supported for in-memory X only, not for "
+                f"{type(X).__name__} data read in chunks"
+            )
+        # Out-of-core data is validated chunk by chunk, and has no feature names.
+        if source.n_samples < 2:
+            raise ValueError(
+                f"Found array with {source.n_samples} sample(s) while a minimum of "
+                "2 is required."
+            )
+        self.__dict__.pop("feature_names_in_", None)
+        self.n_features_in_ = source.n_features
+        return source, 0
 
     def _check_initial_parameters(self, n_features):
         """Validated float64 copies of weights_init, means_init, precisions_init."""
@@ -380,14 +455,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights_init, means_init, precisions_init = initial
         weights = means = covariances = None
         if weights_init is None or means_init is None or precisions_init is None:
-            stats = self._initial_stats(source, random_state)
+            sample = source.sample(self.init_sample_size, random_state)
+            stats = self._initial_stats(sample, random_state)
             mass, means, covariances = gm.maximize(
                 stats, self.covariance_type, self.reg_covar, eps, prior
             )
-            weights = mass / (source.total_weight if prior is None else mass.sum())
+            weights = mass / (sample.total_weight if prior is None else mass.sum())
             if self.on_degenerate == "reseed" and precisions_init is None:
                 weights, means, covariances = self._reseed(
-                    source, stats.nk, weights, means, covariances, eps
+                    sample, stats.nk, weights, means, covariances, eps
                 )
         if weights_init is not None:
             weights = weights_init
@@ -528,6 +604,96 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._n_reseeds += int(np.count_nonzero(degenerate))
         return weights / weights.sum(), means, covariances
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One step of stepwise online EM per batch: a stream modelled in one pass.
+
+        The first batch (of at least ``n_components`` rows) initialises the model as
+        ``fit`` would, unless the model is fitted already; each batch's statistics
+        under the current parameters, per row, are blended into running ones
+        (s <- (1 - eta_t) s + eta_t s_batch / n_batch, eta_t = (learning_offset +
+        t) ** -learning_decay for the t-th batch after the first), which are then
+        maximized.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or chunks
+            One batch; or an iterator, or a callable returning one, of 2-D chunks,
+            or a memory map / HDF5 / Zarr array: each chunk is one batch.
+        y : Ignored
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        if _is_dask_array(X):
+            raise TypeError(
+                "partial_fit takes in-memory batches or chunks; fit a dask array "
+                "with fit"
+            )
+        n_features = getattr(self, "n_features_in_", None)
+        chunks = as_source(X, n_features=n_features, one_pass=True)
+        # As in run_em: BLAS threads spinning beside tiny LAPACK calls cost ~20 ms
+        # per batch on a loaded machine.
+        with limit_blas_threads():
+            if chunks is None:
+                self._partial_fit_batch(X)
+            else:
+                for _, chunk in chunks.validated_chunks():
+                    if chunk.shape[0]:
+                        self._partial_fit_batch(chunk)
+        return self
+
+    def _partial_fit_batch(self, X):
+        first = not hasattr(self, "means_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        if first and X.shape[0] < max(2, self.n_components):
+            raise ValueError(
+                "The first batch of partial_fit initialises the model: expected "
+                f"n_samples >= max(2, n_components) = {max(2, self.n_components)}, "
+                f"got {X.shape[0]}"
+            )
+        source = ArraySource(X)
+        eps = 10 * np.finfo(X.dtype).eps
+        if first:
+            initial = self._check_initial_parameters(X.shape[1])
+            random_state = check_random_state(self.random_state)
+            params = self._initialize(source, random_state, initial, eps)
+        else:
+            params = self._fitted_params()
+        log_norm = gm.log_norm(
+            params.weights,
+            params.precisions_cholesky,
+            self.covariance_type,
+            X.shape[1],
+        )
+        batch = source.accumulate(
+            params.means, params.precisions_cholesky, log_norm, self.covariance_type
+        )
+        running = getattr(self, "_online_stats", None)
+        if running is None:
+            running, step = batch, 1.0
+            self.n_batch_iter_ = 0
+        else:
+            running = running.recentred(params.means, self.covariance_type)
+            step = (self.learning_offset + self.n_batch_iter_) ** -self.learning_decay
+        for name in ("nk", "s1", "s2"):
+            blended = (1.0 - step) * getattr(running, name) + step * (
+                getattr(batch, name) / source.total_weight
+            )
+            setattr(running, name, blended)
+        mass, means, covariances = gm.maximize(
+            running, self.covariance_type, self.reg_covar, eps
+        )
+        precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
+        self._set_fitted(
+            _Params(mass / mass.sum(), means, covariances, precisions_chol),
+            X.dtype if first else self.means_.dtype,
+        )
+        self._online_stats = running
+        self.n_batch_iter_ += 1
+        self.lower_bound_ = batch.log_likelihood / source.total_weight
+
     def _set_fitted(self, params, dtype):
         """Store the parameters in ``dtype``, or raise if one is not finite there.
 
@@ -580,22 +746,48 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         return means, precisions_chol, log_norm, self.covariance_type
 
-    def _validated_source(self, X):
-        """Validated X (NaN allowed) and the data source over its rows."""
+    def _scoring_source(self, X):
+        """The data source of X to score with the fitted model (NaN allowed)."""
         check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            reset=False,
-            ensure_all_finite="allow-nan",
-        )
-        return X, _source(X, None, fitting=False)
+        source = as_source(X, n_features=self.n_features_in_, one_pass=True)
+        if source is None:
+            X = validate_data(
+                self,
+                X,
+                dtype=[np.float64, np.float32],
+                reset=False,
+                ensure_all_finite="allow-nan",
+            )
+            source = _source(X, None, fitting=False)
+        return source
 
     def _score_rows(self, X, **wanted):
-        """Validated X and the source's ``score`` outputs (``wanted`` selects them)."""
-        X, source = self._validated_source(X)
-        return X, source.score(*self._kernel_params(), **wanted)
+        """X's data source and its ``score`` outputs (``wanted`` selects them)."""
+        source = self._scoring_source(X)
+        return source, source.score(*self._kernel_params(), **wanted)
+
+    def _mean_log_prob(self, X, sample_weight=None):
+        """(Weighted) mean log-likelihood of the rows of X and their number (out of
+        core, summed chunk by chunk rather than held per row)."""
+        source = self._scoring_source(X)
+        if not isinstance(source, ArraySource) and sample_weight is not None:
+            raise ValueError(
+                "sample_weight is supported for in-memory X only, not for "
+                f"{type(X).__name__} data read in chunks"
+            )
+        if isinstance(source, ChunkSource):
+            total = n_samples = 0
+            for log_prob, _, _ in source.score_chunks(*self._kernel_params()):
+                total += np.sum(log_prob)
+                n_samples += log_prob.shape[0]
+            return float(total / n_samples), n_samples
+        log_prob_norm = source.score(*self._kernel_params())[0]
+        if sample_weight is None:
+            return float(np.mean(log_prob_norm)), log_prob_norm.shape[0]
+        sample_weight = _checked_sample_weight(sample_weight, source.X)
+        return float(np.average(log_prob_norm, weights=sample_weight)), (
+            log_prob_norm.shape[0]
+        )
 
     def _result_dtype(self, X):
         return np.result_type(X.dtype, np.asarray(self.means_).dtype)
@@ -632,9 +824,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         log_likelihood : float
             sum_n w_n log p(x_n) / sum_n w_n.
         """
-        X, (log_prob_norm, _, _) = self._score_rows(X)
-        sample_weight = _checked_sample_weight(sample_weight, X)
-        return float(np.average(log_prob_norm, weights=sample_weight))
+        return self._mean_log_prob(X, sample_weight)[0]
 
     def impute(self, X):
         """A copy of X with each NaN replaced by its expectation under the model.
@@ -646,6 +836,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            In memory (an array or data frame, not data read in chunks).
 
         Returns
         -------
@@ -655,10 +846,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _impute(self, X, random_state):
         """:meth:`impute`, or draws from p(x_M | x_O) with a RandomState."""
-        X, source = self._validated_source(X)
-        if not isinstance(source, MissingValueSource):
-            return np.array(X)
-        return source.impute(*self._kernel_params(), random_state=random_state)
+        source = self._scoring_source(X)
+        if isinstance(source, MissingValueSource):
+            return source.impute(*self._kernel_params(), random_state=random_state)
+        if isinstance(source, ArraySource):
+            return np.array(source.X)
+        raise TypeError(
+            f"impute needs X in memory, not {type(X).__name__} data read in chunks"
+        )
 
     def predict(self, X):
         """Most probable component of each row.
@@ -747,9 +942,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         bic : float
         """
-        _, (log_prob_norm, _, _) = self._score_rows(X)
-        n = log_prob_norm.shape[0]
-        return -2 * np.mean(log_prob_norm) * n + self._n_parameters() * np.log(n)
+        mean_log_prob, n = self._mean_log_prob(X)
+        return -2 * mean_log_prob * n + self._n_parameters() * np.log(n)
 
     def aic(self, X):
         """Akaike information criterion on X (lower is better).
@@ -762,9 +956,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         aic : float
         """
-        _, (log_prob_norm, _, _) = self._score_rows(X)
-        n = log_prob_norm.shape[0]
-        return -2 * np.mean(log_prob_norm) * n + 2 * self._n_parameters()
+        mean_log_prob, n = self._mean_log_prob(X)
+        return -2 * mean_log_prob * n + 2 * self._n_parameters()
 
     def save(self, path):
         """Save the model to ``path`` in fastem's safe format (no pickle).
@@ -820,6 +1013,16 @@ def _source(X, sample_weight, fitting=True):
     if missing is None:
         return ArraySource(X, sample_weight)
     return MissingValueSource(X, missing, sample_weight)
+
+
+def _prior_data(source):
+    """Rows from which a prior takes its data-dependent defaults: X, mean-imputed
+    where it has NaN, or the initialisation sample of data read in chunks."""
+    if isinstance(source, MissingValueSource):
+        return mean_imputed(source.X, source.sample_weight)
+    if isinstance(source, ArraySource):
+        return source.X
+    return source.sample(source.n_samples, check_random_state(0)).X
 
 
 def _checked(value, shape, name, **check_kwargs):

@@ -33,8 +33,8 @@ from ._gaussian_math import (
 )
 from ._kernels import get_backend
 from ._seeding import kmeans_plusplus
-from ._sources import _kernel_blas_limit
-from ._threads import effective_n_threads, threads_for
+from ._sources import ArraySource, _kernel_blas_limit
+from ._threads import threads_for
 
 # Rows of one pattern gathered per kernel call: bounds the copy (rows x observed
 # columns) whatever the number of samples.
@@ -255,7 +255,7 @@ def lift_stats(total, observed_stats, pattern, model, covariance_type):
         total.s2 += observed_stats.s2 + nk * model.conditional.sum(axis=1)
 
 
-class MissingValueSource:
+class MissingValueSource(ArraySource):
     """Rows of an array with NaN, passed to the kernels one missingness pattern at a
     time (in chunks of gathered rows); the same methods as ``ArraySource``.
 
@@ -273,17 +273,8 @@ class MissingValueSource:
     """
 
     def __init__(self, X, missing, sample_weight=None):
-        self.X = X
-        self.sample_weight = sample_weight
+        super().__init__(X, sample_weight)
         self.patterns = group_patterns(missing)
-        self.n_threads = effective_n_threads()
-
-    @property
-    def total_weight(self):
-        """Sum of the row weights (the number of rows when unweighted)."""
-        if self.sample_weight is None:
-            return float(self.X.shape[0])
-        return float(np.sum(self.sample_weight))
 
     def _map_patterns(self, work, means, precisions_chol, log_norm, covariance_type):
         """``[work(pattern, model, n_threads) for each pattern]``, in pattern order,

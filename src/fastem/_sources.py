@@ -1,10 +1,15 @@
 """Data sources: where the rows live and how a kernel pass runs over them."""
 
+import ctypes
+import mmap
+import sys
 from contextlib import nullcontext
+from functools import cache
 
 import numpy as np
+from sklearn.utils.random import sample_without_replacement
 
-from ._gaussian_math import GaussianStats
+from ._gaussian_math import GaussianStats, second_moment_shape
 from ._kernels import get_backend
 from ._seeding import kmeans_plusplus
 from ._threads import effective_n_threads, limit_blas_threads, threads_for
@@ -43,6 +48,18 @@ class ArraySource:
         return threads_for(self.n_threads, self.X.shape[0], means.shape[0])
 
     @property
+    def n_samples(self):
+        return self.X.shape[0]
+
+    @property
+    def n_features(self):
+        return self.X.shape[1]
+
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+    @property
     def total_weight(self):
         """Sum of the row weights (the number of rows when unweighted)."""
         if self.sample_weight is None:
@@ -67,6 +84,10 @@ class ArraySource:
                 stats.s2,
             )
         return stats
+
+    def sample(self, size, random_state):
+        """The source itself: in memory, initialisation reads every row."""
+        return self
 
     def kmeans_plusplus(self, n_clusters, random_state):
         """Greedy k-means++ seeds of the rows, as scikit-learn chooses them.
@@ -118,3 +139,389 @@ class ArraySource:
                 labels_out,
             )
         return log_prob_out, resp_out, labels_out
+
+
+# --- out-of-core and distributed sources ---------------------------------------------
+
+# Bytes of rows read per chunk out of core: the kernel's threads stay busy and the
+# per-chunk overhead is negligible, while memory stays far below a machine's.
+CHUNK_BYTES = 64 * 2**20
+
+DASK_MISSING_MESSAGE = (
+    "X is a dask array, but dask or distributed is not installed: "
+    "pip install fastem[dask]"
+)
+
+
+def as_source(X, *, n_features=None, one_pass=False):
+    """The data source for out-of-core or distributed X; None for in-memory data.
+
+    Parameters
+    ----------
+    X : object
+        - a ``dask.array.Array``: a :class:`DaskSource`;
+        - a ``numpy.memmap`` (``np.load(..., mmap_mode="r")`` too), an ``h5py``
+          Dataset or a ``zarr`` Array: a :class:`ChunkSource` slicing ~64 MB of rows;
+        - a callable returning a fresh iterator of 2-D chunks on each call: a
+          :class:`ChunkSource` reading one iterator per pass;
+        - an iterator (a generator, say), readable once: a :class:`ChunkSource` when
+          ``one_pass``, else a TypeError;
+        - anything else (arrays, lists, data frames): None, for the in-memory path.
+    n_features : int or None
+        The number of columns every chunk must have (None: the first chunk's).
+    one_pass : bool
+        Whether one pass over the rows is all the caller needs (scoring, partial_fit).
+    """
+    if _is_dask_array(X):
+        return DaskSource(X, n_features=n_features)
+    if isinstance(X, np.memmap) or _module_root(X) in ("h5py", "zarr"):
+        return ChunkSource.from_sliceable(X, n_features=n_features)
+    if isinstance(X, np.ndarray):
+        return None
+    if callable(X):
+        return ChunkSource(X, n_features=n_features)
+    if hasattr(X, "__next__") and iter(X) is X:
+        if not one_pass:
+            raise TypeError(
+                "X is an iterator, which can be read only once, but EM reads the "
+                "rows once per iteration: pass a callable that returns a fresh "
+                "iterator of chunks on each call (or use partial_fit)"
+            )
+        return ChunkSource(lambda: X, n_features=n_features)
+    return None
+
+
+def _module_root(obj):
+    return type(obj).__module__.partition(".")[0]
+
+
+def _is_dask_array(X):
+    # Checked by name: importing dask only to ask would cost every call.
+    return _module_root(X) == "dask" and type(X).__name__ == "Array"
+
+
+def _checked_chunk(chunk, index, n_features):
+    """A chunk as a float32 / float64 2-D array, or an error naming chunk ``index``."""
+    array = np.asarray(chunk)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"chunk {index} has dtype {array.dtype}; expected numbers (float32 or "
+            "float64 are read as they are, other numbers as float64)"
+        )
+    if array.ndim != 2:
+        raise ValueError(
+            f"chunk {index} has shape {array.shape}; expected a 2-D array "
+            "(rows, features)"
+        )
+    if n_features is not None and array.shape[1] != n_features:
+        raise ValueError(
+            f"chunk {index} has {array.shape[1]} columns; expected {n_features}"
+        )
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    finite = np.isfinite(array)
+    if not finite.all():
+        row = int(np.argmin(finite.all(axis=1)))
+        raise ValueError(
+            f"chunk {index} contains NaN or infinity (first in its row {row})"
+        )
+    return array
+
+
+def _data_dtype(dtype):
+    """The dtype rows are computed in: float32 and float64 as they are, else float64."""
+    return np.dtype(dtype) if dtype in (np.float32, np.float64) else np.dtype("f8")
+
+
+def _sample_indices(n_samples, size, random_state):
+    """Sorted indices of ``min(size, n_samples)`` distinct rows, drawn reproducibly
+    in O(size) memory; every row, without a draw, when there are no more than
+    ``size`` (so the initialisation is the in-memory one)."""
+    if size >= n_samples:
+        return np.arange(n_samples)
+    indices = sample_without_replacement(n_samples, size, random_state=random_state)
+    return np.sort(indices)
+
+
+class ChunkSource:
+    """Rows streamed through the kernels chunk by chunk, never held whole.
+
+    Each pass (one per EM iteration) calls ``chunks()`` for a fresh iterator of 2-D
+    chunks, validates each one (numbers, 2-D, ``n_features`` columns, finite: the
+    errors name the chunk) and adds up the statistics of the kernel's pass over it.
+    Chunk protocol: every call yields the same rows in the same order; chunks may
+    have any number of rows (empty ones too) and any memory layout; float32 and
+    float64 chunks are read as they are, other numbers converted to float64.
+
+    Parameters
+    ----------
+    chunks : callable
+        ``chunks() -> iterator of array-like (n_rows, n_features)``.
+    n_samples : int or None
+        Rows of one pass, when known without a pass.
+    n_features : int or None
+    dtype : dtype or None
+        The data's dtype, when known without reading a chunk.
+    release : callable or None
+        ``release(chunk)`` after the kernels are done with a chunk.
+    """
+
+    def __init__(
+        self, chunks, *, n_samples=None, n_features=None, dtype=None, release=None
+    ):
+        self._chunks = chunks
+        self._n_samples = n_samples
+        self.n_features = n_features
+        self.dtype = None if dtype is None else _data_dtype(dtype)
+        self._release = release
+
+    @classmethod
+    def from_sliceable(cls, X, n_features=None):
+        """Chunks of ~``CHUNK_BYTES`` sliced by rows from a memmap, h5py Dataset or
+        zarr Array. The pages of a memory map are handed back to the OS after each
+        chunk, so the resident memory stays one chunk whatever the file's size."""
+        if len(X.shape) != 2:
+            raise ValueError(f"X has shape {X.shape}; expected (n_samples, n_features)")
+        if n_features is not None and X.shape[1] != n_features:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the model expects {n_features}"
+            )
+        n_samples, n_row_features = X.shape
+        rows = max(1, CHUNK_BYTES // max(1, n_row_features * X.dtype.itemsize))
+        release = None
+        if isinstance(X, np.memmap) and X.mode != "c":
+            release = _drop_mapped_pages
+        return cls(
+            lambda: (X[start : start + rows] for start in range(0, n_samples, rows)),
+            n_samples=n_samples,
+            n_features=n_row_features,
+            dtype=X.dtype,
+            release=release,
+        )
+
+    def validated_chunks(self):
+        """Yield (first row, validated chunk) over one pass."""
+        start = 0
+        index = -1
+        for index, raw in enumerate(self._chunks()):
+            chunk = _checked_chunk(raw, index, self.n_features)
+            if self.n_features is None:
+                self.n_features = chunk.shape[1]
+            if self.dtype is None:
+                self.dtype = chunk.dtype
+            yield start, chunk
+            if self._release is not None:
+                self._release(raw)
+            start += chunk.shape[0]
+        if index < 0:
+            raise ValueError("the chunks of X are empty: the iterator yielded no chunk")
+        if self._n_samples is None:
+            self._n_samples = start
+        elif start != self._n_samples:
+            raise ValueError(
+                f"a pass over the chunks of X gave {start} rows, an earlier pass "
+                f"{self._n_samples}: each call must yield the same rows"
+            )
+
+    @property
+    def n_samples(self):
+        """Rows of one pass (a pass reads them when no one told)."""
+        if self._n_samples is None:
+            for _ in self.validated_chunks():
+                pass
+        return self._n_samples
+
+    @property
+    def total_weight(self):
+        """Sum of the row weights (the number of rows: chunks are unweighted)."""
+        return float(self.n_samples)
+
+    def accumulate(self, means, precisions_chol, log_norm, covariance_type):
+        """One fused E-step pass over all chunks, as :meth:`ArraySource.accumulate`."""
+        total = GaussianStats.zeros(means, covariance_type)
+        for _, chunk in self.validated_chunks():
+            total += ArraySource(chunk).accumulate(
+                means, precisions_chol, log_norm, covariance_type
+            )
+        return total
+
+    def score_chunks(self, *params, **wanted):
+        """Yield :meth:`ArraySource.score`'s outputs chunk by chunk."""
+        for _, chunk in self.validated_chunks():
+            yield ArraySource(chunk).score(*params, **wanted)
+
+    def score(self, *params, **wanted):
+        """:meth:`ArraySource.score` over all rows, computed chunk by chunk."""
+        parts = list(zip(*self.score_chunks(*params, **wanted)))
+        return tuple(
+            None if part[0] is None else np.concatenate(part) for part in parts
+        )
+
+    def sample(self, size, random_state):
+        """An :class:`ArraySource` over ``min(size, n_samples)`` distinct rows drawn
+        with ``random_state`` (read in one pass), for initialisation."""
+        indices = _sample_indices(self.n_samples, size, random_state)
+        parts = []
+        for start, chunk in self.validated_chunks():
+            lo, hi = np.searchsorted(indices, [start, start + chunk.shape[0]])
+            parts.append(chunk[indices[lo:hi] - start])
+        return ArraySource(np.concatenate(parts))
+
+
+def _drop_mapped_pages(view):
+    """Unmap the pages under ``view`` (of a shared or read-only file map) from this
+    process: the OS page cache keeps the data, the resident set no longer counts it,
+    and the next access maps it again. A no-op where madvise is unavailable."""
+    madvise = _libc_madvise()
+    if madvise is None or view.size == 0:
+        return
+    low, high = _byte_bounds(view)
+    page = mmap.PAGESIZE
+    start = low - low % page
+    madvise(ctypes.c_void_p(start), ctypes.c_size_t(high - start), mmap.MADV_DONTNEED)
+
+
+# numpy >= 2 moved byte_bounds out of the main namespace.
+_byte_bounds = getattr(np.lib, "array_utils", np).byte_bounds
+
+
+@cache
+def _libc_madvise():
+    if not hasattr(mmap, "MADV_DONTNEED") or sys.platform == "win32":
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+
+
+def _import_dask_array():
+    try:
+        import dask.array as da
+        import distributed  # noqa: F401 (the extra installs both)
+    except ImportError as error:
+        raise ImportError(DASK_MISSING_MESSAGE) from error
+    return da
+
+
+def _stats_length(n_components, n_features, covariance_type):
+    return (
+        1
+        + n_components * (1 + n_features)
+        + int(np.prod(second_moment_shape(n_components, n_features, covariance_type)))
+    )
+
+
+def _block_statistics(block, means, precisions_chol, log_norm, covariance_type):
+    """The kernel's statistics of one Dask block, flat: [nk, s1, s2, log-likelihood]
+    as a (1, length) array (small: it is all that travels back)."""
+    stats = ArraySource(block).accumulate(
+        means, precisions_chol, log_norm, covariance_type
+    )
+    return np.concatenate(
+        [stats.nk, stats.s1.ravel(), stats.s2.ravel(), [stats.log_likelihood]]
+    )[np.newaxis]
+
+
+def _checked_block(block, n_features, block_info=None):
+    index = block_info[0]["chunk-location"][0] if block_info else "?"
+    return _checked_chunk(block, index, n_features)
+
+
+def _block_score(block, params, wanted, which):
+    return ArraySource(block).score(*params, **wanted)[which]
+
+
+class DaskSource:
+    """Rows of a Dask array, persisted on the workers once; each pass runs the kernel
+    on every block where it lives and brings back only the statistics (O(K d^2)).
+
+    Blocks are validated (numbers, finite; errors name the block) as they are
+    persisted. Results do not depend on the blocking beyond rounding: the statistics
+    of the blocks are added in block order.
+    """
+
+    def __init__(self, X, n_features=None):
+        da = _import_dask_array()
+        if X.ndim != 2:
+            raise ValueError(f"X has shape {X.shape}; expected (n_samples, n_features)")
+        if X.dtype.kind not in "biuf":
+            raise TypeError(f"X has dtype {X.dtype}; expected numbers")
+        if n_features is not None and X.shape[1] != n_features:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the model expects {n_features}"
+            )
+        self.n_features = X.shape[1]
+        self.dtype = _data_dtype(X.dtype)
+        X = X.rechunk({1: -1})  # whole rows in each block
+        if any(np.isnan(size) for size in X.chunks[0]):
+            X = X.compute_chunk_sizes()
+        checked = X.map_blocks(_checked_block, self.n_features, dtype=self.dtype)
+        self.X = checked.persist()
+        self._da = da
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0]
+
+    @property
+    def total_weight(self):
+        return float(self.n_samples)
+
+    def accumulate(self, means, precisions_chol, log_norm, covariance_type):
+        """One fused E-step on the workers, statistics summed here in block order."""
+        n_components, n_features = means.shape
+        length = _stats_length(n_components, n_features, covariance_type)
+        parts = self.X.map_blocks(
+            _block_statistics,
+            means=means,
+            precisions_chol=precisions_chol,
+            log_norm=log_norm,
+            covariance_type=covariance_type,
+            dtype=np.float64,
+            chunks=(1, length),
+        ).compute()
+        flat = np.zeros(length)
+        for part in parts:
+            flat += part
+        stats = GaussianStats.empty(means, covariance_type)
+        stats.nk[:] = flat[:n_components]
+        stats.s1[:] = flat[n_components : n_components * (1 + n_features)].reshape(
+            stats.s1.shape
+        )
+        stats.s2[:] = flat[n_components * (1 + n_features) : -1].reshape(stats.s2.shape)
+        stats.log_likelihood = float(flat[-1])
+        return stats
+
+    def score(self, *params, log_prob=True, resp=False, labels=False):
+        """:meth:`ArraySource.score` as lazy dask arrays (None where not wanted)."""
+        wanted = {"log_prob": log_prob, "resp": resp, "labels": labels}
+        n_components = params[0].shape[0]
+        outputs = []
+        for output, (name, dtype) in enumerate(
+            [("log_prob", np.float64), ("resp", np.float64), ("labels", np.intp)]
+        ):
+            if not wanted[name]:
+                outputs.append(None)
+                continue
+            only = {key: key == name for key in wanted}
+            shape = {"chunks": (self.X.chunks[0], (n_components,))}
+            if name != "resp":
+                shape = {"drop_axis": 1}
+            outputs.append(
+                self.X.map_blocks(
+                    _block_score,
+                    params=params,
+                    wanted=only,
+                    which=output,
+                    dtype=dtype,
+                    **shape,
+                )
+            )
+        return tuple(outputs)
+
+    def sample(self, size, random_state):
+        """An :class:`ArraySource` over ``min(size, n_samples)`` distinct rows drawn
+        with ``random_state``, gathered from the workers, for initialisation."""
+        indices = _sample_indices(self.n_samples, size, random_state)
+        return ArraySource(np.asarray(self.X[indices].compute()))
