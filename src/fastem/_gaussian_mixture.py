@@ -245,6 +245,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # --- fitting -------------------------------------------------------------
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the parameters with EM, keeping the best of ``n_init`` runs.
 
@@ -631,6 +632,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "partial_fit takes in-memory batches or chunks; fit a dask array "
                 "with fit"
             )
+        if self.prior is not None:
+            raise ValueError(
+                "partial_fit estimates by maximum likelihood only: set prior=None, "
+                "or use fit for a MAP estimate"
+            )
         n_features = getattr(self, "n_features_in_", None)
         chunks = as_source(X, n_features=n_features, one_pass=True)
         # As in run_em: BLAS threads spinning beside tiny LAPACK calls cost ~20 ms
@@ -658,7 +664,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if first:
             initial = self._check_initial_parameters(X.shape[1])
             random_state = check_random_state(self.random_state)
-            params = self._initialize(source, random_state, initial, eps)
+            params = self._initialize(source, random_state, initial, eps, None)
         else:
             params = self._fitted_params()
         log_norm = gm.log_norm(

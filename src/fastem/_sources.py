@@ -266,6 +266,8 @@ class ChunkSource:
         ``release(chunk)`` after the kernels are done with a chunk.
     """
 
+    sample_weight = None  # rows read in chunks are unweighted
+
     def __init__(
         self, chunks, *, n_samples=None, n_features=None, dtype=None, release=None
     ):
@@ -440,6 +442,8 @@ class DaskSource:
     persisted. Results do not depend on the blocking beyond rounding: the statistics
     of the blocks are added in block order.
     """
+
+    sample_weight = None  # rows read in chunks are unweighted
 
     def __init__(self, X, n_features=None):
         da = _import_dask_array()
