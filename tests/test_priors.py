@@ -333,16 +333,22 @@ def test_map_fits_where_maximum_likelihood_collapses(covariance_type):
 # fastem's covariance types and mclust's model names (Fraley & Raftery's notation).
 MCLUST_MODELS = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
 
-MCLUST_MSTEP = """
+MCLUST_SCRIPT = """
 library(mclust)
 X <- as.matrix(read.csv(file("stdin"), header=FALSE))
 z <- X[, -(1:4)]; X <- X[, 1:4]
-fit <- mstep(data=X, modelName="{model}", z=z, prior=priorControl())
+fit <- {call}
 p <- fit$parameters
 v <- switch("{model}", VVV=p$variance$sigma, EEE=p$variance$Sigma,
             VVI=apply(p$variance$sigma, 3, diag), VII=p$variance$sigmasq)
-cat(format(c(p$pro, p$mean, v), digits=17), sep="\n")
+loglik <- if (is.null(fit$loglik)) NA else fit$loglik
+cat(format(c(loglik, p$pro, p$mean, v), digits=17), sep="\\n")
 """
+MSTEP = 'mstep(data=X, modelName="{model}", z=z, prior=priorControl())'
+EM = (
+    'me(data=X, modelName="{model}", z=z, prior=priorControl(), '
+    "control=emControl(tol=c(1e-12, 1e-12), itmax=c(10000, 10000)))"
+)
 
 
 def mclust_available():
@@ -354,13 +360,10 @@ def mclust_available():
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not mclust_available(), reason="needs R with mclust")
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_m_step_with_the_default_prior_equals_mclusts(covariance_type):
-    """mclust's mstep with priorControl() on iris, from the same responsibilities."""
-    X = load_iris().data
-    resp = responsibilities(np.random.default_rng(0), len(X), 3)
-    script = MCLUST_MSTEP.replace("{model}", MCLUST_MODELS[covariance_type])
+def run_mclust(call, covariance_type, X, resp):
+    """mclust's ``call`` from (X, z = resp): loglik (or None) and parameters."""
+    model = MCLUST_MODELS[covariance_type]
+    script = MCLUST_SCRIPT.replace("{call}", call).replace("{model}", model)
     table = "\n".join(
         ",".join(f"{v:.17g}" for v in row) for row in np.hstack([X, resp])
     )
@@ -368,24 +371,66 @@ def test_m_step_with_the_default_prior_equals_mclusts(covariance_type):
         ["Rscript", "-e", script], input=table, capture_output=True, text=True
     )
     assert output.returncode == 0, output.stderr
-    values = np.array(output.stdout.split(), dtype=np.float64)
+    values = output.stdout.split()
+    loglik = None if values[0] == "NA" else float(values[0])
+    values = np.array(values[1:], dtype=np.float64)
+    # R stores means d x K and covariances d x d x K, column-major.
+    shape = {"full": (3, 4, 4), "tied": (4, 4), "diag": (3, 4), "spherical": (3,)}
+    weights, means = values[:3], values[3:15].reshape(3, 4)
+    return loglik, weights, means, values[15:].reshape(shape[covariance_type])
+
+
+needs_mclust = pytest.mark.skipif(not mclust_available(), reason="needs R with mclust")
+
+
+@needs_mclust
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_m_step_with_the_default_prior_equals_mclusts(covariance_type):
+    """mclust's mstep with priorControl() on iris, from the same responsibilities."""
+    X = load_iris().data
+    resp = responsibilities(np.random.default_rng(0), len(X), 3)
 
     weights, means, covariances, _ = m_step(
         X, resp, GaussianPrior(), covariance_type, np.zeros((3, 4))
     )
 
-    # R stores means d x K and covariances d x d x K, column-major.
-    want_means = values[3:15].reshape(3, 4)
-    want_covariances = values[15:]
-    if covariance_type == "full":
-        want_covariances = want_covariances.reshape(3, 4, 4)
-    elif covariance_type == "tied":
-        want_covariances = want_covariances.reshape(4, 4)
-    elif covariance_type == "diag":
-        want_covariances = want_covariances.reshape(3, 4)
-    assert_allclose(weights, values[:3], rtol=1e-13)
-    assert_allclose(means, want_means, rtol=1e-13)
-    assert_allclose(covariances, want_covariances, rtol=1e-12, atol=1e-14)
+    _, *want = run_mclust(MSTEP, covariance_type, X, resp)
+    assert_allclose(weights, want[0], rtol=1e-13)
+    assert_allclose(means, want[1], rtol=1e-13)
+    assert_allclose(covariances, want[2], rtol=1e-12, atol=1e-14)
+
+
+@needs_mclust
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_map_em_with_the_default_prior_converges_where_mclusts_does(covariance_type):
+    """mclust's me (EM) with priorControl() on iris, started from the same M-step."""
+    X = load_iris().data
+    resp = responsibilities(np.random.default_rng(0), len(X), 3)
+    weights, means, covariances, _ = m_step(
+        X, resp, GaussianPrior(), covariance_type, np.zeros((3, 4))
+    )
+    precisions = gm.precisions_from_cholesky(
+        gm.precision_cholesky(covariances, covariance_type), covariance_type
+    )
+
+    gmm = GaussianMixture(
+        3,
+        covariance_type=covariance_type,
+        prior="default",
+        reg_covar=0,
+        tol=1e-13,
+        max_iter=10000,
+        weights_init=weights,
+        means_init=means,
+        precisions_init=precisions,
+    ).fit(X)
+
+    loglik, *want = run_mclust(EM, covariance_type, X, resp)
+    # Both stop on a change below ~1e-12; slow EM leaves them ~1e-8 apart.
+    assert_allclose(gmm.score(X) * len(X), loglik, rtol=1e-7)
+    assert_allclose(gmm.weights_, want[0], rtol=1e-5)
+    assert_allclose(gmm.means_, want[1], rtol=1e-5)
+    assert_allclose(gmm.covariances_, want[2], rtol=1e-4, atol=1e-6)
 
 
 # --- the default prior and the parameter ----------------------------------------------

@@ -525,7 +525,9 @@ def scale_exponent(X):
         If the covariances or precisions of such data cannot be represented in X's
         dtype (|x| beyond about 2**+-508 in float64, 2**+-60 in float32).
     """
-    largest = float(np.nanmax(np.abs(X))) if X.size else 0.0
+    # Two reductions rather than np.abs(X), which would copy X (NaN-aware: X may
+    # hold missing values).
+    largest = max(float(np.nanmax(X)), -float(np.nanmin(X))) if X.size else 0.0
     if largest == 0.0:
         return 0
     exponent = math.frexp(largest)[1]
