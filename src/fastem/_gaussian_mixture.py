@@ -187,6 +187,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # --- fitting -------------------------------------------------------------
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Estimate the parameters with EM, keeping the best of ``n_init`` runs.
 
