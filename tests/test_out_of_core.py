@@ -154,6 +154,7 @@ def test_initialisation_from_a_sample_is_reproducible_and_uses_the_sample(tmp_pa
             random_state,
             (None, None, None),
             10 * np.finfo(np.float64).eps,
+            None,
         )
     )
     assert_allclose(first.means_, want.means, rtol=1e-12)

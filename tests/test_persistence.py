@@ -16,7 +16,7 @@ from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
 from _builders import COVARIANCE_TYPES, RandomData
-from fastem import GaussianMixture, load
+from fastem import GaussianMixture, GaussianPrior, load
 from fastem._persistence import FORMAT_VERSION
 
 METHODS = ("predict", "predict_proba", "score_samples", "score", "bic", "aic")
@@ -124,6 +124,26 @@ def test_round_trip_keeps_initial_parameters_and_feature_names(tmp_path):
     assert list(restored.feature_names_in_) == ["width", "height"]
     assert restored.feature_names_in_.dtype == object
     assert_array_equal(restored.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize(
+    "prior",
+    [
+        "default",
+        {"mean_precision": 0.1},
+        GaussianPrior(mean_precision=0.5, mean_prior=[0.0, 1.0], covariance_prior=2.0),
+    ],
+)
+def test_round_trip_keeps_the_prior(prior, tmp_path):
+    X = RandomData(seed=3).X["spherical"]
+    model = GaussianMixture(2, covariance_type="spherical", prior=prior).fit(X)
+
+    restored = round_trip(model, tmp_path)
+
+    assert_same_model(restored, model)
+    assert restored.prior == model.prior
+    assert type(restored.prior) is type(model.prior)
+    assert_array_equal(restored.score_samples(X), model.score_samples(X))
 
 
 def test_lists_given_as_parameters_stay_lists(tmp_path):

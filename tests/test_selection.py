@@ -454,12 +454,19 @@ def test_bad_gaussian_mixture_parameters_fail_before_fitting(monkeypatch):
         select(blobs(0), n_components=[1], tol=-1.0)
 
 
-@pytest.mark.skipif(
-    "prior" in GaussianMixture().get_params(), reason="GaussianMixture has priors"
-)
-def test_priors_need_gaussian_mixture_priors():
+def test_priors_on_and_off_are_rows_of_the_grid():
+    X = blobs(0)
+    result = select(
+        X, n_components=[1, 2], covariance_types=("full",), priors=(None, "default")
+    )
+    table = result.table
+    assert sorted(table["prior"]) == ["default", "default", "none", "none"]
+    for row, model in zip(table.itertuples(), result.estimators_):
+        assert model.prior == (None if row.prior == "none" else "default")
+        assert model.n_components == row.n_components
+        assert np.isfinite(row.log_likelihood)
     with pytest.raises(ValueError, match="'prior' parameter"):
-        select(blobs(0), n_components=[1], priors=(None, "default"))
+        select(X, n_components=[1], priors=("uniform",))
 
 
 # --- R's mclust on iris and wine ----------------------------------------------------

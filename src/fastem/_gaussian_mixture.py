@@ -852,14 +852,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _impute(self, X, random_state):
         """:meth:`impute`, or draws from p(x_M | x_O) with a RandomState."""
-        source = self._scoring_source(X)
+        if _is_dask_array(X) or (
+            not isinstance(X, np.ndarray) and as_source(X, one_pass=True) is not None
+        ):
+            raise TypeError(
+                f"impute needs X in memory, not {type(X).__name__} data read in chunks"
+            )
+        check_is_fitted(self)
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            reset=False,
+            ensure_all_finite="allow-nan",
+        )
+        source = _source(X, None, fitting=False)
         if isinstance(source, MissingValueSource):
             return source.impute(*self._kernel_params(), random_state=random_state)
-        if isinstance(source, ArraySource):
-            return np.array(source.X)
-        raise TypeError(
-            f"impute needs X in memory, not {type(X).__name__} data read in chunks"
-        )
+        return np.array(X)
 
     def predict(self, X):
         """Most probable component of each row.

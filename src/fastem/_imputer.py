@@ -13,7 +13,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._gaussian_mixture import GaussianMixture
 
-_MIXTURE_PARAMS = tuple(inspect.signature(GaussianMixture).parameters)
+# GaussianMixture's parameters, less those of partial_fit (an imputer fits in one go).
+_ONLINE_PARAMS = ("learning_offset", "learning_decay")
+_MIXTURE_PARAMS = tuple(
+    name
+    for name in inspect.signature(GaussianMixture).parameters
+    if name not in _ONLINE_PARAMS
+)
 
 
 class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -29,7 +35,8 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     Parameters
     ----------
     n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params, \
-weights_init, means_init, precisions_init, warm_start, verbose, verbose_interval
+weights_init, means_init, precisions_init, warm_start, verbose, verbose_interval, \
+prior, on_degenerate, init_sample_size
         As in :class:`GaussianMixture`.
     random_state : int, RandomState instance or None, default=None
         Seeds the mixture's initialisation and, with ``sample_posterior=True``, the
@@ -61,7 +68,11 @@ weights_init, means_init, precisions_init, warm_start, verbose, verbose_interval
     """
 
     _parameter_constraints: dict = {
-        **GaussianMixture._parameter_constraints,
+        **{
+            name: constraint
+            for name, constraint in GaussianMixture._parameter_constraints.items()
+            if name not in _ONLINE_PARAMS
+        },
         "sample_posterior": ["boolean"],
     }
 
@@ -82,6 +93,9 @@ weights_init, means_init, precisions_init, warm_start, verbose, verbose_interval
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        prior=None,
+        on_degenerate="raise",
+        init_sample_size=100_000,
         sample_posterior=False,
     ):
         self.n_components = n_components
@@ -98,6 +112,9 @@ weights_init, means_init, precisions_init, warm_start, verbose, verbose_interval
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.prior = prior
+        self.on_degenerate = on_degenerate
+        self.init_sample_size = init_sample_size
         self.sample_posterior = sample_posterior
 
     def __sklearn_tags__(self):

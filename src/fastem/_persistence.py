@@ -16,9 +16,12 @@ import errno
 import json
 import os
 import zipfile
+from dataclasses import fields
 from numbers import Integral
 
 import numpy as np
+
+from ._priors import GaussianPrior
 
 FORMAT_NAME = "fastem-model"
 FORMAT_VERSION = 1
@@ -200,6 +203,14 @@ def _encode(value, name, arrays):
         return {"type": "dict", "items": _encode_fields(value, name, arrays)}
     if isinstance(value, BaseEstimator):
         return _encode_estimator(value, name, arrays)
+    if isinstance(value, GaussianPrior):
+        hyperparameters = {
+            field.name: getattr(value, field.name) for field in fields(value)
+        }
+        return {
+            "type": "prior",
+            "items": _encode_fields(hyperparameters, name, arrays),
+        }
     if isinstance(value, np.random.RandomState | np.random.Generator):
         raise ValueError(
             f"cannot save {name.split('.')[-1]}: a {type(value).__name__} instance "
@@ -296,6 +307,10 @@ def _decode(description, arrays, used, name):
             return _decode_fields(description["items"], arrays, used, name)
         if kind == "estimator":
             return _decode_estimator(description, arrays, used, name)
+        if kind == "prior":
+            return GaussianPrior(
+                **_decode_fields(description["items"], arrays, used, name)
+            )
     except (KeyError, TypeError) as error:
         raise ValueError(f"{name} has a corrupt header entry: {error!r}") from error
     raise ValueError(f"{name} has a corrupt header: unknown value type {kind!r}")

@@ -24,7 +24,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from scipy.special import xlogy
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import assert_all_finite, check_array, check_random_state
 from sklearn.utils.validation import _get_feature_names, check_is_fitted
 from threadpoolctl import threadpool_limits
 
@@ -296,11 +296,8 @@ def _check_gm_params(gm_params, priors):
     GaussianMixture(**gm_params)._validate_params()  # bad values fail here, once
     if not priors:
         raise ValueError("priors is empty; use (None,) for maximum likelihood")
-    if any(prior is not None for prior in priors) and "prior" not in known:
-        raise ValueError(
-            "priors other than None need GaussianMixture's 'prior' parameter, which "
-            "this version of fastem does not have"
-        )
+    for prior in priors:
+        GaussianMixture(prior=prior)._validate_params()
 
 
 # --- fitting ------------------------------------------------------------------------
@@ -668,25 +665,29 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
             self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
 
-    def _best(self):
+    def _best(self, X=None):
+        """The best model; X, where given, must be finite: :func:`select` fits
+        complete data, so NaN is refused here as in fit."""
         check_is_fitted(self)
+        if X is not None:
+            assert_all_finite(X, estimator_name=type(self).__name__, input_name="X")
         return self.best_estimator_
 
     def predict(self, X):
         """Most probable component of each row (see GaussianMixture.predict)."""
-        return self._best().predict(X)
+        return self._best(X).predict(X)
 
     def predict_proba(self, X):
         """Responsibilities (see GaussianMixture.predict_proba)."""
-        return self._best().predict_proba(X)
+        return self._best(X).predict_proba(X)
 
     def score_samples(self, X):
         """Log-likelihood of each row (see GaussianMixture.score_samples)."""
-        return self._best().score_samples(X)
+        return self._best(X).score_samples(X)
 
     def score(self, X, y=None):
         """Mean log-likelihood of the rows (see GaussianMixture.score)."""
-        return self._best().score(X)
+        return self._best(X).score(X)
 
     def sample(self, n_samples=1):
         """Samples of the best model (see GaussianMixture.sample)."""
@@ -694,8 +695,8 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
 
     def bic(self, X):
         """BIC of the best model on X (see GaussianMixture.bic)."""
-        return self._best().bic(X)
+        return self._best(X).bic(X)
 
     def aic(self, X):
         """AIC of the best model on X (see GaussianMixture.aic)."""
-        return self._best().aic(X)
+        return self._best(X).aic(X)
