@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from _builders import RandomData
-from fastem import GaussianMixture, _cli, load
+from fastem import GaussianMixture, _cli, load, select
 from fastem._cli import COMMANDS, main
 from fastem._data_files import read_table
 
@@ -192,6 +192,75 @@ def test_sample_draws_python_samples_with_labels(fitted, tmp_path, capsys):
 
 
 # --- data formats ----------------------------------------------------------------
+
+
+def test_impute_fills_empty_cells_as_python_does(fitted, tmp_path, capsys):
+    csv, model_path, X = fitted
+    model = load_unnamed(model_path)
+    holes = X.copy()
+    holes[::3, 0] = np.nan
+    lines = csv.read_text().splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    for row in rows[::3]:
+        row[0] = ""  # an empty cell is a missing value
+    with_holes = tmp_path / "holes.csv"
+    with_holes.write_text("\n".join([lines[0]] + [",".join(r) for r in rows]) + "\n")
+
+    code, _, err = run(
+        ["impute", model_path, with_holes, "-o", tmp_path / "filled.csv"], capsys
+    )
+    assert code == 0, err
+    filled, columns = read_table(tmp_path / "filled.csv")
+    assert columns == ["a", "b"]
+    assert_array_equal(filled, model.impute(holes))
+
+    drawn = tmp_path / "drawn.npy"
+    code, _, err = run(
+        [
+            "impute",
+            model_path,
+            with_holes,
+            "--sample-posterior",
+            "--seed",
+            4,
+            "-o",
+            drawn,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    draws = np.load(drawn)
+    assert_array_equal(draws[:, 1], X[:, 1])
+    assert_array_equal(draws[1::3], X[1::3])
+    assert not np.allclose(draws[::3, 0], model.impute(holes)[::3, 0])
+
+
+def test_select_prints_the_table_and_saves_the_best_model(tmp_path, capsys):
+    X = RandomData(seed=5, n_samples=400).X["full"]  # three well-separated blobs
+    csv = write_csv(tmp_path / "data.csv", X)
+    best, table = tmp_path / "best.npz", tmp_path / "table.csv"
+    args = ["select", csv, "-k", 1, 2, 3, 4, "--covariance-types", "full", "diag"]
+
+    code, out, err = run(
+        args + ["--seed", 0, "-o", best, "--table", table, "--with-prior"], capsys
+    )
+
+    assert code == 0, err
+    want = select(
+        X,
+        n_components=[1, 2, 3, 4],
+        covariance_types=["full", "diag"],
+        priors=(None, "default"),
+        random_state=0,
+    )
+    model = load(best)
+    assert model.n_components == want.best_estimator_.n_components
+    assert_array_equal(model.means_, want.best_estimator_.means_)
+    header, *rows = table.read_text().splitlines()
+    assert header.split(",")[:3] == ["n_components", "covariance_type", "prior"]
+    assert len(rows) == 16 and rows[0].split(",")[1:3] == ["full", "none"]
+    assert len(out.splitlines()) == 1 + 16 + 2  # header, rows, best, saved
+    assert f"best by bic: {model.n_components} " in out
 
 
 def test_every_data_format_gives_the_same_labels(fitted, tmp_path, capsys):

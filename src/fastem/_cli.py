@@ -307,14 +307,146 @@ def _sample(args):
     if args.seed is not None:
         model.random_state = args.seed
     X, labels = model.sample(args.n_samples)
-    names = getattr(model, "feature_names_in_", None)
-    if names is None:
-        names = [f"x{j}" for j in range(X.shape[1])]
+    names = _column_names(model, X.shape[1])
     columns = {str(name): column for name, column in zip(names, X.T)}
     if args.labels:
         columns["component"] = labels
     write_table(args.output, columns)
     return 0
+
+
+# --- impute, select -------------------------------------------------------------------
+
+
+def _impute_arguments(parser):
+    parser.add_argument("model", help="a model saved by fastem fit")
+    _add_data_argument(parser)
+    parser.add_argument(
+        "--sample-posterior",
+        action="store_true",
+        help="draw each missing value from its conditional distribution instead of "
+        "writing its expectation (multiple imputation: run with several --seed)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of the draws (default: random)"
+    )
+    _add_output_argument(parser, "the data with its missing cells filled")
+
+
+def _impute(args):
+    model = _load_model(args.model)
+    X, columns = _read_data(args)
+    X = _data_for(model, X, columns, args.data)
+    random_state = np.random.RandomState(args.seed) if args.sample_posterior else None
+    filled = _named_call(model._impute, X, random_state)
+    names = columns if columns is not None else _column_names(model, X.shape[1])
+    write_table(
+        args.output, {str(name): column for name, column in zip(names, filled.T)}
+    )
+    return 0
+
+
+def _column_names(model, n_features):
+    names = getattr(model, "feature_names_in_", None)
+    return list(names) if names is not None else [f"x{j}" for j in range(n_features)]
+
+
+def _select_arguments(parser):
+    _add_data_argument(parser)
+    parser.add_argument(
+        "-k",
+        "--n-components",
+        type=int,
+        nargs="+",
+        default=list(range(1, 10)),
+        help="numbers of components to try (default 1 to 9)",
+    )
+    parser.add_argument(
+        "--covariance-types",
+        nargs="+",
+        default=["full", "tied", "diag", "spherical"],
+        choices=["full", "tied", "diag", "spherical"],
+        help="(default: all four)",
+    )
+    parser.add_argument(
+        "--criterion",
+        default="bic",
+        choices=["bic", "aic", "icl"],
+        help="(default bic)",
+    )
+    parser.add_argument(
+        "--with-prior",
+        action="store_true",
+        help="also fit each model with the default conjugate prior (MAP)",
+    )
+    parser.add_argument("--n-init", type=int, default=1, help="restarts (default 1)")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel fits")
+    parser.add_argument(
+        "--random-state", "--seed", type=int, default=None, help="(default: random)"
+    )
+    parser.add_argument(
+        "-o", "--output", help="where to save the best model (fastem's .npz format)"
+    )
+    parser.add_argument(
+        "--table", help="where to write the whole table (.csv, .npy or .parquet)"
+    )
+
+
+def _select(args):
+    from ._persistence import check_directory
+    from ._selection import select
+
+    if args.output is not None:
+        check_directory(args.output)  # before the grid, not after
+    X, columns = _read_data(args)
+    result = select(
+        X,
+        n_components=args.n_components,
+        covariance_types=args.covariance_types,
+        criterion=args.criterion,
+        priors=(None, "default") if args.with_prior else (None,),
+        n_init=args.n_init,
+        random_state=args.random_state,
+        n_jobs=args.jobs,
+    )
+    table = {name: np.asarray(result.table[name]) for name in _table_names(result)}
+    if args.table is not None:
+        write_table(args.table, table)
+    best = result.best_estimator_
+    if columns is not None:
+        best.feature_names_in_ = np.asarray(columns, dtype=object)
+    print(_format_table(table))
+    print(
+        f"best by {args.criterion}: {best.n_components} {best.covariance_type} "
+        f"components" + ("" if best.prior is None else " with the default prior")
+    )
+    if args.output is not None:
+        best.save(args.output)
+        print(f"saved to {args.output}")
+    return 0
+
+
+def _table_names(result):
+    table = result.table
+    return list(table.columns) if hasattr(table, "columns") else table.dtype.names
+
+
+def _format_table(table):
+    """The table as aligned text, numbers to 6 significant digits."""
+    cells = {
+        name: [
+            f"{value:.6g}" if isinstance(value, float | np.floating) else str(value)
+            for value in column.tolist()
+        ]
+        for name, column in table.items()
+    }
+    widths = {name: max(len(name), *map(len, column)) for name, column in cells.items()}
+    lines = ["  ".join(name.rjust(widths[name]) for name in cells)]
+    for row in zip(*cells.values()):
+        lines.append(
+            "  ".join(cell.rjust(widths[name]) for name, cell in zip(cells, row))
+        )
+    return "\n".join(lines)
 
 
 # --- demo ----------------------------------------------------------------------------
@@ -420,6 +552,17 @@ COMMANDS = {
         _score,
     ),
     "sample": Command("draw samples from a saved model", _sample_arguments, _sample),
+    "impute": Command(
+        "fill the missing (NaN or empty) cells of a data file from a saved model",
+        _impute_arguments,
+        _impute,
+    ),
+    "select": Command(
+        "fit a grid of numbers of components and covariance types, print their "
+        "BIC / AIC / ICL table and save the best model",
+        _select_arguments,
+        _select,
+    ),
     "demo": Command(
         "fit the two classic examples, print what was recovered, draw them",
         _demo_arguments,

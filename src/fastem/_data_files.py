@@ -206,13 +206,18 @@ def write_table(destination, columns):
             _write_csv(file, columns)
 
 
+def _csv_cell(value):
+    """Text of a value: strings as they are, numbers by repr (the shortest text that
+    reads back to the same bits)."""
+    return value if isinstance(value, str) else repr(value)
+
+
 def _write_csv(file, columns, rows_per_write=65536):
     file.write(",".join(columns) + "\n")
     n_rows = len(next(iter(columns.values())))
-    # repr of a Python float is the shortest text that reads back to the same bits.
     for start in range(0, n_rows, rows_per_write):
         stop = start + rows_per_write
         buffer = io.StringIO()
         for row in zip(*(column[start:stop].tolist() for column in columns.values())):
-            buffer.write(",".join(map(repr, row)) + "\n")
+            buffer.write(",".join(map(_csv_cell, row)) + "\n")
         file.write(buffer.getvalue())
