@@ -756,16 +756,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """The data source of X to score with the fitted model (NaN allowed)."""
         check_is_fitted(self)
         source = as_source(X, n_features=self.n_features_in_, one_pass=True)
-        if source is None:
-            X = validate_data(
-                self,
-                X,
-                dtype=[np.float64, np.float32],
-                reset=False,
-                ensure_all_finite="allow-nan",
-            )
-            source = _source(X, None, fitting=False)
-        return source
+        return self._in_memory_source(X) if source is None else source
+
+    def _in_memory_source(self, X):
+        """The source over in-memory X, validated against the fit (NaN allowed)."""
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            reset=False,
+            ensure_all_finite="allow-nan",
+        )
+        return _source(X, None, fitting=False)
 
     def _score_rows(self, X, **wanted):
         """X's data source and its ``score`` outputs (``wanted`` selects them)."""
@@ -859,17 +861,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"impute needs X in memory, not {type(X).__name__} data read in chunks"
             )
         check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            reset=False,
-            ensure_all_finite="allow-nan",
-        )
-        source = _source(X, None, fitting=False)
+        source = self._in_memory_source(X)
         if isinstance(source, MissingValueSource):
             return source.impute(*self._kernel_params(), random_state=random_state)
-        return np.array(X)
+        return np.array(source.X)
 
     def predict(self, X):
         """Most probable component of each row.
