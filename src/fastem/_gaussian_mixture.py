@@ -518,17 +518,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         The lower bound is that of ``params``: the mean log-likelihood, plus the log
         prior density over the total weight when there is a prior.
         """
-        stats = source.accumulate(
-            params.means,
-            params.precisions_cholesky,
-            gm.log_norm(
-                params.weights,
-                params.precisions_cholesky,
-                self.covariance_type,
-                params.means.shape[1],
-            ),
-            self.covariance_type,
-        )
+        stats = self._expected_stats(source, params)
         log_posterior = stats.log_likelihood
         if prior is not None:
             log_posterior += prior.log_density(
@@ -545,6 +535,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
         return _Params(weights, means, covariances, precisions_chol), lower_bound
+
+    def _expected_stats(self, source, params):
+        """The E-step on ``params`` fused with the M-step's sums, over ``source``."""
+        log_norm = gm.log_norm(
+            params.weights,
+            params.precisions_cholesky,
+            self.covariance_type,
+            params.means.shape[1],
+        )
+        return source.accumulate(
+            params.means, params.precisions_cholesky, log_norm, self.covariance_type
+        )
 
     def _reseed(self, source, mass, weights, means, covariances, eps, scorer=None):
         """Degenerate components moved to the rows the others explain worst.
@@ -667,15 +669,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             params = self._initialize(source, random_state, initial, eps, None)
         else:
             params = self._fitted_params()
-        log_norm = gm.log_norm(
-            params.weights,
-            params.precisions_cholesky,
-            self.covariance_type,
-            X.shape[1],
-        )
-        batch = source.accumulate(
-            params.means, params.precisions_cholesky, log_norm, self.covariance_type
-        )
+        batch = self._expected_stats(source, params)
         running = getattr(self, "_online_stats", None)
         if running is None:
             running, step = batch, 1.0
