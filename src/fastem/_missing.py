@@ -29,7 +29,9 @@ import numpy as np
 from ._gaussian_math import (
     SINGULAR_COVARIANCE_MESSAGE,
     GaussianStats,
+    _lower_triangular_inverse,
     log_det_cholesky,
+    precision_cholesky,
 )
 from ._kernels import get_backend
 from ._seeding import kmeans_plusplus
@@ -127,9 +129,12 @@ def covariances_from_cholesky(precisions_chol, covariance_type):
 
     full (K, d, d), tied (d, d), diag (K, d), spherical (K,).
     """
-    if covariance_type in ("full", "tied"):
-        inverse = np.linalg.inv(precisions_chol)  # U^{-1}, so Sigma = U^{-T} U^{-1}
-        return np.swapaxes(inverse, -1, -2) @ inverse
+    if covariance_type == "full":
+        inverse = _lower_triangular_inverse(np.swapaxes(precisions_chol, -1, -2))
+        return inverse @ np.swapaxes(inverse, -1, -2)  # U^{-T} U^{-1}
+    if covariance_type == "tied":
+        inverse = _lower_triangular_inverse(precisions_chol.T[np.newaxis])[0]
+        return inverse @ inverse.T
     return 1.0 / precisions_chol**2
 
 
@@ -179,12 +184,7 @@ def marginal(pattern, means, precisions_chol, log_norm, covariances, covariance_
         stacked = covariances if covariance_type == "full" else covariances[None]
         sigma_oo = stacked[:, observed][:, :, observed]
         sigma_om = stacked[:, observed][:, :, missing]
-        try:
-            chol = np.linalg.cholesky(sigma_oo)
-        except np.linalg.LinAlgError:
-            raise ValueError(SINGULAR_COVARIANCE_MESSAGE) from None
-        upper = np.triu(np.ones((n_observed, n_observed), dtype=bool))
-        factors = np.swapaxes(np.linalg.inv(chol), -1, -2) * upper
+        factors = precision_cholesky(sigma_oo, "full")  # Sigma_OO^{-1} = U U^T
         regression = factors @ (np.swapaxes(factors, -1, -2) @ sigma_om)
         conditional = (
             stacked[:, missing][:, :, missing]
