@@ -29,16 +29,20 @@ import numpy as np
 from ._gaussian_math import (
     SINGULAR_COVARIANCE_MESSAGE,
     GaussianStats,
+    _lower_triangular_inverse,
     log_det_cholesky,
+    precision_cholesky,
 )
 from ._kernels import get_backend
 from ._seeding import kmeans_plusplus
-from ._sources import ArraySource, _kernel_blas_limit
+from ._sources import ArraySource, _kernel_blas_limit, kernel_score, score_outputs
 from ._threads import threads_for
 
 # Rows of one pattern gathered per kernel call: bounds the copy (rows x observed
 # columns) whatever the number of samples.
 GATHER_ROWS = 65536
+
+RESP_ONLY = {"log_prob": False, "resp": True, "labels": False}
 
 
 def check_missing(X, fitting=True):
@@ -63,6 +67,8 @@ def check_missing(X, fitting=True):
         If X holds +/-inf, a row that is entirely NaN, or (when fitting) a column
         that is entirely NaN.
     """
+    if np.isfinite(np.sum(X)):  # no NaN and no infinity: one pass, no (n, d) mask
+        return None
     if np.any(np.isinf(X)):
         raise ValueError("Input X contains infinity; only NaN marks a missing value.")
     missing = np.isnan(X)
@@ -127,9 +133,12 @@ def covariances_from_cholesky(precisions_chol, covariance_type):
 
     full (K, d, d), tied (d, d), diag (K, d), spherical (K,).
     """
-    if covariance_type in ("full", "tied"):
-        inverse = np.linalg.inv(precisions_chol)  # U^{-1}, so Sigma = U^{-T} U^{-1}
-        return np.swapaxes(inverse, -1, -2) @ inverse
+    if covariance_type == "full":
+        inverse = _lower_triangular_inverse(np.swapaxes(precisions_chol, -1, -2))
+        return inverse @ np.swapaxes(inverse, -1, -2)  # U^{-T} U^{-1}
+    if covariance_type == "tied":
+        inverse = _lower_triangular_inverse(precisions_chol.T[np.newaxis])[0]
+        return inverse @ inverse.T
     return 1.0 / precisions_chol**2
 
 
@@ -179,12 +188,7 @@ def marginal(pattern, means, precisions_chol, log_norm, covariances, covariance_
         stacked = covariances if covariance_type == "full" else covariances[None]
         sigma_oo = stacked[:, observed][:, :, observed]
         sigma_om = stacked[:, observed][:, :, missing]
-        try:
-            chol = np.linalg.cholesky(sigma_oo)
-        except np.linalg.LinAlgError:
-            raise ValueError(SINGULAR_COVARIANCE_MESSAGE) from None
-        upper = np.triu(np.ones((n_observed, n_observed), dtype=bool))
-        factors = np.swapaxes(np.linalg.inv(chol), -1, -2) * upper
+        factors = precision_cholesky(sigma_oo, "full")  # Sigma_OO^{-1} = U U^T
         regression = factors @ (np.swapaxes(factors, -1, -2) @ sigma_om)
         conditional = (
             stacked[:, missing][:, :, missing]
@@ -372,25 +376,11 @@ class MissingValueSource(ArraySource):
             n_threads=self.n_threads,
         )
 
-    def _score_chunks(self, model, pattern, n_threads, covariance_type):
-        """(rows, block, log p(x_O), responsibilities) for each chunk of a pattern."""
-        kernels = get_backend()
-        n_components = model.means.shape[0]
+    def _score_chunks(self, model, pattern, n_threads, covariance_type, **wanted):
+        """(rows, block, :func:`kernel_score`'s outputs) for each chunk of a pattern."""
+        params = (model.means, model.precisions_chol, model.log_norm, covariance_type)
         for rows, block in self._chunks(pattern):
-            log_prob = np.empty(len(rows))
-            resp = np.empty((len(rows), n_components))
-            kernels.score(
-                block,
-                model.means,
-                model.precisions_chol,
-                model.log_norm,
-                covariance_type,
-                n_threads,
-                log_prob,
-                resp,
-                None,
-            )
-            yield rows, block, log_prob, resp
+            yield rows, block, kernel_score(block, params, n_threads, **wanted)
 
     def score(
         self,
@@ -409,27 +399,22 @@ class MissingValueSource(ArraySource):
         -------
         log_prob_norm, resp, labels : ndarray or None
         """
-        n_samples, n_components = self.X.shape[0], means.shape[0]
-        log_prob_out = np.empty(n_samples) if log_prob else None
-        resp_out = np.empty((n_samples, n_components)) if resp else None
-        labels_out = np.empty(n_samples, dtype=np.intp) if labels else None
+        wanted = {"log_prob": log_prob, "resp": resp, "labels": labels}
+        outputs = score_outputs(self.X.shape[0], means.shape[0], **wanted)
 
         def score_pattern(pattern, model, n_threads):
             # Each pattern writes its own rows: no two threads touch the same entry.
-            for rows, _, chunk_log_prob, chunk_resp in self._score_chunks(
-                model, pattern, n_threads, covariance_type
+            for rows, _, parts in self._score_chunks(
+                model, pattern, n_threads, covariance_type, **wanted
             ):
-                if log_prob:
-                    log_prob_out[rows] = chunk_log_prob
-                if resp:
-                    resp_out[rows] = chunk_resp
-                if labels:
-                    labels_out[rows] = np.argmax(chunk_resp, axis=1)
+                for out, part in zip(outputs, parts):
+                    if out is not None:
+                        out[rows] = part
 
         self._map_patterns(
             score_pattern, means, precisions_chol, log_norm, covariance_type
         )
-        return log_prob_out, resp_out, labels_out
+        return outputs
 
     def impute(
         self, means, precisions_chol, log_norm, covariance_type, random_state=None
@@ -458,8 +443,8 @@ class MissingValueSource(ArraySource):
                 return model, []
             chunks = []
             missing_means = means[:, pattern.missing]
-            for rows, block, _, resp in self._score_chunks(
-                model, pattern, n_threads, covariance_type
+            for rows, block, (_, resp, _) in self._score_chunks(
+                model, pattern, n_threads, covariance_type, **RESP_ONLY
             ):
                 # E[x_M | x_O, k] = mu_kM + B_k^T (x_O - mu_kO)
                 conditional_means = np.broadcast_to(

@@ -121,24 +121,57 @@ class ArraySource:
         -------
         log_prob_norm, resp, labels : ndarray or None
         """
-        n_samples = self.X.shape[0]
-        log_prob_out = np.empty(n_samples) if log_prob else None
-        resp_out = np.empty((n_samples, means.shape[0])) if resp else None
-        labels_out = np.empty(n_samples, dtype=np.intp) if labels else None
-        kernels = get_backend()
-        with _kernel_blas_limit(kernels, covariance_type, self.X.shape[1]):
-            kernels.score(
+        with _kernel_blas_limit(get_backend(), covariance_type, self.X.shape[1]):
+            return kernel_score(
                 self.X,
-                np.ascontiguousarray(means, dtype=np.float64),
-                precisions_chol,
-                log_norm,
-                covariance_type,
+                (means, precisions_chol, log_norm, covariance_type),
                 self._threads(means),
-                log_prob_out,
-                resp_out,
-                labels_out,
+                log_prob=log_prob,
+                resp=resp,
+                labels=labels,
             )
-        return log_prob_out, resp_out, labels_out
+
+
+def kernel_score(X, params, n_threads, *, log_prob, resp, labels):
+    """The kernels' score of the rows X, the outputs allocated as requested.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    params : tuple
+        ``(means, precisions_chol, log_norm, covariance_type)``.
+    n_threads : int
+    log_prob, resp, labels : bool
+        Which outputs to compute.
+
+    Returns
+    -------
+    log_prob_norm, resp, labels : ndarray or None
+    """
+    means, precisions_chol, log_norm, covariance_type = params
+    outputs = score_outputs(
+        X.shape[0], means.shape[0], log_prob=log_prob, resp=resp, labels=labels
+    )
+    get_backend().score(
+        X,
+        np.ascontiguousarray(means, dtype=np.float64),
+        precisions_chol,
+        log_norm,
+        covariance_type,
+        n_threads,
+        *outputs,
+    )
+    return outputs
+
+
+def score_outputs(n_samples, n_components, *, log_prob, resp, labels):
+    """Uninitialised log p(x) (n,), responsibilities (n, K), labels (n,), each on
+    request (None otherwise), as the kernels' score fills them."""
+    return (
+        np.empty(n_samples) if log_prob else None,
+        np.empty((n_samples, n_components)) if resp else None,
+        np.empty(n_samples, dtype=np.intp) if labels else None,
+    )
 
 
 # --- out-of-core and distributed sources ---------------------------------------------
