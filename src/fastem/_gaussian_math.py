@@ -240,14 +240,12 @@ def degenerate_components(mass, means, covariances, covariance_type, eps, total)
         return degenerate
     resolution = (eps * np.max(np.abs(means), axis=1)) ** 2
     if covariance_type == "full":
-        variances = np.array(
-            [
-                np.linalg.eigvalsh(covariance)[0]
-                if np.all(np.isfinite(covariance))
-                else np.nan
-                for covariance in covariances
-            ]
-        )
+        # The smallest eigenvalue of each finite covariance, in one batched call
+        # (NaN for the others, which are degenerate).
+        finite = np.all(np.isfinite(covariances), axis=(1, 2))
+        variances = np.full(len(covariances), np.nan)
+        if finite.any():
+            variances[finite] = np.linalg.eigvalsh(covariances[finite])[:, 0]
     elif covariance_type == "diag":
         variances = np.min(covariances, axis=1)
     else:
