@@ -48,12 +48,6 @@ DTYPES = (np.float32, np.float64)
 LARGE_D = (9, 16, 33, 64)
 
 
-@pytest.fixture(scope="module", params=sorted(COMPILED))
-def compiled(request):
-    """Each compiled variant of the kernels that this CPU runs."""
-    return COMPILED[request.param]
-
-
 def run_accumulate(kernels, X, sample_weight, params, n_threads=1):
     """(nk, s1, s2, log_likelihood) of one ``accumulate`` call of ``kernels``."""
     nk, s1, s2 = stats_buffers(
@@ -185,12 +179,6 @@ def build_problem(problem, directory):
     if problem["weighted"]:
         sample_weight = random_sample_weight(rng, n_samples)
     return params, with_layout(X, problem["layout"], directory), sample_weight
-
-
-@pytest.fixture(scope="module")
-def memmap_dir(tmp_path_factory):
-    """Where the 'memmap' layout writes its files."""
-    return tmp_path_factory.mktemp("memmaps")
 
 
 def check_accumulate(problem, directory, kernels):

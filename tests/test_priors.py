@@ -23,7 +23,7 @@ from _builders import (
 from fastem import GaussianMixture, GaussianPrior
 from fastem import _gaussian_math as gm
 from fastem._kernels._reference import sufficient_stats
-from fastem._priors import as_gaussian_prior
+from fastem._priors import as_gaussian_prior, flat_degrees_of_freedom
 
 N_FEATURES, N_COMPONENTS = 3, 4
 
@@ -106,9 +106,7 @@ def scipy_log_prior(prior, weights, means, covariances, covariance_type):
             total += np.sum(sps.invgamma(nu / 2, scale=scale / 2).logpdf(dense[k]))
         elif covariance_type == "spherical":
             total += sps.invgamma(nu / 2, scale=scale / 2).logpdf(dense[k])
-        if covariance_type == "diag":
-            total += np.sum(sps.norm(mu0, np.sqrt(dense[k] / kappa)).logpdf(means[k]))
-        elif covariance_type == "spherical":
+        if covariance_type in ("diag", "spherical"):
             total += np.sum(sps.norm(mu0, np.sqrt(dense[k] / kappa)).logpdf(means[k]))
         else:
             total += sps.multivariate_normal(mu0, dense[k] / kappa).logpdf(means[k])
@@ -218,12 +216,7 @@ def nudged_covariances(rng, covariances, covariance_type):
 
 def vanishing_prior(covariance_type, n_features, n_components):
     """kappa -> 0, Lambda = 0, alpha = 1, nu just above its flat limit."""
-    flat = {
-        "full": -(n_features + 2.0),
-        "tied": -(n_features + n_components + 1.0),
-        "diag": -3.0,
-        "spherical": -(n_features + 2.0),
-    }[covariance_type]
+    flat = flat_degrees_of_freedom(covariance_type, n_features, n_components)
     scale = np.zeros((n_features, n_features))
     if covariance_type == "diag":
         scale = np.zeros(n_features)

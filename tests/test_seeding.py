@@ -19,25 +19,13 @@ from sklearn.preprocessing import StandardScaler
 import fastem
 from _builders import LAYOUTS, random_sample_weight, with_layout
 from fastem import GaussianMixture
-from fastem._kernels import COMPILED, _reference
+from fastem._kernels import _reference
 from fastem._seeding import BLOCK_ROWS, kmeans_plusplus
 
 DTYPES = (np.float32, np.float64)
 
 # Rows around the kernel's chunk (256 rows), row group (16) and lane (8) boundaries.
 BOUNDARY_ROW_COUNTS = (1, 7, 8, 9, 15, 16, 17, 255, 256, 257, 511, 513, 2049)
-
-
-@pytest.fixture(scope="module", params=sorted(COMPILED))
-def compiled(request):
-    """Each compiled variant of the kernels that this CPU runs."""
-    return COMPILED[request.param]
-
-
-@pytest.fixture(scope="module")
-def memmap_dir(tmp_path_factory):
-    """Where the 'memmap' layout writes its files."""
-    return tmp_path_factory.mktemp("memmaps")
 
 
 def run_potentials(

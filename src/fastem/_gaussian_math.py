@@ -91,30 +91,18 @@ class GaussianStats:
         return self
 
     def recentred(self, shift, covariance_type):
-        """The same statistics around another ``shift`` (K, d), exactly: with
-        delta = c - c', sum r (x - c')(x - c')^T = S2 + S1 delta^T + delta S1^T
-        + N delta delta^T."""
+        """The same statistics around another ``shift`` c' (K, d), exactly:
+        S1 + N (c - c'), and the second moments are the scatter around c' (see
+        :func:`_scatter`)."""
         shift = np.array(shift, dtype=np.float64)
-        delta = self.shift - shift
-        s1 = self.s1 + self.nk[:, np.newaxis] * delta
-        if covariance_type in ("full", "tied"):
-            cross = np.einsum("ki,kj->kij", self.s1, delta)
-            change = (
-                cross
-                + cross.transpose(0, 2, 1)
-                + self.nk[:, np.newaxis, np.newaxis]
-                * np.einsum("ki,kj->kij", delta, delta)
-            )
-            s2 = self.s2 + (change if covariance_type == "full" else change.sum(0))
-        elif covariance_type == "diag":
-            s2 = self.s2 + 2.0 * self.s1 * delta + self.nk[:, np.newaxis] * delta**2
-        else:
-            s2 = (
-                self.s2
-                + 2.0 * np.sum(self.s1 * delta, axis=1)
-                + self.nk * np.sum(delta**2, axis=1)
-            )
-        return GaussianStats(self.nk.copy(), s1, s2, shift, self.log_likelihood)
+        s1 = self.s1 + self.nk[:, np.newaxis] * (self.shift - shift)
+        return GaussianStats(
+            self.nk.copy(),
+            s1,
+            _scatter(self, shift, covariance_type),
+            shift,
+            self.log_likelihood,
+        )
 
 
 # --- M-step ---------------------------------------------------------------------
@@ -252,14 +240,12 @@ def degenerate_components(mass, means, covariances, covariance_type, eps, total)
         return degenerate
     resolution = (eps * np.max(np.abs(means), axis=1)) ** 2
     if covariance_type == "full":
-        variances = np.array(
-            [
-                np.linalg.eigvalsh(covariance)[0]
-                if np.all(np.isfinite(covariance))
-                else np.nan
-                for covariance in covariances
-            ]
-        )
+        # The smallest eigenvalue of each finite covariance, in one batched call
+        # (NaN for the others, which are degenerate).
+        finite = np.all(np.isfinite(covariances), axis=(1, 2))
+        variances = np.full(len(covariances), np.nan)
+        if finite.any():
+            variances[finite] = np.linalg.eigvalsh(covariances[finite])[:, 0]
     elif covariance_type == "diag":
         variances = np.min(covariances, axis=1)
     else:

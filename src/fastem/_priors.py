@@ -135,12 +135,7 @@ class GaussianPrior:
             nu = n_features + 2.0
         else:
             nu = _finite_float(self.degrees_of_freedom, "degrees_of_freedom")
-        flat = {
-            "full": -(n_features + 2.0),
-            "tied": -(n_features + n_components + 1.0),
-            "diag": -3.0,
-            "spherical": -(n_features + 2.0),
-        }[covariance_type]
+        flat = flat_degrees_of_freedom(covariance_type, n_features, n_components)
         if nu <= flat:
             raise ValueError(
                 f"degrees_of_freedom must be > {flat:g} for covariance_type="
@@ -176,6 +171,18 @@ def as_gaussian_prior(prior):
             f"{[field.name for field in fields(GaussianPrior)]}"
         )
     return GaussianPrior(**prior)
+
+
+def flat_degrees_of_freedom(covariance_type, n_features, n_components):
+    """The flat limit of nu: degrees_of_freedom must lie above it (see
+    :class:`GaussianPrior`), and near it, with the other hyperparameters vanishing,
+    the posterior mode tends to maximum likelihood."""
+    return {
+        "full": -(n_features + 2.0),
+        "tied": -(n_features + n_components + 1.0),
+        "diag": -3.0,
+        "spherical": -(n_features + 2.0),
+    }[covariance_type]
 
 
 def _scale_shape(n_features, covariance_type):

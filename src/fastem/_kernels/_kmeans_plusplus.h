@@ -38,6 +38,20 @@
 
 /* --- loading ------------------------------------------------------------------------ */
 
+/* One element of X at p, as float64 (memcpy: rows of a packed record need not be
+ * aligned). */
+KPP_ALWAYS_INLINE double kpp_value(const char *p, const int itemsize)
+{
+    if (itemsize == 8) {
+        double value;
+        memcpy(&value, p, sizeof value);
+        return value;
+    }
+    float single;
+    memcpy(&single, p, sizeof single);
+    return (double)single;
+}
+
 #if defined(__AVX2__)
 /* Four rows of contiguous features: xt[j][r..r+3] for the features j of [j0, j0 + 4)
  * (a 4 x 4 transpose in registers), from rows at row0 + i * row_stride. */
@@ -105,17 +119,9 @@ KPP_ALWAYS_INLINE void kpp_load_chunk_t(const char *X, ptrdiff_t row_stride,
             for (; j + 4 <= d; j += 4)
                 kpp_transpose4(row, row_stride, itemsize, j, xt + r);
             for (; j < d; j++)
-                for (int i = 0; i < 4; i++) {
-                    double value;
-                    if (itemsize == 8) {
-                        memcpy(&value, row + i * row_stride + j * 8, sizeof value);
-                    } else {
-                        float single;
-                        memcpy(&single, row + i * row_stride + j * 4, sizeof single);
-                        value = (double)single;
-                    }
-                    xt[(ptrdiff_t)j * KPP_CHUNK + r + i] = value;
-                }
+                for (int i = 0; i < 4; i++)
+                    xt[(ptrdiff_t)j * KPP_CHUNK + r + i] =
+                        kpp_value(row + i * row_stride + j * itemsize, itemsize);
         }
     }
 #endif
@@ -124,17 +130,8 @@ KPP_ALWAYS_INLINE void kpp_load_chunk_t(const char *X, ptrdiff_t row_stride,
          * computed (a hint: it never faults, even past the end of X). */
         __builtin_prefetch(row + KPP_PREFETCH_ROWS * row_stride);
         KPP_UNROLL
-        for (int j = 0; j < d; j++) {
-            double value; /* memcpy: rows of a packed record need not be aligned */
-            if (itemsize == 8) {
-                memcpy(&value, row + j * col_stride, sizeof value);
-            } else {
-                float single;
-                memcpy(&single, row + j * col_stride, sizeof single);
-                value = (double)single;
-            }
-            xt[(ptrdiff_t)j * KPP_CHUNK + r] = value;
-        }
+        for (int j = 0; j < d; j++)
+            xt[(ptrdiff_t)j * KPP_CHUNK + r] = kpp_value(row + j * col_stride, itemsize);
     }
     for (int j = 0; j < d; j++)
         for (ptrdiff_t r = n_rows; r < n_padded; r++)
@@ -147,15 +144,7 @@ static inline double kpp_row_distance(const char *row, ptrdiff_t col_stride,
 {
     double dist = 0.0;
     for (int j = 0; j < d; j++) {
-        double value;
-        if (itemsize == 8) {
-            memcpy(&value, row + j * col_stride, sizeof value);
-        } else {
-            float single;
-            memcpy(&single, row + j * col_stride, sizeof single);
-            value = (double)single;
-        }
-        const double diff = value - centre[j];
+        const double diff = kpp_value(row + j * col_stride, itemsize) - centre[j];
         dist += diff * diff;
     }
     return dist;

@@ -46,7 +46,9 @@ cdef extern from "_kmeans_plusplus.h" nogil:
 
 
 def _check_common(X, sample_weight, last_center, closest, block_rows):
-    """Validated float64 sample weights (or None); raises ValueError on bad shapes."""
+    """(validated float64 sample weights, row ``last_center`` of X as float64), each
+    None where absent (unit weights, last_center -1); raises ValueError on bad
+    shapes."""
     n_samples = X.shape[0]
     if X.ndim != 2:
         raise ValueError(f"X must be 2-dimensional, got shape {X.shape}")
@@ -56,17 +58,23 @@ def _check_common(X, sample_weight, last_center, closest, block_rows):
         raise ValueError(f"last_center {last_center} out of range")
     if closest.shape != (n_samples,):
         raise ValueError(f"closest has shape {closest.shape}, expected ({n_samples},)")
+    last_row = None if last_center < 0 else _rows(X, last_center)
     if sample_weight is None:
-        return None
+        return None, last_row
     weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
     if weights.shape != (n_samples,):
         raise ValueError("sample_weight has the wrong length")
-    return weights
+    return weights, last_row
 
 
 def _rows(X, indices):
-    """Rows ``indices`` of X as a C-contiguous float64 (len(indices), d) array."""
+    """Rows ``indices`` of X as a C-contiguous float64 array."""
     return np.ascontiguousarray(np.asarray(X)[indices], dtype=np.float64)
+
+
+cdef inline const double *_data_or_null(const double[::1] values):
+    """The data of a validated array, or NULL for None."""
+    return NULL if values is None else &values[0]
 
 
 # --- public entry points --------------------------------------------------------------
@@ -87,7 +95,7 @@ def kmeanspp_potentials(
     See ``_reference.kmeanspp_potentials``.
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1]
-    weights = _check_common(
+    weights, last_row = _check_common(
         np.asarray(X), sample_weight, last_center, np.asarray(closest), block_rows
     )
     candidate_ids = np.asarray(candidates, dtype=np.intp).reshape(-1)
@@ -103,17 +111,11 @@ def kmeanspp_potentials(
     if n_samples == 0 or n_candidates == 0:
         return
     cdef const double[:, ::1] centres = _rows(X, candidate_ids)
-    cdef const double[:, ::1] last_row = _rows(X, [max(last_center, 0)])
-    cdef const double[::1] w
-    cdef const double *w_ptr = NULL
-    if weights is not None:
-        w = weights
-        w_ptr = &w[0]
-
+    cdef const double *w_ptr = _data_or_null(weights)
+    cdef const double *last_ptr = _data_or_null(last_row)
     cdef const char *X_ptr = <const char *> &X[0, 0]
     cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
     cdef int itemsize = sizeof(floating)
-    cdef const double *last_ptr = &last_row[0, 0] if last_center >= 0 else NULL
     cdef const double *centres_ptr = &centres[0, 0]
     cdef double *closest_ptr = &closest[0]
     cdef double *sums_ptr = &block_sums[0, 0]
@@ -157,7 +159,7 @@ def kmeanspp_searchsorted(
     See ``_reference.kmeanspp_searchsorted``.
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1]
-    weights = _check_common(
+    weights, last_row = _check_common(
         np.asarray(X), sample_weight, last_center, np.asarray(closest), block_rows
     )
     cdef Py_ssize_t n_blocks = (n_samples + block_rows - 1) // block_rows
@@ -173,16 +175,11 @@ def kmeanspp_searchsorted(
         np.searchsorted(np.asarray(block_cumsum), np.asarray(targets)), n_blocks - 1
     )
     cdef const Py_ssize_t[::1] block_of = blocks.astype(np.intp)
-    cdef const double[:, ::1] last_row = _rows(X, [max(last_center, 0)])
-    cdef const double[::1] w
-    cdef const double *w_ptr = NULL
-    if weights is not None:
-        w = weights
-        w_ptr = &w[0]
+    cdef const double *w_ptr = _data_or_null(weights)
+    cdef const double *last_ptr = _data_or_null(last_row)
     cdef const char *X_ptr = <const char *> &X[0, 0]
     cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
     cdef int itemsize = sizeof(floating)
-    cdef const double *last_ptr = &last_row[0, 0] if last_center >= 0 else NULL
     cdef Py_ssize_t t, b
     cdef double offset
     with nogil:
