@@ -395,7 +395,7 @@ def _select_arguments(parser):
 
 def _select(args):
     from ._persistence import check_directory
-    from ._selection import select
+    from ._selection import _TABLE_COLUMNS, select
 
     if args.output is not None:
         check_directory(args.output)  # before the grid, not after
@@ -410,7 +410,7 @@ def _select(args):
         random_state=args.random_state,
         n_jobs=args.jobs,
     )
-    table = {name: np.asarray(result.table[name]) for name in _table_names(result)}
+    table = {name: np.asarray(result.table[name]) for name, _ in _TABLE_COLUMNS}
     if args.table is not None:
         write_table(args.table, table)
     best = result.best_estimator_
@@ -425,11 +425,6 @@ def _select(args):
         best.save(args.output)
         print(f"saved to {args.output}")
     return 0
-
-
-def _table_names(result):
-    table = result.table
-    return list(table.columns) if hasattr(table, "columns") else table.dtype.names
 
 
 def _format_table(table):
