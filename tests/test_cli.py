@@ -235,6 +235,22 @@ def test_impute_fills_empty_cells_as_python_does(fitted, tmp_path, capsys):
     assert not np.allclose(draws[::3, 0], model.impute(holes)[::3, 0])
 
 
+def test_impute_names_each_column_after_its_values(fitted, tmp_path, capsys):
+    # The file's columns in the other order (b, a): the filled table is in the
+    # model's order and each column keeps its own name.
+    csv, model_path, X = fitted
+    holes = X.copy()
+    holes[::3, 1] = np.nan
+    reordered = write_csv(tmp_path / "ba.csv", holes[:, ::-1], ("b", "a"))
+    code, _, err = run(
+        ["impute", model_path, reordered, "-o", tmp_path / "filled.csv"], capsys
+    )
+    assert code == 0, err
+    filled, columns = read_table(tmp_path / "filled.csv")
+    assert columns == ["a", "b"]
+    assert_array_equal(filled, load_unnamed(model_path).impute(holes))
+
+
 def test_select_prints_the_table_and_saves_the_best_model(tmp_path, capsys):
     X = RandomData(seed=5, n_samples=400).X["full"]  # three well-separated blobs
     csv = write_csv(tmp_path / "data.csv", X)

@@ -153,3 +153,18 @@ def test_writers_keep_integer_columns(tmp_path, capsys):
     write_table(tmp_path / "t.parquet", columns)
     table = pa.parquet.read_table(tmp_path / "t.parquet")
     assert table.schema.field("label").type == pa.int64()
+
+
+def test_npy_of_a_table_with_text_needs_no_pickle(tmp_path):
+    # fastem select --table t.npy: numbers beside the covariance types' names.
+    columns = {
+        "n_components": np.array([1, 2]),
+        "covariance_type": np.array(["full", "spherical"], dtype=object),
+        "bic": np.array([10.5, 9.25]),
+    }
+    write_table(tmp_path / "t.npy", columns)
+    table = np.load(tmp_path / "t.npy", allow_pickle=False)
+    assert table.dtype.names == tuple(columns)
+    for name, column in columns.items():
+        assert table[name].tolist() == column.tolist(), name
+    assert table["n_components"].dtype == np.int64

@@ -248,12 +248,18 @@ def rewrite(path, entries):
             archive.writestr(name, data)
 
 
+def npy_bytes(array, **save_kwargs):
+    """The bytes of ``array`` as an archive's ``.npy`` entry."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, **save_kwargs)
+    return buffer.getvalue()
+
+
 def edit_header(path, entries, edit):
     header = json.loads(np.load(io.BytesIO(entries["header.npy"])).tobytes())
     edit(header)
-    buffer = io.BytesIO()
-    np.save(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
-    rewrite(path, {**entries, "header.npy": buffer.getvalue()})
+    header_bytes = npy_bytes(np.frombuffer(json.dumps(header).encode(), np.uint8))
+    rewrite(path, {**entries, "header.npy": header_bytes})
 
 
 def test_newer_format_is_refused(saved):
@@ -294,9 +300,8 @@ def test_tampered_shape_in_the_header_is_refused(saved):
 
 def test_tampered_array_is_refused(saved):
     path, entries = saved
-    buffer = io.BytesIO()
-    np.save(buffer, np.zeros((2, 2), np.float32))
-    rewrite(path, {**entries, "model.weights_.npy": buffer.getvalue()})
+    float32_weights = npy_bytes(np.zeros((2, 2), np.float32))
+    rewrite(path, {**entries, "model.weights_.npy": float32_weights})
     with pytest.raises(ValueError, match="weights_.*float32.*tampered"):
         load(path)
 
@@ -304,9 +309,7 @@ def test_tampered_array_is_refused(saved):
 def test_consistently_tampered_shapes_are_refused(saved):
     # Header and array agree, but the model's own arrays do not.
     path, entries = saved
-    buffer = io.BytesIO()
-    np.save(buffer, np.zeros(4))
-    entries = {**entries, "model.weights_.npy": buffer.getvalue()}
+    entries = {**entries, "model.weights_.npy": npy_bytes(np.zeros(4))}
     edit_header(
         path, entries, lambda h: h["model"]["attributes"]["weights_"].update(shape=[4])
     )
@@ -323,18 +326,15 @@ def test_unknown_class_is_refused(saved):
 
 def test_unlisted_array_is_refused(saved):
     path, entries = saved
-    buffer = io.BytesIO()
-    np.save(buffer, np.zeros(3))
-    rewrite(path, {**entries, "extra.npy": buffer.getvalue()})
+    rewrite(path, {**entries, "extra.npy": npy_bytes(np.zeros(3))})
     with pytest.raises(ValueError, match="does not name"):
         load(path)
 
 
 def test_pickled_arrays_are_never_loaded(saved):
     path, entries = saved
-    buffer = io.BytesIO()
-    np.save(buffer, np.array([object()], dtype=object), allow_pickle=True)
-    rewrite(path, {**entries, "model.means_.npy": buffer.getvalue()})
+    pickled = npy_bytes(np.array([object()], dtype=object), allow_pickle=True)
+    rewrite(path, {**entries, "model.means_.npy": pickled})
     with pytest.raises(ValueError, match="pickle"):
         load(path)
 

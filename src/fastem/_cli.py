@@ -67,24 +67,39 @@ def _load_model(path):
     return load(path)
 
 
-def _data_for(model, X, columns, source):
-    """X's columns in the order the model was fitted on, matched by name if both
-    have names; the estimator checks the count."""
+def _model_and_data(args):
+    """The saved model, the data file's rows and the names of their columns.
+
+    The columns are put in the order the model was fitted on, matched by name when
+    both have names (the estimator checks their count); their names are the model's,
+    else the file's, else None.
+    """
+    model = _load_model(args.model)
+    X, columns = _read_data(args)
     names = getattr(model, "feature_names_in_", None)
-    if names is None or columns is None:
-        return X
+    if names is None:
+        return model, X, columns
     names = list(names)
+    if columns is None:
+        return model, X, names
     if sorted(columns) != sorted(names) or len(set(columns)) != len(columns):
         raise ValueError(
-            f"{source}: columns {columns} do not match the model's features {names}"
+            f"{args.data}: columns {columns} do not match the model's features {names}"
         )
-    return X[:, [columns.index(name) for name in names]]
+    return model, X[:, [columns.index(name) for name in names]], names
+
+
+def _named_columns(X, names):
+    """X's columns by name (``x0``, ``x1``, ... when names is None), for write_table."""
+    if names is None:
+        names = [f"x{j}" for j in range(X.shape[1])]
+    return {str(name): column for name, column in zip(names, X.T)}
 
 
 def _named_call(method, *args):
     """Call a model's method on an ndarray when it was fitted with feature names.
 
-    The command line matched the columns by name itself (:func:`_data_for`), so
+    The command line matched the columns by name itself (:func:`_model_and_data`), so
     scikit-learn's warning about X without feature names does not apply.
     """
     with warnings.catch_warnings():
@@ -242,9 +257,7 @@ def _predict_arguments(parser):
 
 
 def _predict(args):
-    model = _load_model(args.model)
-    X, columns = _read_data(args)
-    X = _data_for(model, X, columns, args.data)
+    model, X, _ = _model_and_data(args)
     if args.proba:
         resp = _named_call(model.predict_proba, X)
         write_table(args.output, {f"p{k}": column for k, column in enumerate(resp.T)})
@@ -271,9 +284,7 @@ def _score_arguments(parser):
 
 
 def _score(args):
-    model = _load_model(args.model)
-    X, columns = _read_data(args)
-    X = _data_for(model, X, columns, args.data)
+    model, X, _ = _model_and_data(args)
     if args.per_sample:
         write_table(
             args.output, {"log_likelihood": _named_call(model.score_samples, X)}
@@ -307,8 +318,7 @@ def _sample(args):
     if args.seed is not None:
         model.random_state = args.seed
     X, labels = model.sample(args.n_samples)
-    names = _column_names(model, X.shape[1])
-    columns = {str(name): column for name, column in zip(names, X.T)}
+    columns = _named_columns(X, getattr(model, "feature_names_in_", None))
     if args.labels:
         columns["component"] = labels
     write_table(args.output, columns)
@@ -334,21 +344,12 @@ def _impute_arguments(parser):
 
 
 def _impute(args):
-    model = _load_model(args.model)
-    X, columns = _read_data(args)
-    X = _data_for(model, X, columns, args.data)
+    model, X, names = _model_and_data(args)
     random_state = np.random.RandomState(args.seed) if args.sample_posterior else None
-    filled = _named_call(model._impute, X, random_state)
-    names = columns if columns is not None else _column_names(model, X.shape[1])
     write_table(
-        args.output, {str(name): column for name, column in zip(names, filled.T)}
+        args.output, _named_columns(_named_call(model._impute, X, random_state), names)
     )
     return 0
-
-
-def _column_names(model, n_features):
-    names = getattr(model, "feature_names_in_", None)
-    return list(names) if names is not None else [f"x{j}" for j in range(n_features)]
 
 
 def _select_arguments(parser):
@@ -394,7 +395,7 @@ def _select_arguments(parser):
 
 def _select(args):
     from ._persistence import check_directory
-    from ._selection import select
+    from ._selection import _TABLE_COLUMNS, select
 
     if args.output is not None:
         check_directory(args.output)  # before the grid, not after
@@ -409,7 +410,7 @@ def _select(args):
         random_state=args.random_state,
         n_jobs=args.jobs,
     )
-    table = {name: np.asarray(result.table[name]) for name in _table_names(result)}
+    table = {name: np.asarray(result.table[name]) for name, _ in _TABLE_COLUMNS}
     if args.table is not None:
         write_table(args.table, table)
     best = result.best_estimator_
@@ -424,11 +425,6 @@ def _select(args):
         best.save(args.output)
         print(f"saved to {args.output}")
     return 0
-
-
-def _table_names(result):
-    table = result.table
-    return list(table.columns) if hasattr(table, "columns") else table.dtype.names
 
 
 def _format_table(table):

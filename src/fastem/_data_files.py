@@ -184,9 +184,10 @@ def write_table(destination, columns):
     Parameters
     ----------
     destination : str or path-like
-        Its extension picks the format: ``.npy`` (the columns side by side in one
-        array of their common dtype), ``.parquet``/``.pq``, anything else CSV with
-        a header; ``-`` writes CSV to stdout.
+        Its extension picks the format: ``.npy`` (numeric columns side by side in
+        one array of their common dtype; with text, a structured array, one field
+        per column), ``.parquet``/``.pq``, anything else CSV with a header; ``-``
+        writes CSV to stdout.
     columns : dict of str -> ndarray of shape (n_rows,)
         Each column keeps its dtype in CSV and Parquet (labels stay integers).
     """
@@ -196,14 +197,29 @@ def write_table(destination, columns):
         _write_csv(sys.stdout, columns)
         sys.stdout.flush()
     elif suffix == ".npy":
-        values = list(columns.values())
-        np.save(destination, values[0] if len(values) == 1 else np.column_stack(values))
+        np.save(destination, _npy_array(columns), allow_pickle=False)
     elif suffix in PARQUET_SUFFIXES:
         pa = _pyarrow()
         pa.parquet.write_table(pa.table(columns), destination)
     else:
         with open(destination, "w", newline="") as file:
             _write_csv(file, columns)
+
+
+def _npy_array(columns):
+    """Numeric columns side by side in their common dtype (one column as it is); a
+    table with text, a structured array with one field per column (text as str), so
+    that the file needs no pickle."""
+    values = [np.asarray(column) for column in columns.values()]
+    if all(value.dtype.kind in "biuf" for value in values):
+        return values[0] if len(values) == 1 else np.column_stack(values)
+    values = [value.astype(str) if value.dtype == object else value for value in values]
+    table = np.empty(
+        len(values[0]), [(name, value.dtype) for name, value in zip(columns, values)]
+    )
+    for name, value in zip(columns, values):
+        table[name] = value
+    return table
 
 
 def _csv_cell(value):
