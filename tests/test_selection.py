@@ -252,6 +252,9 @@ def test_warm_start_never_ends_lower_than_the_restarts(covariance_type):
         warm.table.iterrows(), warm.estimators_, cold.estimators_
     ):
         assert w.lower_bound_ >= c.lower_bound_
+        # Every model carries the seed: sample() is reproducible, split or not.
+        assert w.random_state == 1
+        assert_array_equal(w.sample(5)[0], w.sample(5)[0])
         if not row["warm_started"]:
             assert_identical_fit(w, c)
     assert not warm.table["warm_started"].iloc[0]

@@ -324,7 +324,9 @@ def _fit_chain(covariance_type, prior, ks, *, X, n_init, seed, gm_params):
         if previous is not None and previous.n_components == k - 1:
             start = _split_start(previous, X)
             if start is not None:
-                split = _fitted_or_none(GaussianMixture(k, **start, **params), X)
+                split = _fitted_or_none(
+                    GaussianMixture(k, random_state=seed, **start, **params), X
+                )
         # The higher final lower bound wins, as between n_init restarts.
         if split is not None and (
             restarts is None or split.lower_bound_ > restarts.lower_bound_
