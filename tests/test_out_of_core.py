@@ -103,6 +103,34 @@ def test_streamed_fit_equals_the_in_memory_fit_on_real_data(covariance_type):
     assert_close_fit(got, want)
 
 
+@ignore_convergence
+@pytest.mark.parametrize("kind", ("npy memmap", "callable"))
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_streamed_fit_with_a_default_prior_equals_the_in_memory_fit(
+    covariance_type, kind, tmp_path
+):
+    # The prior's defaults come from all the rows, read in chunks like EM's.
+    X = (
+        20.0
+        + RandomData(seed=2, n_samples=6000, n_components=3, n_features=3).X[
+            covariance_type
+        ]
+    )
+    params = dict(
+        n_components=3,
+        covariance_type=covariance_type,
+        prior="default",
+        random_state=0,
+        max_iter=5,
+        tol=0.0,
+    )
+    want = GaussianMixture(**params).fit(X)
+    got = GaussianMixture(init_sample_size=len(X), **params).fit(
+        out_of_core(X, kind, tmp_path)
+    )
+    assert_close_fit(got, want)
+
+
 @pytest.mark.parametrize("kind", SOURCE_KINDS)
 def test_methods_on_streamed_data_equal_the_in_memory_ones(kind, tmp_path):
     data = RandomData(seed=2, n_samples=400, n_components=3, n_features=2)

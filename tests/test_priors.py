@@ -3,6 +3,7 @@ against scipy.stats, the vanishing prior against maximum likelihood, and the
 promises of EM on the log posterior.
 """
 
+import math
 import shutil
 import subprocess
 import warnings
@@ -22,14 +23,22 @@ from _builders import (
 )
 from fastem import GaussianMixture, GaussianPrior
 from fastem import _gaussian_math as gm
+from fastem._gaussian_mixture import _data_moments
 from fastem._kernels._reference import sufficient_stats
+from fastem._missing import MissingValueSource, mean_imputed
 from fastem._priors import as_gaussian_prior, flat_degrees_of_freedom
+from fastem._sources import ArraySource, ChunkSource, as_source
 
 N_FEATURES, N_COMPONENTS = 3, 4
 
 ignore_convergence = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning"
 )
+
+
+def numpy_moments(X):
+    """The data moments a prior's defaults take, by NumPy."""
+    return lambda: (X.mean(axis=0), np.cov(X, rowvar=False))
 
 
 def random_prior(rng, covariance_type, n_features=N_FEATURES):
@@ -115,7 +124,9 @@ def scipy_log_prior(prior, weights, means, covariances, covariance_type):
 
 def m_step(X, resp, prior, covariance_type, shift):
     """fastem's M-step from the statistics of (X, resp) taken around ``shift``."""
-    resolved = prior.resolve(X, resp.shape[1], covariance_type)
+    resolved = prior.resolve(
+        X.shape[1], resp.shape[1], covariance_type, numpy_moments(X)
+    )
     stats = gm.GaussianStats.empty(shift, covariance_type)
     sufficient_stats(
         X, None, resp, stats.shift, covariance_type, stats.nk, stats.s1, stats.s2
@@ -151,7 +162,9 @@ def test_log_prior_density_equals_scipy_stats(covariance_type):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(40, N_FEATURES))
     prior = random_prior(rng, covariance_type)
-    resolved = prior.resolve(X, N_COMPONENTS, covariance_type)
+    resolved = prior.resolve(
+        N_FEATURES, N_COMPONENTS, covariance_type, numpy_moments(X)
+    )
     weights = rng.dirichlet(np.ones(N_COMPONENTS))
     means = rng.normal(size=(N_COMPONENTS, N_FEATURES))
     covariances = random_covariances(rng, N_COMPONENTS, N_FEATURES, covariance_type)
@@ -434,7 +447,9 @@ def test_default_prior_is_mclusts(covariance_type):
     """mclust's defaultPrior: colMeans, shrinkage 0.01, dof d + 2, var / G^(2/d)."""
     X = load_iris().data
     n_components, n_features = 3, X.shape[1]
-    resolved = as_gaussian_prior("default").resolve(X, n_components, covariance_type)
+    resolved = as_gaussian_prior("default").resolve(
+        n_features, n_components, covariance_type, lambda: _data_moments(ArraySource(X))
+    )
 
     variance = np.cov(X, rowvar=False) * n_components ** (-2.0 / n_features)
     want_scale = {
@@ -448,6 +463,57 @@ def test_default_prior_is_mclusts(covariance_type):
     assert resolved.degrees_of_freedom == n_features + 2
     assert resolved.weight_concentration == 1.0
     assert_allclose(resolved.scale, want_scale, rtol=1e-12)
+
+
+def test_data_moments_far_from_the_origin_are_exact():
+    # A tight cloud at 1e8: raw sums would lose every digit of the covariance (and
+    # NumPy's mean and cov lose 5e-7 and 6e-8 here).
+    rng = np.random.default_rng(3)
+    X = 1e8 + rng.normal(scale=1e-2, size=(3000, 3)) @ np.diag([1.0, 2.0, 0.5])
+    exact_mean = np.array([math.fsum(column) / len(X) for column in X.T])
+    centred = X - exact_mean
+    mean, covariance = _data_moments(ArraySource(X))
+    assert_allclose(mean, exact_mean, rtol=1e-16)
+    assert_allclose(covariance, centred.T @ centred / (len(X) - 1), rtol=1e-14)
+
+
+def test_data_moments_are_weighted_and_read_chunks_without_holding_them():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(5000, 3)) + 50.0
+    weights = rng.integers(0, 4, size=len(X)).astype(np.float64)
+    mean, covariance = _data_moments(ArraySource(X, weights))
+    assert_allclose(mean, np.average(X, axis=0, weights=weights), rtol=1e-14)
+    n = len(X)
+    weighted = np.cov(X, rowvar=False, aweights=weights, ddof=0)
+    assert_allclose(covariance, weighted * n / (n - 1), rtol=1e-12)
+
+    def chunks():
+        for start in range(0, len(X), 701):
+            yield X[start : start + 701]
+
+    source = as_source(chunks)
+    assert isinstance(source, ChunkSource)
+    sizes, sample = [], source.sample
+    source.sample = lambda size, random_state: sample(
+        sizes.append(size) or size, random_state
+    )
+    streamed = _data_moments(source)
+    assert sizes and max(sizes) < source.n_samples  # never all rows at once
+    in_memory = _data_moments(ArraySource(X))
+    for got, want in zip(streamed, in_memory):
+        assert_allclose(got, want, rtol=1e-13)
+
+
+def test_data_moments_with_missing_values_are_the_mean_imputed_datas():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 3))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 1.0
+    filled = mean_imputed(X, None)
+    mean, covariance = _data_moments(MissingValueSource(X, np.isnan(X)))
+    # The column means are near 0 on a unit spread: an absolute floor at 1e-15.
+    assert_allclose(mean, filled.mean(axis=0), rtol=1e-13, atol=1e-15)
+    assert_allclose(covariance, np.cov(filled, rowvar=False), rtol=1e-12)
 
 
 def test_prior_as_dict_object_or_default_fits_the_same():

@@ -93,13 +93,13 @@ class GaussianStats:
     def recentred(self, shift, covariance_type):
         """The same statistics around another ``shift`` c' (K, d), exactly:
         S1 + N (c - c'), and the second moments are the scatter around c' (see
-        :func:`_scatter`)."""
+        :func:`scatter_around`)."""
         shift = np.array(shift, dtype=np.float64)
         s1 = self.s1 + self.nk[:, np.newaxis] * (self.shift - shift)
         return GaussianStats(
             self.nk.copy(),
             s1,
-            _scatter(self, shift, covariance_type),
+            scatter_around(self, shift, covariance_type),
             shift,
             self.log_likelihood,
         )
@@ -146,7 +146,9 @@ def maximize(stats, covariance_type, reg_covar, eps, prior=None):
             + (stats.s1 + kappa * (prior.mean - stats.shift))
             / (mass + kappa)[:, np.newaxis]
         )
-        scatter = _scatter(stats, means, covariance_type) + prior.pseudo_scatter(means)
+        scatter = scatter_around(stats, means, covariance_type) + prior.pseudo_scatter(
+            means
+        )
         denominator = prior.covariance_denominator(mass)
         if covariance_type == "full":
             covariances = scatter / denominator[:, np.newaxis, np.newaxis]
@@ -158,7 +160,7 @@ def maximize(stats, covariance_type, reg_covar, eps, prior=None):
         return mass + (prior.weight_concentration - 1.0), means, covariances
     nk = mass + eps
     means = (stats.s1 + stats.shift * mass[:, np.newaxis]) / nk[:, np.newaxis]
-    scatter = _scatter(stats, means, covariance_type)
+    scatter = scatter_around(stats, means, covariance_type)
     if covariance_type == "full":
         covariances = scatter / nk[:, np.newaxis, np.newaxis]
     elif covariance_type == "tied":
@@ -171,7 +173,7 @@ def maximize(stats, covariance_type, reg_covar, eps, prior=None):
     return nk, means, covariances
 
 
-def _scatter(stats, means, covariance_type):
+def scatter_around(stats, means, covariance_type):
     """sum_n r (x - m)(x - m)^T around the new means m, in the layout of the type.
 
     Equal to S2 - S1 delta^T - delta S1^T + N delta delta^T with delta = m - c: exact
@@ -459,35 +461,6 @@ def stats_from_random_resp(
         )
         total += chunk
     return total
-
-
-def data_mean_covariance(X):
-    """Mean and covariance (``ddof=1``) of the rows of X, float64, in chunks of rows.
-
-    Moments are taken around the mean, so data far from the origin stays exact.
-
-    Returns
-    -------
-    mean : ndarray of shape (d,)
-    covariance : ndarray of shape (d, d)
-    """
-    mean = np.mean(X, axis=0, dtype=np.float64)
-    stats = GaussianStats.zeros(mean[np.newaxis], "full")
-    chunk = GaussianStats.empty(mean[np.newaxis], "full")
-    for start in range(0, X.shape[0], _INIT_CHUNK_ROWS):
-        rows = X[start : start + _INIT_CHUNK_ROWS]
-        sufficient_stats(
-            rows,
-            None,
-            np.ones((len(rows), 1)),
-            chunk.shift,
-            "full",
-            chunk.nk,
-            chunk.s1,
-            chunk.s2,
-        )
-        stats += chunk
-    return mean, _scatter(stats, mean[np.newaxis], "full")[0] / (X.shape[0] - 1)
 
 
 # --- data at extreme scales -------------------------------------------------

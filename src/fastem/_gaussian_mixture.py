@@ -24,6 +24,9 @@ from ._priors import GaussianPrior, as_gaussian_prior
 from ._sources import ArraySource, ChunkSource, _is_dask_array, as_source
 from ._threads import limit_blas_threads
 
+# Rows whose mean centres the sums of a prior's data moments (see _data_moments).
+_MOMENTS_SAMPLE_ROWS = 4096
+
 # Parameters during a fit, always float64; the fitted attributes take the data's dtype.
 _Params = namedtuple("_Params", "weights means covariances precisions_cholesky")
 
@@ -329,7 +332,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         prior = as_gaussian_prior(self.prior)
         if prior is not None:
             prior = prior.resolve(
-                _prior_data(source), self.n_components, self.covariance_type, exponent
+                source.n_features,
+                self.n_components,
+                self.covariance_type,
+                lambda: _data_moments(source),
+                exponent,
             )
         self._n_reseeds = 0
         warm = None
@@ -1020,14 +1027,29 @@ def _source(X, sample_weight, fitting=True):
     return MissingValueSource(X, missing, sample_weight)
 
 
-def _prior_data(source):
-    """Rows from which a prior takes its data-dependent defaults: X, mean-imputed
-    where it has NaN, or the initialisation sample of data read in chunks."""
+def _data_moments(source):
+    """Weighted mean and covariance (``ddof=1``: times n / (n - 1)) of all the rows, the
+    data-dependent defaults of a prior, in one kernel pass of a single component.
+
+    Rows with NaN count mean-imputed. The sums are taken around the mean of a sample
+    of rows, so that data far from the origin stays exact, and data read in chunks is
+    never held in memory at once.
+    """
     if isinstance(source, MissingValueSource):
-        return mean_imputed(source.X, source.sample_weight)
-    if isinstance(source, ArraySource):
-        return source.X
-    return source.sample(source.n_samples, check_random_state(0)).X
+        source = ArraySource(
+            mean_imputed(source.X, source.sample_weight), source.sample_weight
+        )
+    sample = source.sample(_MOMENTS_SAMPLE_ROWS, check_random_state(0)).X
+    shift = np.mean(sample, axis=0, dtype=np.float64)[np.newaxis]
+    n_features = shift.shape[1]
+    # One component: every responsibility is exactly 1, whatever its density.
+    stats = source.accumulate(
+        shift, np.eye(n_features)[np.newaxis], np.zeros(1), "full"
+    )
+    mean = shift + stats.s1 / stats.nk[:, np.newaxis]
+    n_samples = source.n_samples
+    covariance = gm.scatter_around(stats, mean, "full")[0] / stats.nk[0]
+    return mean[0], covariance * (n_samples / max(n_samples - 1, 1))
 
 
 def _checked(value, shape, name, **check_kwargs):

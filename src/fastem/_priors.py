@@ -59,7 +59,8 @@ class GaussianPrior:
     weight_concentration : float, default=1.0
         Dirichlet concentration alpha >= 1 (1: flat on the simplex, as in mclust).
     mean_prior : array-like of shape (n_features,), default=None
-        mu_0; None: the mean of the training data.
+        mu_0; None: the mean of the training data (weighted by ``sample_weight``,
+        with missing values replaced by their column's mean).
     mean_precision : float, default=0.01
         kappa > 0, the shrinkage of the means towards mu_0 (mclust's ``shrinkage``),
         in units of data points.
@@ -73,7 +74,8 @@ class GaussianPrior:
     covariance_prior : float or array-like, default=None
         The scale: Lambda (n_features, n_features) for full and tied, lambda
         (n_features,) for diag, a float lambda for spherical. None: mclust's
-        default, the data's covariance (``ddof=1``, as R's ``var``) divided by
+        default, the data's covariance (``ddof=1``, as R's ``var``; weighted, the
+        weighted covariance times n / (n - 1) for n rows) divided by
         K^(2/d) for full and tied, and its mean variance divided by K^(2/d) for
         spherical and for every coordinate of diag. Must be positive semi-definite
         (non-negative).
@@ -96,24 +98,28 @@ class GaussianPrior:
 
     __hash__ = None
 
-    def resolve(self, X, n_components, covariance_type, scale_exponent=0):
-        """The numeric prior for fitting X (already scaled by 2**-scale_exponent).
+    def resolve(
+        self, n_features, n_components, covariance_type, data_moments, scale_exponent=0
+    ):
+        """The numeric prior for fitting data already scaled by 2**-scale_exponent.
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_features)
-            The data EM runs on; defaults are taken from it.
+        n_features : int
         n_components : int
         covariance_type : {'full', 'tied', 'diag', 'spherical'}
+        data_moments : callable
+            Returns the mean (n_features,) and covariance (n_features, n_features) of
+            the data EM runs on; called only when a default needs them (it may read
+            all the data).
         scale_exponent : int, default=0
-            X is the user's data times 2**-scale_exponent; user-given mean_prior and
+            The data is the user's times 2**-scale_exponent; user-given mean_prior and
             covariance_prior are in the user's units and are scaled the same way.
 
         Returns
         -------
         ResolvedPrior
         """
-        n_features = X.shape[1]
         alpha = _finite_float(self.weight_concentration, "weight_concentration")
         if alpha < 1.0:
             raise ValueError(
@@ -125,7 +131,7 @@ class GaussianPrior:
             raise ValueError(f"mean_precision must be > 0 (got {kappa})")
         need_moments = self.mean_prior is None or self.covariance_prior is None
         if need_moments:
-            data_mean, data_covariance = gm.data_mean_covariance(X)
+            data_mean, data_covariance = data_moments()
         if self.mean_prior is None:
             mean = data_mean
         else:
