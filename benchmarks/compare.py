@@ -2,12 +2,18 @@
 """Side by side: fastem against its CPU peers on the grid of the performance targets.
 
     python benchmarks/compare.py [--quick] [--threads N] [--repeats R] [--memory]
-                                 [--json out.json]
+                                 [--no-predict] [--json out.json]
 
 Peers: scikit-learn, Intel oneDAL's ``em_gmm`` through daal4py, and pomegranate. oneDAL
 and pomegranate run from their own virtual environments (``--onedal-python``,
 ``--pomegranate-python``), so neither can change the scikit-learn that fastem is
 compared with; a peer whose interpreter is missing is left out with a note.
+
+A second table times ``predict``, ``predict_proba`` and ``score_samples`` of fastem and
+scikit-learn on the grid's cases with d <= 8 (on by default when both are in
+``--libraries``; ``--no-predict`` skips it). The peers are not in it: oneDAL's
+``em_gmm`` (daal4py) only fits, it has no call that scores new rows; pomegranate has
+``predict``, ``predict_proba`` and ``log_probability`` but is not timed here.
 
 How each number is made
 -----------------------
@@ -36,6 +42,16 @@ Lower bound
     ``goalFunction`` / N, pomegranate's last summarised log-probability / N. Shown as
     the difference from scikit-learn's. oneDAL and pomegranate add no ``reg_covar``
     (1e-6 on the diagonal in the others), which accounts for differences near 1e-7.
+Prediction
+    Both libraries predict with the same parameters: the case's saved start, set as
+    the fitted attributes (``weights_``, ``means_``, ``covariances_``,
+    ``precisions_`` and ``precisions_cholesky_`` from scikit-learn's
+    ``_compute_precision_cholesky``, all in the data's dtype, and ``n_features_in_``)
+    of an unfitted estimator, with no fit. Per method, the child makes one warm-up
+    call, then times ``PREDICT_CALLS`` calls and reports their median; the table shows
+    the median over repeats. Agreement, from the warm-up calls' outputs: the largest
+    |difference| of fastem's ``score_samples`` from scikit-learn's, and the fraction
+    of rows whose ``predict`` label is the same.
 """
 
 import argparse
@@ -64,6 +80,9 @@ else:  # run as a script, possibly by a peer's interpreter
 REPO = Path(__file__).resolve().parents[1]
 QUICK_FACTOR = 50
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+PREDICT_METHODS = ("predict", "predict_proba", "score_samples")
+PREDICT_CALLS = 3  # timed calls per method in a child, after one warm-up call
+PREDICT_MAX_FEATURES = 8  # the prediction table: the grid's cases with d <= this
 
 
 @dataclass(frozen=True)
@@ -218,9 +237,12 @@ def _prepare_pomegranate(covariance_type, n_threads):
     return fit
 
 
+# The libraries with the estimator API, by the module that holds GaussianMixture.
+_ESTIMATOR_MODULES = {"fastem": "fastem", "sklearn": "sklearn.mixture"}
 _PREPARE = {
-    "fastem": _estimator_preparer("fastem"),
-    "sklearn": _estimator_preparer("sklearn.mixture"),
+    **{
+        name: _estimator_preparer(module) for name, module in _ESTIMATOR_MODULES.items()
+    },
     "oneDAL": _prepare_onedal,
     "pomegranate": _prepare_pomegranate,
 }
@@ -251,29 +273,83 @@ def _peak_rss_mib():
     return peak / (2**20 if sys.platform == "darwin" else 2**10)  # bytes / KiB
 
 
+def _iteration_timer(spec):
+    """``measure(X, start) -> record``: seconds per EM iteration and the lower bound."""
+    fit = _PREPARE[spec["library"]](spec["covariance_type"], spec["threads"])
+
+    def measure(X, start):
+        fit(X, start, 1)  # warm-up: thread pools, first calls, allocations of this size
+        seconds = []
+        for max_iter in (1, spec["max_iter"]):
+            begin = time.perf_counter()
+            lower_bound, n_iter = fit(X, start, max_iter)
+            seconds.append(time.perf_counter() - begin)
+        return {
+            "seconds_per_iteration": (seconds[1] - seconds[0]) / (spec["max_iter"] - 1),
+            "seconds": seconds,
+            "lower_bound": float(lower_bound),
+            "n_iter": int(n_iter),
+        }
+
+    return measure
+
+
+def _method_timer(spec):
+    """``measure(X, start) -> record``: seconds of each of ``PREDICT_METHODS`` of a
+    model holding ``start`` as its fitted parameters; the warm-up calls' labels and
+    log-likelihoods are saved to ``spec['outputs']`` for the agreement check."""
+    from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
+
+    module = importlib.import_module(_ESTIMATOR_MODULES[spec["library"]])
+    covariance_type = spec["covariance_type"]
+
+    def measure(X, start):
+        model = module.GaussianMixture(
+            n_components=len(start["weights"]), covariance_type=covariance_type
+        )
+        precisions_cholesky = _compute_precision_cholesky(
+            start["covariances"], covariance_type
+        )
+        model.weights_ = start["weights"]
+        model.means_ = start["means"]
+        model.covariances_ = start["covariances"]
+        model.precisions_ = start["precisions"]
+        model.precisions_cholesky_ = precisions_cholesky.astype(X.dtype)
+        model.n_features_in_ = X.shape[1]
+        seconds, outputs = {}, {}
+        for method in PREDICT_METHODS:
+            call = getattr(model, method)
+            outputs[method] = call(X)  # warm-up
+            times = []
+            for _ in range(PREDICT_CALLS):
+                begin = time.perf_counter()
+                call(X)
+                times.append(time.perf_counter() - begin)
+            seconds[method] = statistics.median(times)
+        np.savez(
+            spec["outputs"],
+            labels=outputs["predict"],
+            score_samples=outputs["score_samples"],
+        )
+        return {"method_seconds": seconds}
+
+    return measure
+
+
 def _child(spec):
     """Measure one library on one case; print a JSON record as the last stdout line."""
     warnings.filterwarnings("ignore", "Best performing initialization did not converge")
     data = Path(spec["data"])
     start = dict(np.load(data / "start.npz"))
-    fit = _PREPARE[spec["library"]](spec["covariance_type"], spec["threads"])
+    timer = _method_timer if spec["task"] == "predict" else _iteration_timer
+    measure = timer(spec)  # imports the library
     baseline = _peak_rss_mib()
-    X = np.load(data / "X.npy")
-    fit(X, start, 1)  # warm-up: thread pools, first calls, allocations of this size
-    seconds = []
-    for max_iter in (1, spec["max_iter"]):
-        begin = time.perf_counter()
-        lower_bound, n_iter = fit(X, start, max_iter)
-        seconds.append(time.perf_counter() - begin)
-    record = {
-        "seconds_per_iteration": (seconds[1] - seconds[0]) / (spec["max_iter"] - 1),
-        "seconds": seconds,
-        "lower_bound": float(lower_bound),
-        "n_iter": int(n_iter),
-        "peak_rss_mib": _peak_rss_mib(),
-        "baseline_rss_mib": baseline,
-        "versions": _versions(spec["library"]),
-    }
+    record = measure(np.load(data / "X.npy"), start)
+    record.update(
+        peak_rss_mib=_peak_rss_mib(),
+        baseline_rss_mib=baseline,
+        versions=_versions(spec["library"]),
+    )
     print(json.dumps(record))
 
 
@@ -290,11 +366,18 @@ def _write_case(case, folder):
     )
 
 
-def _run_child(library, case, folder, args):
+def _outputs_path(folder, library_name):
+    """Where a prediction child saves its labels and log-likelihoods."""
+    return folder / f"outputs-{library_name}.npz"
+
+
+def _run_child(library, case, folder, args, task):
     """One child process; its record, or ``{'error': ...}`` if it failed."""
     spec = {
+        "task": task,
         "library": library.name,
         "data": str(folder),
+        "outputs": str(_outputs_path(folder, library.name)),
         "covariance_type": case.covariance_type,
         "max_iter": args.max_iter,
         "threads": args.threads,
@@ -313,34 +396,93 @@ def _run_child(library, case, folder, args):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _measure(plan, repeats, args):
+def _outcome(record):
+    """One line of progress about a child's record."""
+    if "error" in record:
+        return f"failed: {record['error']}"
+    if "method_seconds" in record:
+        times = ", ".join(f"{m} {s:.4g} s" for m, s in record["method_seconds"].items())
+    else:
+        times = f"{record['seconds_per_iteration']:.4g} s/iter"
+    return f"{times}, peak {record['peak_rss_mib']:.0f} MiB"
+
+
+def _agreement(folder):
+    """fastem's prediction outputs against scikit-learn's, both saved in ``folder``:
+    the largest |difference| of score_samples and the fraction of equal labels."""
+    try:
+        fastem, sklearn = (
+            np.load(_outputs_path(folder, name)) for name in ("fastem", "sklearn")
+        )
+    except FileNotFoundError:  # a child failed
+        return {}
+    difference = fastem["score_samples"].astype(np.float64) - sklearn["score_samples"]
+    return {
+        "score_samples_max_abs_diff": float(np.max(np.abs(difference))),
+        "labels_agree": float(np.mean(fastem["labels"] == sklearn["labels"])),
+    }
+
+
+def _measure(plan, repeats, args, task="fit"):
     """Run every (case, libraries) of ``plan``, libraries interleaved, ``repeats``
-    times; return one record per child."""
+    times; return one record per child. ``task``: 'fit' (EM iterations) or 'predict'
+    (``PREDICT_METHODS``, whose agreement is added to each fastem record)."""
     records = []
     total = sum(len(libraries) for _, libraries in plan) * repeats
     with tempfile.TemporaryDirectory(prefix="fastem-compare-") as tmp:
+        folder = Path(tmp)
         for case, libraries in plan:
-            _write_case(case, Path(tmp))
+            _write_case(case, folder)
+            for outputs in folder.glob("outputs-*.npz"):  # the previous case's
+                outputs.unlink()
+            mine = []
             for repeat in range(repeats):
                 shift = repeat % len(libraries)
                 for library in libraries[shift:] + libraries[:shift]:
-                    record = _run_child(library, case, Path(tmp), args)
-                    record.update(case=asdict(case), library=library.name)
-                    records.append(record)
-                    if "error" in record:
-                        outcome = f"failed: {record['error']}"
-                    else:
-                        outcome = (
-                            f"{record['seconds_per_iteration']:.4g} s/iter, peak "
-                            f"{record['peak_rss_mib']:.0f} MiB"
-                        )
-                    progress = f"[{len(records)}/{total}] {case.label} {library.name}"
-                    print(f"{progress}: {outcome}", file=sys.stderr)
+                    record = _run_child(library, case, folder, args, task)
+                    record.update(task=task, case=asdict(case), library=library.name)
+                    mine.append(record)
+                    progress = (
+                        f"[{len(records) + len(mine)}/{total}] {task} {case.label} "
+                        f"{library.name}"
+                    )
+                    print(f"{progress}: {_outcome(record)}", file=sys.stderr)
+            if task == "predict":
+                agreement = _agreement(folder)
+                for record in mine:
+                    if record["library"] == "fastem" and "error" not in record:
+                        record.update(agreement)
+            records += mine
     return records
 
 
-def _summaries(records, case, names, max_iter):
-    """Per library: median s/iter, peak RSS, lower bound (or the error, or None)."""
+def _fit_summary(good, max_iter):
+    """Median s/iter, peak RSS, lower bound of one library's good records."""
+    return {
+        "seconds_per_iteration": statistics.median(
+            r["seconds_per_iteration"] for r in good
+        ),
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in good),
+        "lower_bound": good[0]["lower_bound"],
+        "stopped_early": any(r["n_iter"] != max_iter for r in good),
+    }
+
+
+def _predict_summary(good, max_iter):
+    """Median seconds per method, peak RSS, agreement of one library's good records."""
+    summary = {
+        method: statistics.median(r["method_seconds"][method] for r in good)
+        for method in PREDICT_METHODS
+    }
+    summary["peak_rss_mib"] = max(r["peak_rss_mib"] for r in good)
+    for key in ("score_samples_max_abs_diff", "labels_agree"):
+        if key in good[0]:
+            summary[key] = good[0][key]
+    return summary
+
+
+def _summaries(records, case, names, max_iter, summarize=_fit_summary):
+    """Per library: ``summarize`` of its good records (or the error, or None)."""
     summaries = {}
     for name in names:
         mine = [
@@ -350,23 +492,19 @@ def _summaries(records, case, names, max_iter):
         if not good:
             summaries[name] = {"error": mine[0]["error"]} if mine else None
             continue
-        summaries[name] = {
-            "seconds_per_iteration": statistics.median(
-                r["seconds_per_iteration"] for r in good
-            ),
-            "peak_rss_mib": max(r["peak_rss_mib"] for r in good),
-            "lower_bound": good[0]["lower_bound"],
-            "stopped_early": any(r["n_iter"] != max_iter for r in good),
-        }
+        summaries[name] = summarize(good, max_iter)
     return summaries
 
 
 def _cell(summary, key, template):
-    """One library's value, 'n/a' where the case is not for it, or 'failed'."""
+    """One library's value, 'n/a' where the case or value is not for it, or
+    'failed'."""
     if summary is None:
         return "n/a"
     if "error" in summary:
         return "failed"
+    if key not in summary:
+        return "n/a"
     return template.format(summary[key])
 
 
@@ -416,6 +554,35 @@ def _markdown(rows, names):
             ]
         )
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# The agreement column of the prediction table, per method: (summary key, format).
+_AGREEMENT = {
+    "predict": ("labels_agree", "{:.6f} of labels equal"),
+    "score_samples": ("score_samples_max_abs_diff", "max abs Δ {:.1e}"),
+}
+
+
+def _predict_markdown(rows):
+    """One markdown table: each method's seconds, their ratio, the agreement."""
+    header = ["case", "method", "fastem s", "sklearn s", "sklearn/fastem", "agreement"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for case, summaries in rows:
+        fastem, sklearn = summaries["fastem"], summaries["sklearn"]
+        for method in PREDICT_METHODS:
+            agreement = (
+                _cell(fastem, *_AGREEMENT[method]) if method in _AGREEMENT else ""
+            )
+            cells = [
+                case.label,
+                method,
+                _cell(fastem, method, "{:.4g}"),
+                _cell(sklearn, method, "{:.4g}"),
+                _versus(sklearn, fastem, method, "{:.1f}x", operator.truediv),
+                agreement,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -507,6 +674,14 @@ def _parse(argv):
         help="also fit full N=1e7 d=3 K=32 with fastem, and extrapolate scikit-learn",
     )
     parser.add_argument(
+        "--predict",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also time predict, predict_proba and score_samples of fastem and "
+        "scikit-learn on the cases with d <= 8 (default: when both are in "
+        "--libraries)",
+    )
+    parser.add_argument(
         "--onedal-python",
         default=str(REPO / ".venv-onedal" / "bin" / "python"),
         help="interpreter with daal4py (default: .venv-onedal/bin/python)",
@@ -523,6 +698,11 @@ def _parse(argv):
         parser.error("--max-iter must be at least 2")
     if args.memory and not {"fastem", "sklearn"} <= set(args.libraries.split(",")):
         parser.error("--memory needs fastem and sklearn in --libraries")
+    has_both = {"fastem", "sklearn"} <= set(args.libraries.split(","))
+    if args.predict and not has_both:
+        parser.error("--predict needs fastem and sklearn in --libraries")
+    if args.predict is None:
+        args.predict = has_both
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
     return args
@@ -548,28 +728,43 @@ def _libraries(args):
     return libraries, notes
 
 
-def _grid(args, libraries, notes):
-    """Measure the grid (shrunk with --quick), print its table; return the records."""
+def _plan(args, cases, libraries):
+    """(case, the libraries that can run it) for ``cases`` whose label, full-size or
+    shrunk with --quick, contains --match; shrunk with --quick."""
     factor = QUICK_FACTOR if args.quick else 1
     plan = []
-    for case in (c.shrunk(factor) for c in GRID):
+    for full_size in cases:
+        case = full_size.shrunk(factor)
         runnable = [
             library
             for library in libraries
             if case.covariance_type in library.covariance_types
         ]
-        if runnable and args.match in case.label:
+        if runnable and any(args.match in c.label for c in (full_size, case)):
             plan.append((case, runnable))
-    records = _measure(plan, args.repeats, args)
+    return plan
 
-    names = [library.name for library in libraries]
-    rows = [(case, _summaries(records, case, names, args.max_iter)) for case, _ in plan]
+
+def _notes(rows):
+    """Notes on the (case, summaries) rows: failed children, fits stopped early."""
+    notes = []
     for case, summaries in rows:
         for name, summary in summaries.items():
             if summary and "error" in summary:
                 notes.append(f"{case.label} {name} failed: {summary['error']}")
-            elif summary and summary["stopped_early"]:
+            elif summary and summary.get("stopped_early"):
                 notes.append(f"{case.label} {name} stopped before max_iter")
+    return notes
+
+
+def _grid(args, libraries, notes):
+    """Measure the grid (shrunk with --quick), print its table; return the records."""
+    plan = _plan(args, GRID, libraries)
+    records = _measure(plan, args.repeats, args)
+
+    names = [library.name for library in libraries]
+    rows = [(case, _summaries(records, case, names, args.max_iter)) for case, _ in plan]
+    notes += _notes(rows)
     versions = {r["library"]: r["versions"] for r in records if "versions" in r}
     print(
         f"\nSeconds per EM iteration, median of {args.repeats} "
@@ -581,6 +776,33 @@ def _grid(args, libraries, notes):
     print(_markdown(rows, names))
     print("\n" + "; ".join(versions[name] for name in names if name in versions))
     for note in notes:
+        print(f"Note: {note}")
+    return records
+
+
+def _predict_grid(args, libraries):
+    """Time the prediction methods of fastem and scikit-learn on the grid's cases with
+    d <= ``PREDICT_MAX_FEATURES``, print their table; return the records."""
+    both = [library for library in libraries if library.name in ("fastem", "sklearn")]
+    cases = [case for case in GRID if case.n_features <= PREDICT_MAX_FEATURES]
+    plan = _plan(args, cases, both)
+    if not plan:
+        return []
+    records = _measure(plan, args.repeats, args, task="predict")
+    rows = [
+        (case, _summaries(records, case, ["fastem", "sklearn"], None, _predict_summary))
+        for case, _ in plan
+    ]
+    print(
+        f"\nSeconds per call of {', '.join(PREDICT_METHODS)} on the case's X, "
+        f"median over {args.repeats} repeats (each child: one warm-up call, then the "
+        f"median of {PREDICT_CALLS}), {args.threads} threads; both libraries hold the "
+        f"case's start as their fitted parameters. Ratio: scikit-learn's seconds "
+        f"over fastem's. Agreement: fastem's outputs against scikit-learn's. oneDAL "
+        f"(em_gmm: fit only) and pomegranate are not timed here.\n"
+    )
+    print(_predict_markdown(rows))
+    for note in _notes(rows):
         print(f"Note: {note}")
     return records
 
@@ -607,6 +829,8 @@ def main(argv=None):
         return
     libraries, notes = _libraries(args)
     records = _grid(args, libraries, notes)
+    if args.predict:
+        records += _predict_grid(args, libraries)
     if args.memory:
         records += _memory(args, libraries)
     if args.json:
