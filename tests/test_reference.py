@@ -217,6 +217,19 @@ def test_precision_cholesky_from_precisions(covariance_type):
     )
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_covariances_from_cholesky_invert_the_factorisation(covariance_type):
+    covariances = random_covariances(np.random.default_rng(7), 3, 4, covariance_type)
+    factors = gm.precision_cholesky(covariances, covariance_type)
+
+    assert_allclose(
+        gm.covariances_from_cholesky(factors, covariance_type),
+        covariances,
+        rtol=1e-12,
+        atol=1e-12 * np.max(np.abs(covariances)),
+    )
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
 def test_upper_precision_cholesky_refactors_lower_factors(covariance_type):
     precisions = random_precisions(np.random.default_rng(5), covariance_type)

@@ -334,6 +334,17 @@ def precisions_from_cholesky(precisions_chol, covariance_type):
     return precisions_chol**2
 
 
+def covariances_from_cholesky(precisions_chol, covariance_type):
+    """The covariances (U U^T)^{-1} = U^{-T} U^{-1} of upper precision factors."""
+    if covariance_type in ("full", "tied"):
+        full = covariance_type == "full"
+        stacked = precisions_chol if full else precisions_chol[np.newaxis]
+        inverse = _lower_triangular_inverse(np.swapaxes(stacked, -1, -2))  # U^{-T}
+        covariances = inverse @ np.swapaxes(inverse, -1, -2)
+        return covariances if full else covariances[0]
+    return 1.0 / precisions_chol**2
+
+
 def covariances_from_precisions(precisions, covariance_type):
     """Inverse of the precisions, for a model given only ``precisions_init``."""
     if covariance_type in ("full", "tied"):

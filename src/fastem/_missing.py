@@ -29,7 +29,7 @@ import numpy as np
 from ._gaussian_math import (
     SINGULAR_COVARIANCE_MESSAGE,
     GaussianStats,
-    _lower_triangular_inverse,
+    covariances_from_cholesky,
     log_det_cholesky,
     precision_cholesky,
 )
@@ -126,20 +126,6 @@ def group_patterns(missing):
         Pattern(rows, np.flatnonzero(~mask), np.flatnonzero(mask))
         for rows, mask in zip(np.split(order, bounds), masks)
     ]
-
-
-def covariances_from_cholesky(precisions_chol, covariance_type):
-    """The covariances (U U^T)^{-1} of upper precision factors, float64.
-
-    full (K, d, d), tied (d, d), diag (K, d), spherical (K,).
-    """
-    if covariance_type == "full":
-        inverse = _lower_triangular_inverse(np.swapaxes(precisions_chol, -1, -2))
-        return inverse @ np.swapaxes(inverse, -1, -2)  # U^{-T} U^{-1}
-    if covariance_type == "tied":
-        inverse = _lower_triangular_inverse(precisions_chol.T[np.newaxis])[0]
-        return inverse @ inverse.T
-    return 1.0 / precisions_chol**2
 
 
 @dataclass
