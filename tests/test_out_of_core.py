@@ -325,3 +325,17 @@ def test_stored_arrays_of_the_wrong_shape_are_refused(tmp_path):
     np.save(tmp_path / "m.npy", np.ones((10, 3)))
     with pytest.raises(ValueError, match="X has 3 features, but the model expects 2"):
         model.predict(np.load(tmp_path / "m.npy", mmap_mode="r"))
+
+
+def test_impute_takes_memory_maps_but_refuses_chunks_and_dask_arrays(tmp_path):
+    X = RandomData(seed=3, n_samples=300, n_components=2, n_features=3).X["full"]
+    X[::7, 1] = np.nan
+    model = GaussianMixture(2, random_state=0).fit(X)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    assert_array_equal(model.impute(mapped), model.impute(X))
+    with pytest.raises(TypeError, match="impute needs X in memory"):
+        model.impute(chunk_callable(X, rows=50))
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(TypeError, match="impute needs X in memory"):
+        model.impute(da.from_array(X, chunks=100))

@@ -855,6 +855,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _impute(self, X, random_state):
         """:meth:`impute`, or draws from p(x_M | x_O) with a RandomState."""
+        # Checked without building a DaskSource, which would read (persist) the
+        # blocks. Memory maps are arrays here: the answer is as large as X anyway.
         if _is_dask_array(X) or (
             not isinstance(X, np.ndarray) and as_source(X, one_pass=True) is not None
         ):
