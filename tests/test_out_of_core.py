@@ -125,9 +125,7 @@ def test_streamed_fit_with_a_default_prior_equals_the_in_memory_fit(
         tol=0.0,
     )
     want = GaussianMixture(**params).fit(X)
-    got = GaussianMixture(init_sample_size=len(X), **params).fit(
-        out_of_core(X, kind, tmp_path)
-    )
+    got = GaussianMixture(**params).fit(out_of_core(X, kind, tmp_path))
     assert_close_fit(got, want)
 
 

@@ -389,16 +389,22 @@ def run_mclust(call, covariance_type, X, resp):
 needs_mclust = pytest.mark.skipif(not mclust_available(), reason="needs R with mclust")
 
 
+def iris_default_prior_m_step(covariance_type):
+    """iris, random responsibilities for 3 components, and fastem's M-step from them
+    under the default prior: (X, resp, (weights, means, covariances))."""
+    X = load_iris().data
+    resp = responsibilities(np.random.default_rng(0), len(X), 3)
+    weights, means, covariances, _ = m_step(
+        X, resp, GaussianPrior(), covariance_type, np.zeros((3, 4))
+    )
+    return X, resp, (weights, means, covariances)
+
+
 @needs_mclust
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_m_step_with_the_default_prior_equals_mclusts(covariance_type):
     """mclust's mstep with priorControl() on iris, from the same responsibilities."""
-    X = load_iris().data
-    resp = responsibilities(np.random.default_rng(0), len(X), 3)
-
-    weights, means, covariances, _ = m_step(
-        X, resp, GaussianPrior(), covariance_type, np.zeros((3, 4))
-    )
+    X, resp, (weights, means, covariances) = iris_default_prior_m_step(covariance_type)
 
     _, *want = run_mclust(MSTEP, covariance_type, X, resp)
     assert_allclose(weights, want[0], rtol=1e-13)
@@ -410,11 +416,7 @@ def test_m_step_with_the_default_prior_equals_mclusts(covariance_type):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_map_em_with_the_default_prior_converges_where_mclusts_does(covariance_type):
     """mclust's me (EM) with priorControl() on iris, started from the same M-step."""
-    X = load_iris().data
-    resp = responsibilities(np.random.default_rng(0), len(X), 3)
-    weights, means, covariances, _ = m_step(
-        X, resp, GaussianPrior(), covariance_type, np.zeros((3, 4))
-    )
+    X, resp, (weights, means, covariances) = iris_default_prior_m_step(covariance_type)
     precisions = gm.precisions_from_cholesky(
         gm.precision_cholesky(covariances, covariance_type), covariance_type
     )
