@@ -68,6 +68,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -468,7 +469,7 @@ def _fit_summary(good, max_iter):
     }
 
 
-def _predict_summary(good, max_iter):
+def _predict_summary(good):
     """Median seconds per method, peak RSS, agreement of one library's good records."""
     summary = {
         method: statistics.median(r["method_seconds"][method] for r in good)
@@ -481,8 +482,8 @@ def _predict_summary(good, max_iter):
     return summary
 
 
-def _summaries(records, case, names, max_iter, summarize=_fit_summary):
-    """Per library: ``summarize`` of its good records (or the error, or None)."""
+def _summaries(records, case, names, summarize):
+    """Per library: ``summarize(good)`` of its good records (or the error, or None)."""
     summaries = {}
     for name in names:
         mine = [
@@ -492,7 +493,7 @@ def _summaries(records, case, names, max_iter, summarize=_fit_summary):
         if not good:
             summaries[name] = {"error": mine[0]["error"]} if mine else None
             continue
-        summaries[name] = summarize(good, max_iter)
+        summaries[name] = summarize(good)
     return summaries
 
 
@@ -696,9 +697,9 @@ def _parse(argv):
     args = parser.parse_args(argv)
     if args.max_iter < 2:
         parser.error("--max-iter must be at least 2")
-    if args.memory and not {"fastem", "sklearn"} <= set(args.libraries.split(",")):
-        parser.error("--memory needs fastem and sklearn in --libraries")
     has_both = {"fastem", "sklearn"} <= set(args.libraries.split(","))
+    if args.memory and not has_both:
+        parser.error("--memory needs fastem and sklearn in --libraries")
     if args.predict and not has_both:
         parser.error("--predict needs fastem and sklearn in --libraries")
     if args.predict is None:
@@ -763,7 +764,8 @@ def _grid(args, libraries, notes):
     records = _measure(plan, args.repeats, args)
 
     names = [library.name for library in libraries]
-    rows = [(case, _summaries(records, case, names, args.max_iter)) for case, _ in plan]
+    summarize = partial(_fit_summary, max_iter=args.max_iter)
+    rows = [(case, _summaries(records, case, names, summarize)) for case, _ in plan]
     notes += _notes(rows)
     versions = {r["library"]: r["versions"] for r in records if "versions" in r}
     print(
@@ -790,7 +792,7 @@ def _predict_grid(args, libraries):
         return []
     records = _measure(plan, args.repeats, args, task="predict")
     rows = [
-        (case, _summaries(records, case, ["fastem", "sklearn"], None, _predict_summary))
+        (case, _summaries(records, case, ["fastem", "sklearn"], _predict_summary))
         for case, _ in plan
     ]
     print(
