@@ -1,6 +1,6 @@
 /* Per-component loops over one chunk, specialised per dimension at compile time.
  *
- * A chunk is stored transposed: xt[i * FE_CHUNK + r] is feature i of row r, so rows
+ * A chunk is stored transposed: xt[i * FE_LD + r] is feature i of row r, so rows
  * are SIMD lanes. For d <= FE_SMALL_D each template below is instantiated with d as a
  * constant (through the switch in the dispatcher), so the loops over features unroll
  * and FE_W rows are handled at once in one vector register per feature. Sums over rows
@@ -13,9 +13,10 @@
 
 #define FE_CHUNK 256
 #define FE_SMALL_D 8
-/* Leading dimension of centred blocks: one cache line more than a chunk, so that
- * the d columns of a row block fall in different L1 sets (a 2 KiB stride would
- * map them all to two). */
+/* Leading dimension of chunks and centred blocks: one cache line more than a chunk,
+ * so that the d columns of a row block fall in different L1 sets (a 2 KiB stride
+ * would map them all to two; fe_gram_upper, reading three columns of the chunk and
+ * four of a block, ran 1.3x slower at d = 8). */
 #ifndef FE_LD
 #define FE_LD (FE_CHUNK + 8)
 #endif
@@ -58,7 +59,7 @@ FE_ALWAYS_INLINE void fe_logits_t(const double *restrict xt, ptrdiff_t n, const 
         fe_vec diff[FE_SMALL_D], q = fe_load(xt + r) * 0.0;
         FE_UNROLL
         for (int i = 0; i < d; i++)
-            diff[i] = fe_load(xt + i * FE_CHUNK + r) - mu[i];
+            diff[i] = fe_load(xt + i * FE_LD + r) - mu[i];
         if (kind == FE_TRIANGULAR) {
             FE_UNROLL
             for (int j = 0; j < d; j++) {
@@ -104,7 +105,7 @@ FE_ALWAYS_INLINE void fe_stats_t(const double *restrict xt, ptrdiff_t n, const i
         const fe_vec wr = fe_load(w + r);
         FE_UNROLL
         for (int i = 0; i < d; i++)
-            diff[i] = fe_load(xt + i * FE_CHUNK + r) - mu[i];
+            diff[i] = fe_load(xt + i * FE_LD + r) - mu[i];
         int p = 0;
         acc[p++] += wr;
         FE_UNROLL
@@ -150,6 +151,43 @@ FE_ALWAYS_INLINE void fe_stats_t(const double *restrict xt, ptrdiff_t n, const i
     }
 }
 
+/* Diagonal and spherical sums one feature at a time, four vectors of partial sums
+ * each (enough chains to hide the latency of the adds), instead of fe_stats_t's
+ * 1 + 2d vectors, which spill out of 16 vector registers from d = 5 on. Any d; n a
+ * multiple of 4 * FE_W. */
+static inline void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n,
+                                       ptrdiff_t d, int kind,
+                                       const double *restrict mu,
+                                       const double *restrict w, double *restrict nk,
+                                       double *restrict s1, double *restrict s2)
+{
+    const fe_vec zero = fe_load(w) * 0.0;
+    fe_vec trace[4] = {zero, zero, zero, zero};
+    nk[0] += fe_sum(w, n);
+    for (ptrdiff_t i = 0; i < d; i++) {
+        const double *restrict x = xt + i * FE_LD;
+        const double m = mu[i];
+        fe_vec first[4] = {zero, zero, zero, zero}, second[4] = {zero, zero, zero, zero};
+        for (ptrdiff_t r = 0; r < n; r += 4 * FE_W)
+            FE_UNROLL
+            for (int v = 0; v < 4; v++) {
+                const fe_vec t = fe_load(x + r + v * FE_W) - m;
+                const fe_vec wt = fe_load(w + r + v * FE_W) * t;
+                first[v] += wt;
+                second[v] += wt * t;
+            }
+        s1[i] += fe_hsum((first[0] + first[1]) + (first[2] + first[3]));
+        if (kind == FE_DIAGONAL)
+            s2[i] += fe_hsum((second[0] + second[1]) + (second[2] + second[3]));
+        else
+            FE_UNROLL
+            for (int v = 0; v < 4; v++)
+                trace[v] += second[v];
+    }
+    if (kind == FE_SCALAR)
+        s2[0] += fe_hsum((trace[0] + trace[1]) + (trace[2] + trace[3]));
+}
+
 /* Full and tied covariances above FE_SMALL_D features (the O(d^2) work per row and
  * component: q = ||(x - mu) U||^2 and the second moments). Built for x86-64-v3: the
  * register-blocked kernels below. Measured on 256-row chunks (Zen 3, one thread,
@@ -167,16 +205,28 @@ FE_ALWAYS_INLINE void fe_stats_t(const double *restrict xt, ptrdiff_t n, const i
 #define FE_LARGE_D_BLAS 1
 #endif
 
+/* Where fe_stats_t's sums, all kept in registers (1 + d + d(d + 1)/2 for full and
+ * tied, 1 + 2d for diagonal), give way to passes over the chunk that keep a few:
+ * diagonal covariances take fe_stats_by_feature from FE_BY_FEATURE_MIN_D features
+ * on, full and tied ones the large-d path from FE_GRAM_MIN_D on (fe_centre_weighted +
+ * fe_gram_upper where the blocked kernels are built, BLAS above FE_SMALL_D
+ * elsewhere). Measured per E-step's sums (x86-64-v3, K = 32,
+ * one thread): diagonal 1.3x faster at d = 5, 1.9x at d = 8; full 1.15x at d = 6,
+ * 1.25x at d = 8, but 1.15x slower at d = 5. Spherical keeps its 2 + d sums up to
+ * FE_SMALL_D. */
+#define FE_BY_FEATURE_MIN_D 5
+#define FE_GRAM_MIN_D (FE_LARGE_D_BLAS ? FE_SMALL_D + 1 : 6)
+
 /* Helpers for the O(d) parts of the large-d path. */
 
-/* diff[i * FE_LD + r] = xt[i * FE_CHUNK + r] - mu[i]. */
+/* diff[i * FE_LD + r] = xt[i * FE_LD + r] - mu[i]. */
 static inline void fe_centre(const double *restrict xt, ptrdiff_t n, ptrdiff_t d,
                              const double *restrict mu, double *restrict diff)
 {
     for (ptrdiff_t i = 0; i < d; i++) {
         const double m = mu[i];
         for (ptrdiff_t r = 0; r < n; r++)
-            diff[i * FE_LD + r] = xt[i * FE_CHUNK + r] - m;
+            diff[i * FE_LD + r] = xt[i * FE_LD + r] - m;
     }
 }
 
@@ -193,7 +243,7 @@ static inline void fe_half_squares(const double *restrict y, ptrdiff_t n, ptrdif
         out[r] = c - 0.5 * out[r];
 }
 
-/* For each feature i, with t_r = xt[i * FE_CHUNK + r] - mu[i]: add sum_r w_r t_r to
+/* For each feature i, with t_r = xt[i * FE_LD + r] - mu[i]: add sum_r w_r t_r to
  * s1[i] (FE_LANES partial sums, as fe_dot) and store a[i * FE_LD + r] = sw_r t_r,
  * so that a^T a = sum_r w_r t t^T when sw_r = sqrt(w_r). */
 static inline void fe_centre_scaled(const double *restrict xt, ptrdiff_t n,
@@ -204,7 +254,7 @@ static inline void fe_centre_scaled(const double *restrict xt, ptrdiff_t n,
 {
     for (ptrdiff_t i = 0; i < d; i++) {
         const double m = mu[i];
-        const double *restrict x = xt + i * FE_CHUNK;
+        const double *restrict x = xt + i * FE_LD;
         double *restrict ai = a + i * FE_LD;
         double acc[FE_LANES] = {0.0};
         for (ptrdiff_t r = 0; r < n; r += FE_LANES)
@@ -214,6 +264,34 @@ static inline void fe_centre_scaled(const double *restrict xt, ptrdiff_t n,
                 ai[r + l] = sw[r + l] * t;
             }
         s1[i] += fe_reduce_lanes(acc);
+    }
+}
+
+/* For each feature i, with t_r = xt[i * FE_LD + r] - mu[i]: wd[i * FE_LD + r] =
+ * w_r t_r and s1[i] += sum_r w_r t_r; nk += sum_r w_r. Then fe_gram_upper(wd, xt, mu)
+ * adds the second moments, whatever the signs of w. Four vectors of partial sums (as
+ * fe_stats_by_feature); n a multiple of 4 * FE_W. */
+static inline void fe_centre_weighted(const double *restrict xt, ptrdiff_t n,
+                                      ptrdiff_t d, const double *restrict mu,
+                                      const double *restrict w, double *restrict wd,
+                                      double *restrict nk, double *restrict s1)
+{
+    const fe_vec zero = fe_load(w) * 0.0;
+    nk[0] += fe_sum(w, n);
+    for (ptrdiff_t i = 0; i < d; i++) {
+        const double *restrict x = xt + i * FE_LD;
+        double *restrict wdi = wd + i * FE_LD;
+        const double m = mu[i];
+        fe_vec first[4] = {zero, zero, zero, zero};
+        for (ptrdiff_t r = 0; r < n; r += 4 * FE_W)
+            FE_UNROLL
+            for (int v = 0; v < 4; v++) {
+                const fe_vec wt = fe_load(w + r + v * FE_W) *
+                                  (fe_load(x + r + v * FE_W) - m);
+                fe_store(wdi + r + v * FE_W, wt);
+                first[v] += wt;
+            }
+        s1[i] += fe_hsum((first[0] + first[1]) + (first[2] + first[3]));
     }
 }
 
@@ -286,9 +364,12 @@ static inline void fe_tri_logits(const double *restrict diff, ptrdiff_t n,
     }
 }
 
-/* s2[i * d + j] += sum_r a_i[r] a_j[r] for j >= i (C order: the upper triangle). */
-static inline void fe_gram_upper(const double *restrict a, ptrdiff_t n,
-                                 ptrdiff_t d, double *restrict s2)
+/* s2[i * d + j] += sum_r a_i[r] (xt_j[r] - mu[j]) for j >= i (C order: the upper
+ * triangle); a and the chunk xt of leading dimension FE_LD. Columns are centred as
+ * they are read: storing them too made the pass before this one store-bound. */
+static inline void fe_gram_upper(const double *restrict a, const double *restrict xt,
+                                 const double *restrict mu, ptrdiff_t n, ptrdiff_t d,
+                                 double *restrict s2)
 {
     for (ptrdiff_t i_done = 0; i_done < d; i_done += FE_IB) {
         const ptrdiff_t i0 = i_done + FE_IB <= d ? i_done : d - FE_IB;
@@ -305,7 +386,7 @@ static inline void fe_gram_upper(const double *restrict a, ptrdiff_t n,
                 fe_vec xj[FE_GJ];
                 FE_UNROLL
                 for (int jj = 0; jj < FE_GJ; jj++)
-                    xj[jj] = fe_load(a + (j0 + jj) * FE_LD + r);
+                    xj[jj] = fe_load(xt + (j0 + jj) * FE_LD + r) - mu[j0 + jj];
                 FE_UNROLL
                 for (int ii = 0; ii < FE_IB; ii++) {
                     const fe_vec xi = fe_load(a + (i0 + ii) * FE_LD + r);

@@ -10,10 +10,11 @@ n_samples x K is allocated.
 
 Up to FE_SMALL_D features the loops are specialised per d (``_chunk.h``). Above it,
 full and tied covariances work on the centred block D = x - mu_k of each chunk and
-component: q = ||D U_k||^2 and S2_k += A^T A with A = sqrt(w r) D (a symmetric
-rank-n update), either by register-blocked kernels (x86-64-v3 build) or by BLAS
-(dtrmm, dsyrk; other builds, see ``BLAS_MIN_FEATURES``); diagonal and spherical ones
-keep simple column loops, O(d) per row and component.
+component: q = ||D U_k||^2 by register-blocked kernels (x86-64-v3 build) or BLAS
+dtrmm (other builds, see ``BLAS_MIN_FEATURES``). Their second moments take the
+blocked kernels, S2_k += (w r D)^T D, from FE_GRAM_MIN_D features on, or BLAS dsyrk,
+S2_k += A^T A with A = sqrt(w r) D (a symmetric rank-n update), above FE_SMALL_D.
+Diagonal and spherical ones keep simple loops, O(d) per row and component.
 
 Bits do not depend on the thread count: chunks are grouped into blocks whose size
 depends only on the problem, each block's sums are kept apart, and the blocks are
@@ -46,8 +47,10 @@ cdef extern from "_fastmath.h" nogil:
 cdef extern from "_chunk.h" nogil:
     const int CHUNK "FE_CHUNK"  # rows per chunk: the K x CHUNK logits stay in L1/L2
     const int FE_SMALL_D        # up to this d, loops are specialised per d
-    const int LD "FE_LD"        # leading dimension of centred blocks (diff)
+    const int LD "FE_LD"        # leading dimension of chunks (xt) and centred blocks
     const bint FE_LARGE_D_BLAS  # full/tied above FE_SMALL_D: BLAS, else blocked kernels
+    const int FE_GRAM_MIN_D     # full/tied sums: the large-d path from this d on
+    const int FE_BY_FEATURE_MIN_D  # diagonal sums: one feature at a time from this d on
     const int FE_TRIANGULAR, FE_DIAGONAL, FE_SCALAR
     void fe_small_logits(const double *xt, Py_ssize_t n, int d, int kind,
                          const double *mu, const double *prec, double c, double *out)
@@ -62,7 +65,8 @@ cdef extern from "_chunk.h" nogil:
                        const double *row_sum, double *inverse, double *out)
     void fe_tri_logits(const double *diff, Py_ssize_t n, Py_ssize_t d,
                        const double *upper, double c, double *out)
-    void fe_gram_upper(const double *a, Py_ssize_t n, Py_ssize_t d, double *s2)
+    void fe_gram_upper(const double *a, const double *xt, const double *mu,
+                       Py_ssize_t n, Py_ssize_t d, double *s2)
     void fe_centre(const double *xt, Py_ssize_t n, Py_ssize_t d, const double *mu,
                    double *diff)
     void fe_half_squares(const double *y, Py_ssize_t n, Py_ssize_t d, double c,
@@ -70,6 +74,12 @@ cdef extern from "_chunk.h" nogil:
     void fe_centre_scaled(const double *xt, Py_ssize_t n, Py_ssize_t d,
                           const double *mu, const double *w, const double *sw,
                           double *a, double *s1)
+    void fe_centre_weighted(const double *xt, Py_ssize_t n, Py_ssize_t d,
+                            const double *mu, const double *w, double *wd,
+                            double *nk, double *s1)
+    void fe_stats_by_feature(const double *xt, Py_ssize_t n, Py_ssize_t d, int kind,
+                             const double *mu, const double *w, double *nk,
+                             double *s1, double *s2)
 
 
 cdef enum:
@@ -109,7 +119,7 @@ cdef void _load_chunk(
     Py_ssize_t n_rows,          # IN  rows in the chunk
     Py_ssize_t n_padded,        # IN  n_rows rounded up to the lanes
     Py_ssize_t n_features,      # IN
-    double *xt,                 # OUT (n_features, CHUNK) transposed chunk
+    double *xt,                 # OUT (n_features, LD) transposed chunk
     double *weight,             # OUT (CHUNK,) row weights, zero on padding
     floating kind,              # IN  selects the input dtype; value unused
 ) noexcept nogil:
@@ -122,11 +132,11 @@ cdef void _load_chunk(
         for i in range(n_features):
             # memcpy: rows of a packed structured array need not be aligned
             memcpy(&value, row + i * col_stride, sizeof(floating))
-            xt[i * CHUNK + r] = value
+            xt[i * LD + r] = value
         weight[r] = 1.0 if sample_weight == NULL else sample_weight[start + r]
     for r in range(n_rows, n_padded):
         for i in range(n_features):
-            xt[i * CHUNK + r] = xt[i * CHUNK]
+            xt[i * LD + r] = xt[i * LD]
         weight[r] = 0.0
 
 
@@ -189,18 +199,6 @@ cdef inline void _triangular_logits(
         fe_tri_logits(diff, n, d, upper, c, out)
 
 
-cdef inline void _add_second_moments(
-    const double *a,            # IN  (n, d) sqrt(w r) (x - mu), leading dimension LD
-    Py_ssize_t n,               # IN  rows
-    Py_ssize_t d,               # IN  > FE_SMALL_D
-    double *s2,                 # INOUT (d, d) C order: upper triangle += a^T a
-) noexcept nogil:
-    if FE_LARGE_D_BLAS:
-        _add_gram(a, n, d, s2)
-    else:
-        fe_gram_upper(a, n, d, s2)
-
-
 cdef inline bint _non_negative(const double *w, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t r
     cdef bint ok = True
@@ -210,7 +208,7 @@ cdef inline bint _non_negative(const double *w, Py_ssize_t n) noexcept nogil:
 
 
 cdef void _chunk_logits(
-    const double *xt,           # IN  (n_features, CHUNK)
+    const double *xt,           # IN  (n_features, LD)
     Py_ssize_t n,               # IN  padded rows
     Py_ssize_t n_features,      # IN
     Py_ssize_t n_components,    # IN
@@ -255,7 +253,7 @@ cdef void _chunk_logits(
 
 
 cdef double _chunk_statistics(
-    const double *xt,           # IN  (n_features, CHUNK)
+    const double *xt,           # IN  (n_features, LD)
     const double *weight,       # IN  (CHUNK,) row weights
     Py_ssize_t n,               # IN  padded rows
     Py_ssize_t n_features,      # IN
@@ -276,7 +274,10 @@ cdef double _chunk_statistics(
     cdef double *s2 = s1 + n_components * d
     cdef double *s2k
     cdef double *resp
+    cdef const double *mu
     cdef double log_likelihood
+    cdef bint triangular = cov == FULL or cov == TIED
+    cdef bint blas_gram = False
     for r in range(n):
         tmp[r] = row_max[r] + log(row_sum[r])
     log_likelihood = fe_dot(weight, tmp, n)
@@ -286,36 +287,36 @@ cdef double _chunk_statistics(
         resp = expo + k * CHUNK
         for r in range(n):
             resp[r] *= tmp[r]
-    if (cov == FULL or cov == TIED) and d > FE_SMALL_D and _non_negative(weight, n):
-        # S2_k += A^T A with A = sqrt(w r) (x - mu_k): a symmetric rank-n update,
-        # half the work of a general product. (A negative weight takes the loops.)
-        for k in range(n_components):
-            resp = expo + k * CHUNK
+    if triangular and d >= FE_GRAM_MIN_D and FE_LARGE_D_BLAS:
+        # BLAS adds S2_k += A^T A with A = sqrt(w r) (x - mu_k): a symmetric rank-n
+        # update. (A negative weight takes the loops below.)
+        blas_gram = _non_negative(weight, n)
+    for k in range(n_components):
+        resp = expo + k * CHUNK
+        mu = means + k * d
+        s2k = s2 + _component_offset(cov, k, d)
+        if triangular and d >= FE_GRAM_MIN_D and not FE_LARGE_D_BLAS:
+            fe_centre_weighted(xt, n, d, mu, resp, diff, nk + k, s1 + k * d)
+            fe_gram_upper(diff, xt, mu, n, d, s2k)
+        elif blas_gram:
             for r in range(n):
                 tmp[r] = sqrt(resp[r])
             nk[k] += fe_sum(resp, n)
-            fe_centre_scaled(xt, n, d, means + k * d, resp, tmp, diff, s1 + k * d)
-            _add_second_moments(diff, n, d, s2 + _component_offset(cov, k, d))
-        return log_likelihood
-    for k in range(n_components):
-        resp = expo + k * CHUNK
-        s2k = s2 + _component_offset(cov, k, d)
-        if d <= FE_SMALL_D:
-            fe_small_stats(xt, n, d, _kind(cov), means + k * d, resp, nk + k, s1 + k * d, s2k)
-            continue
-        nk[k] += fe_sum(resp, n)
-        fe_centre(xt, n, d, means + k * d, diff)
-        for i in range(d):
-            for r in range(n):  # tmp = w r (x_i - mu_i)
-                tmp[r] = resp[r] * diff[i * LD + r]
-            s1[k * d + i] += fe_sum(tmp, n)
-            if cov == FULL or cov == TIED:
+            fe_centre_scaled(xt, n, d, mu, resp, tmp, diff, s1 + k * d)
+            _add_gram(diff, n, d, s2k)
+        elif triangular and d >= FE_GRAM_MIN_D:
+            nk[k] += fe_sum(resp, n)
+            fe_centre(xt, n, d, mu, diff)
+            for i in range(d):
+                for r in range(n):  # tmp = w r (x_i - mu_i)
+                    tmp[r] = resp[r] * diff[i * LD + r]
+                s1[k * d + i] += fe_sum(tmp, n)
                 for j in range(i, d):
                     s2k[i * d + j] += fe_dot(tmp, diff + j * LD, n)
-            elif cov == DIAG:
-                s2k[i] += fe_dot(tmp, diff + i * LD, n)
-            else:
-                s2k[0] += fe_dot(tmp, diff + i * LD, n)
+        elif d > FE_SMALL_D or (cov == DIAG and d >= FE_BY_FEATURE_MIN_D):
+            fe_stats_by_feature(xt, n, d, _kind(cov), mu, resp, nk + k, s1 + k * d, s2k)
+        else:
+            fe_small_stats(xt, n, d, _kind(cov), mu, resp, nk + k, s1 + k * d, s2k)
     return log_likelihood
 
 
@@ -407,7 +408,7 @@ def accumulate(
     cdef const double *means_ptr = &means[0, 0]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
-    cdef Py_ssize_t scratch_len = d * CHUNK + d * LD + (K + 5) * CHUNK
+    cdef Py_ssize_t scratch_len = 2 * d * LD + (K + 5) * CHUNK
     cdef Py_ssize_t b, c, e, start, n_rows, n_padded
     cdef void *raw
     cdef double *scratch
@@ -424,7 +425,7 @@ def accumulate(
         raw = malloc(scratch_len * sizeof(double) + ALIGN)
         scratch = <double *> ((<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1))
         xt = scratch
-        diff = xt + d * CHUNK
+        diff = xt + d * LD
         expo = diff + d * LD
         weight = expo + K * CHUNK
         row_max = weight + CHUNK
@@ -512,7 +513,7 @@ def score(
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
     cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t scratch_len = d * CHUNK + d * LD + (K + 5) * CHUNK
+    cdef Py_ssize_t scratch_len = 2 * d * LD + (K + 5) * CHUNK
     cdef Py_ssize_t c, k, r, start, n_rows, n_padded, best
     cdef void *raw
     cdef double *scratch
@@ -528,7 +529,7 @@ def score(
         raw = malloc(scratch_len * sizeof(double) + ALIGN)
         scratch = <double *> ((<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1))
         xt = scratch
-        diff = xt + d * CHUNK
+        diff = xt + d * LD
         expo = diff + d * LD
         weight = expo + K * CHUNK
         row_max = weight + CHUNK
