@@ -457,6 +457,28 @@ def test_extreme_logits_are_normalised(compiled):
     assert_array_equal(labels, np.argmax(weighted_log_prob, axis=1))
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_labels_skip_components_of_zero_weight(covariance_type, compiled):
+    """A component of weight 0 has the logit -inf in every row: never a label, and
+    no row's label is lost to it (the argmax's selects start from a true zero)."""
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(37, 3))
+    means = rng.normal(size=(4, 3))
+    covariances = {"full": np.stack([np.eye(3)] * 4), "diag": np.ones((4, 3))}
+    params = make_params(
+        np.array([0.0, 0.5, 0.0, 0.5]),
+        means,
+        covariances[covariance_type],
+        covariance_type,
+    )
+    weighted_log_prob = _reference.weighted_log_prob(X, *params.kernel_args)
+    assert np.all(np.isneginf(weighted_log_prob[:, [0, 2]]))
+
+    labels = run_score(compiled, X, params, with_resp=False, with_log_prob=False)[2]
+
+    assert_array_equal(labels, np.argmax(weighted_log_prob, axis=1))
+
+
 def test_small_responsibilities_keep_their_relative_accuracy(compiled):
     """Logit gaps from 0 to about -685: the kernel's exp stays as close to NumPy's
     in relative terms as the rounding of the logits allows, down to where exp

@@ -39,6 +39,11 @@ typedef double fe_vec __attribute__((vector_size(FE_W * sizeof(double))));
 static inline fe_vec fe_load(const double *p) { fe_vec v; memcpy(&v, p, sizeof v); return v; }
 static inline void fe_store(double *p, fe_vec v) { memcpy(p, &v, sizeof v); }
 static inline double fe_hsum(fe_vec v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+static inline fe_vec fe_zero(void) { fe_vec v = {0.0}; return v; }
+/* Comparisons give masks (all bits set where true); FE_SELECT picks a where set. */
+typedef long long fe_mask __attribute__((vector_size(FE_W * sizeof(long long))));
+#define FE_SELECT(mask, a, b) \
+    ((fe_vec)(((fe_mask)(a) & (mask)) | ((fe_mask)(b) & ~(mask))))
 #else
 /* Compilers without vector extensions: one row at a time, same arithmetic. */
 #define FE_W 1
@@ -46,42 +51,70 @@ typedef double fe_vec;
 static inline fe_vec fe_load(const double *p) { return *p; }
 static inline void fe_store(double *p, fe_vec v) { *p = v; }
 static inline double fe_hsum(fe_vec v) { return v; }
+static inline fe_vec fe_zero(void) { return 0.0; }
+typedef int fe_mask;
+#define FE_SELECT(mask, a, b) ((mask) ? (a) : (b))
 #endif
 
-/* out[r] = c - ||(x_r - mu) P||^2 / 2 for one component. P: upper-triangular d x d
- * (FE_TRIANGULAR), its diagonal (FE_DIAGONAL) or one scale (FE_SCALAR). */
-FE_ALWAYS_INLINE void fe_logits_t(const double *restrict xt, ptrdiff_t n, const int d,
-                                  const int kind, const double *restrict mu,
-                                  const double *restrict prec, double c,
-                                  double *restrict out)
+/* out[r] = c - ||(x_r - mu) U||^2 / 2 for one component, U upper-triangular d x d. */
+FE_ALWAYS_INLINE void fe_logits_tri_t(const double *restrict xt, ptrdiff_t n,
+                                      const int d, const double *restrict mu,
+                                      const double *restrict prec, double c,
+                                      double *restrict out)
 {
     for (ptrdiff_t r = 0; r < n; r += FE_W) {
         fe_vec diff[FE_SMALL_D], q = fe_load(xt + r) * 0.0;
         FE_UNROLL
         for (int i = 0; i < d; i++)
             diff[i] = fe_load(xt + i * FE_LD + r) - mu[i];
-        if (kind == FE_TRIANGULAR) {
+        FE_UNROLL
+        for (int j = 0; j < d; j++) {
+            fe_vec y = diff[0] * prec[j];
             FE_UNROLL
-            for (int j = 0; j < d; j++) {
-                fe_vec y = diff[0] * prec[j];
-                FE_UNROLL
-                for (int i = 1; i <= j; i++)
-                    y += diff[i] * prec[i * d + j];
-                q += y * y;
-            }
-        } else if (kind == FE_DIAGONAL) {
-            FE_UNROLL
-            for (int i = 0; i < d; i++) {
-                fe_vec y = diff[i] * prec[i];
-                q += y * y;
-            }
-        } else {
-            FE_UNROLL
-            for (int i = 0; i < d; i++)
-                q += diff[i] * diff[i];
-            q *= prec[0] * prec[0];
+            for (int i = 1; i <= j; i++)
+                y += diff[i] * prec[i * d + j];
+            q += y * y;
         }
         fe_store(out + r, c - 0.5 * q);
+    }
+}
+
+/* out[r] = c - ||(x_r - mu) P||^2 / 2 for one component, P diagonal (FE_DIAGONAL:
+ * prec holds its d entries) or a multiple of the identity (FE_SCALAR: one). Two
+ * vectors of rows at a time and two partial sums each, over even and odd features:
+ * four chains of FMA instead of one (1.6x faster at d = 8). */
+FE_ALWAYS_INLINE void fe_logits_scaled_t(const double *restrict xt, ptrdiff_t n,
+                                         const int d, const int kind,
+                                         const double *restrict mu,
+                                         const double *restrict prec, double c,
+                                         double *restrict out)
+{
+    for (ptrdiff_t r = 0; r < n; r += 2 * FE_W) {
+        const fe_vec zero = fe_load(xt + r) * 0.0;
+        fe_vec even0 = zero, even1 = zero, odd0 = zero, odd1 = zero;
+        FE_UNROLL
+        for (int i = 0; i < d; i++) {
+            const double *x = xt + i * FE_LD + r;
+            fe_vec y0 = fe_load(x) - mu[i], y1 = fe_load(x + FE_W) - mu[i];
+            if (kind == FE_DIAGONAL) {
+                y0 *= prec[i];
+                y1 *= prec[i];
+            }
+            if (i % 2) {
+                odd0 += y0 * y0;
+                odd1 += y1 * y1;
+            } else {
+                even0 += y0 * y0;
+                even1 += y1 * y1;
+            }
+        }
+        fe_vec q0 = even0 + odd0, q1 = even1 + odd1;
+        if (kind == FE_SCALAR) {
+            q0 *= prec[0] * prec[0];
+            q1 *= prec[0] * prec[0];
+        }
+        fe_store(out + r, c - 0.5 * q0);
+        fe_store(out + r + FE_W, c - 0.5 * q1);
     }
 }
 
@@ -448,21 +481,31 @@ static void fe_write_resp(const double *restrict expo, ptrdiff_t n,
 }
 
 /* best_k[r] = the first k with the largest logit of row r (as a double, so that the
- * selects vectorise), best[r] that logit. */
+ * selects stay in vector registers), best[r] that logit. Two vectors of rows at a
+ * time, each kept in registers over the components: two chains of compare and
+ * select. (Written as a loop over components outside, gcc stored the selects with
+ * masked stores and read them back, 2x slower than the logits themselves.) */
 static void fe_argmax(const double *restrict logit, ptrdiff_t n, ptrdiff_t n_components,
                       double *restrict best, double *restrict best_k)
 {
-    for (ptrdiff_t r = 0; r < n; r++) {
-        best[r] = logit[r];
-        best_k[r] = 0.0;
-    }
-    for (ptrdiff_t k = 1; k < n_components; k++) {
-        const double *restrict lk = logit + k * FE_CHUNK;
-        for (ptrdiff_t r = 0; r < n; r++) {
-            const int larger = lk[r] > best[r];
-            best[r] = larger ? lk[r] : best[r];
-            best_k[r] = larger ? (double)k : best_k[r];
+    for (ptrdiff_t r = 0; r < n; r += 2 * FE_W) {
+        const fe_vec zero = fe_zero(); /* not logit * 0: a logit may be -inf */
+        fe_vec best0 = fe_load(logit + r), best1 = fe_load(logit + r + FE_W);
+        fe_vec k0 = zero, k1 = zero;
+        for (ptrdiff_t k = 1; k < n_components; k++) {
+            const fe_vec v0 = fe_load(logit + k * FE_CHUNK + r);
+            const fe_vec v1 = fe_load(logit + k * FE_CHUNK + r + FE_W);
+            const fe_vec kv = zero + (double)k;
+            const fe_mask larger0 = v0 > best0, larger1 = v1 > best1;
+            best0 = FE_SELECT(larger0, v0, best0);
+            best1 = FE_SELECT(larger1, v1, best1);
+            k0 = FE_SELECT(larger0, kv, k0);
+            k1 = FE_SELECT(larger1, kv, k1);
         }
+        fe_store(best + r, best0);
+        fe_store(best + r + FE_W, best1);
+        fe_store(best_k + r, k0);
+        fe_store(best_k + r + FE_W, k1);
     }
 }
 
@@ -476,17 +519,25 @@ static void fe_argmax(const double *restrict logit, ptrdiff_t n, ptrdiff_t n_com
     }
 
 /* Dispatchers: one instantiation per (kind, d) for 1 <= d <= FE_SMALL_D. */
-#define FE_LOGITS_KIND(KIND, D) fe_logits_t(xt, n, D, KIND, mu, prec, c, out)
-#define FE_LOGITS_TRI(D) FE_LOGITS_KIND(FE_TRIANGULAR, D)
+#define FE_LOGITS_TRI(D) fe_logits_tri_t(xt, n, D, mu, prec, c, out)
+#define FE_LOGITS_KIND(KIND, D) fe_logits_scaled_t(xt, n, D, KIND, mu, prec, c, out)
 #define FE_LOGITS_DIAG(D) FE_LOGITS_KIND(FE_DIAGONAL, D)
 #define FE_LOGITS_SCALAR(D) FE_LOGITS_KIND(FE_SCALAR, D)
 
-static void fe_small_logits(const double *xt, ptrdiff_t n, int d, int kind,
-                            const double *mu, const double *prec, double c, double *out)
+/* One component's logits; full and tied covariances up to FE_SMALL_D features only,
+ * diagonal and spherical ones at any d (specialised up to FE_SMALL_D). */
+static void fe_logits(const double *xt, ptrdiff_t n, int d, int kind, const double *mu,
+                      const double *prec, double c, double *out)
 {
-    if (kind == FE_TRIANGULAR) { FE_SMALL_D_SWITCH(d, FE_LOGITS_TRI) }
-    else if (kind == FE_DIAGONAL) { FE_SMALL_D_SWITCH(d, FE_LOGITS_DIAG) }
-    else { FE_SMALL_D_SWITCH(d, FE_LOGITS_SCALAR) }
+    if (kind == FE_TRIANGULAR) {
+        FE_SMALL_D_SWITCH(d, FE_LOGITS_TRI)
+    } else if (kind == FE_DIAGONAL) {
+        FE_SMALL_D_SWITCH(d, FE_LOGITS_DIAG)
+        fe_logits_scaled_t(xt, n, d, FE_DIAGONAL, mu, prec, c, out);
+    } else {
+        FE_SMALL_D_SWITCH(d, FE_LOGITS_SCALAR)
+        fe_logits_scaled_t(xt, n, d, FE_SCALAR, mu, prec, c, out);
+    }
 }
 
 #define FE_STATS_KIND(KIND, D) fe_stats_t(xt, n, D, KIND, mu, w, nk, s1, s2)

@@ -52,8 +52,8 @@ cdef extern from "_chunk.h" nogil:
     const int FE_GRAM_MIN_D     # full/tied sums: the large-d path from this d on
     const int FE_BY_FEATURE_MIN_D  # diagonal sums: one feature at a time from this d on
     const int FE_TRIANGULAR, FE_DIAGONAL, FE_SCALAR
-    void fe_small_logits(const double *xt, Py_ssize_t n, int d, int kind,
-                         const double *mu, const double *prec, double c, double *out)
+    void fe_logits(const double *xt, Py_ssize_t n, int d, int kind, const double *mu,
+                   const double *prec, double c, double *out)
     void fe_small_stats(const double *xt, Py_ssize_t n, int d, int kind,
                         const double *mu, const double *w, double *nk, double *s1,
                         double *s2)
@@ -219,37 +219,17 @@ cdef void _chunk_logits(
     double *diff,               # TMP (n_features, LD)
     double *logit,              # OUT (K, CHUNK) log weight_k + log N(x | k)
 ) noexcept nogil:
-    cdef Py_ssize_t k, i, r, d = n_features
-    cdef double a, c
+    cdef Py_ssize_t k, d = n_features
     cdef const double *factor
     cdef double *q
     for k in range(n_components):
         q = logit + k * CHUNK
         factor = prec + _component_offset(cov, k, d)
-        if d <= FE_SMALL_D:
-            fe_small_logits(xt, n, d, _kind(cov), means + k * d, factor, log_norm[k], q)
-            continue
-        fe_centre(xt, n, d, means + k * d, diff)
-        if cov == FULL or cov == TIED:
-            _triangular_logits(diff, n, d, factor, log_norm[k], q)
-            continue
-        memset(q, 0, n * sizeof(double))
-        if cov == DIAG:
-            for i in range(d):
-                a = factor[i]
-                for r in range(n):
-                    c = diff[i * LD + r] * a
-                    q[r] += c * c
+        if d <= FE_SMALL_D or not (cov == FULL or cov == TIED):
+            fe_logits(xt, n, d, _kind(cov), means + k * d, factor, log_norm[k], q)
         else:
-            for i in range(d):
-                for r in range(n):
-                    q[r] += diff[i * LD + r] * diff[i * LD + r]
-            a = factor[0] * factor[0]
-            for r in range(n):
-                q[r] *= a
-        c = log_norm[k]
-        for r in range(n):
-            q[r] = c - 0.5 * q[r]
+            fe_centre(xt, n, d, means + k * d, diff)
+            _triangular_logits(diff, n, d, factor, log_norm[k], q)
 
 
 cdef double _chunk_statistics(
