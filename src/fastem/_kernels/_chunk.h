@@ -56,6 +56,16 @@ typedef int fe_mask;
 #define FE_SELECT(mask, a, b) ((mask) ? (a) : (b))
 #endif
 
+/* Dispatch on d to instantiations with d a compile-time constant. */
+#define FE_CASE_D(D, call_with_d) case D: call_with_d(D); return;
+#define FE_SMALL_D_SWITCH(d, call_with_d)                                              \
+    switch (d) {                                                                       \
+        FE_CASE_D(1, call_with_d) FE_CASE_D(2, call_with_d)                            \
+        FE_CASE_D(3, call_with_d) FE_CASE_D(4, call_with_d)                            \
+        FE_CASE_D(5, call_with_d) FE_CASE_D(6, call_with_d)                            \
+        FE_CASE_D(7, call_with_d) FE_CASE_D(8, call_with_d)                            \
+    }
+
 /* out[r] = c - ||(x_r - mu) U||^2 / 2 for one component, U upper-triangular d x d. */
 FE_ALWAYS_INLINE void fe_logits_tri_t(const double *restrict xt, ptrdiff_t n,
                                       const int d, const double *restrict mu,
@@ -399,16 +409,23 @@ static inline void fe_tri_logits(const double *restrict diff, ptrdiff_t n,
 
 /* s2[i * d + j] += sum_r a_i[r] (xt_j[r] - mu[j]) for j >= i (C order: the upper
  * triangle); a and the chunk xt of leading dimension FE_LD. Columns are centred as
- * they are read: storing them too made the pass before this one store-bound. */
-static inline void fe_gram_upper(const double *restrict a, const double *restrict xt,
-                                 const double *restrict mu, ptrdiff_t n, ptrdiff_t d,
-                                 double *restrict s2)
+ * they are read: storing them too made the pass before this one store-bound. With
+ * live_only (d a compile-time constant, all blocks unrolled), a block updates only
+ * the entries it keeps, not those below the diagonal or kept by an earlier block: at
+ * d = 8, 36 FMA per row instead of 60. */
+FE_ALWAYS_INLINE void fe_gram_upper_t(const double *restrict a,
+                                      const double *restrict xt,
+                                      const double *restrict mu, ptrdiff_t n,
+                                      const ptrdiff_t d, double *restrict s2,
+                                      const int live_only)
 {
+    FE_UNROLL
     for (ptrdiff_t i_done = 0; i_done < d; i_done += FE_IB) {
         const ptrdiff_t i0 = i_done + FE_IB <= d ? i_done : d - FE_IB;
+        FE_UNROLL
         for (ptrdiff_t j_done = i_done; j_done < d; j_done += FE_GJ) {
             const ptrdiff_t j0 = j_done + FE_GJ <= d ? j_done : d - FE_GJ;
-            const fe_vec zero = fe_load(a) * 0.0;
+            const fe_vec zero = fe_zero();
             fe_vec acc[FE_IB][FE_GJ];
             FE_UNROLL
             for (int ii = 0; ii < FE_IB; ii++)
@@ -424,8 +441,11 @@ static inline void fe_gram_upper(const double *restrict a, const double *restric
                 for (int ii = 0; ii < FE_IB; ii++) {
                     const fe_vec xi = fe_load(a + (i0 + ii) * FE_LD + r);
                     FE_UNROLL
-                    for (int jj = 0; jj < FE_GJ; jj++)
-                        acc[ii][jj] = FE_FMA(xi, xj[jj], acc[ii][jj]);
+                    for (int jj = 0; jj < FE_GJ; jj++) {
+                        const ptrdiff_t i = i0 + ii, j = j0 + jj;
+                        if (!live_only || (i >= i_done && j >= j_done && j >= i))
+                            acc[ii][jj] = FE_FMA(xi, xj[jj], acc[ii][jj]);
+                    }
                 }
             }
             FE_UNROLL
@@ -438,6 +458,21 @@ static inline void fe_gram_upper(const double *restrict a, const double *restric
                 }
         }
     }
+}
+
+#define FE_GRAM_LIVE(D) fe_gram_upper_t(a, xt, mu, n, D, s2, 1)
+
+/* fe_gram_upper_t, d >= FE_IB; specialised up to FE_SMALL_D. */
+static void fe_gram_upper(const double *restrict a, const double *restrict xt,
+                          const double *restrict mu, ptrdiff_t n, ptrdiff_t d,
+                          double *restrict s2)
+{
+    switch (d) {
+        FE_CASE_D(4, FE_GRAM_LIVE) FE_CASE_D(5, FE_GRAM_LIVE)
+        FE_CASE_D(6, FE_GRAM_LIVE) FE_CASE_D(7, FE_GRAM_LIVE)
+        FE_CASE_D(8, FE_GRAM_LIVE)
+    }
+    fe_gram_upper_t(a, xt, mu, n, d, s2, 0);
 }
 
 /* Log-sum-exp over the K logits of each row: row_max = max_k logit, logit becomes
@@ -508,15 +543,6 @@ static void fe_argmax(const double *restrict logit, ptrdiff_t n, ptrdiff_t n_com
         fe_store(best_k + r + FE_W, k1);
     }
 }
-
-#define FE_CASE_D(D, call_with_d) case D: call_with_d(D); return;
-#define FE_SMALL_D_SWITCH(d, call_with_d)                                              \
-    switch (d) {                                                                       \
-        FE_CASE_D(1, call_with_d) FE_CASE_D(2, call_with_d)                            \
-        FE_CASE_D(3, call_with_d) FE_CASE_D(4, call_with_d)                            \
-        FE_CASE_D(5, call_with_d) FE_CASE_D(6, call_with_d)                            \
-        FE_CASE_D(7, call_with_d) FE_CASE_D(8, call_with_d)                            \
-    }
 
 /* Dispatchers: one instantiation per (kind, d) for 1 <= d <= FE_SMALL_D. */
 #define FE_LOGITS_TRI(D) fe_logits_tri_t(xt, n, D, mu, prec, c, out)
