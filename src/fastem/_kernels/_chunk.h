@@ -253,12 +253,12 @@ static inline void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n,
  * diagonal covariances take fe_stats_by_feature from FE_BY_FEATURE_MIN_D features
  * on, full and tied ones the large-d path from FE_GRAM_MIN_D on (fe_centre_weighted +
  * fe_gram_upper where the blocked kernels are built, BLAS above FE_SMALL_D
- * elsewhere). Measured per E-step's sums (x86-64-v3, K = 32,
- * one thread): diagonal 1.3x faster at d = 5, 1.9x at d = 8; full 1.15x at d = 6,
- * 1.25x at d = 8, but 1.15x slower at d = 5. Spherical keeps its 2 + d sums up to
- * FE_SMALL_D. */
+ * elsewhere). Measured per chunk's E-step (x86-64-v3, K = 32, one thread): diagonal
+ * 1.3x faster at d = 5 and 8; full 1.12x at d = 5, 1.2x at d = 6, 1.3x at d = 8,
+ * the same at d = 4. Spherical keeps its 2 + d sums up to FE_SMALL_D (the same
+ * speed at d = 8, faster below). */
 #define FE_BY_FEATURE_MIN_D 5
-#define FE_GRAM_MIN_D (FE_LARGE_D_BLAS ? FE_SMALL_D + 1 : 6)
+#define FE_GRAM_MIN_D (FE_LARGE_D_BLAS ? FE_SMALL_D + 1 : 5)
 
 /* Helpers for the O(d) parts of the large-d path. */
 
@@ -344,7 +344,8 @@ static inline void fe_centre_weighted(const double *restrict xt, ptrdiff_t n,
  * in registers while it streams the shared dimension; the last block of a range ends
  * at the range's end (it starts earlier where the block does not divide the range)
  * and keeps only what no earlier block did, so no slow remainder loop runs. Sums are
- * taken in an order fixed by d and n alone. Both need d >= FE_JB. */
+ * taken in an order fixed by d and n alone. fe_tri_logits needs d >= FE_JB,
+ * fe_gram_upper d >= FE_IB. */
 #define FE_JB 6 /* columns of diff U per block (2 x 6 accumulators) */
 #if defined(__FMA__) && FE_W == 4
 #include <immintrin.h>
@@ -462,15 +463,14 @@ FE_ALWAYS_INLINE void fe_gram_upper_t(const double *restrict a,
 
 #define FE_GRAM_LIVE(D) fe_gram_upper_t(a, xt, mu, n, D, s2, 1)
 
-/* fe_gram_upper_t, d >= FE_IB; specialised up to FE_SMALL_D. */
+/* fe_gram_upper_t, d >= FE_IB; specialised from FE_GRAM_MIN_D to FE_SMALL_D. */
 static void fe_gram_upper(const double *restrict a, const double *restrict xt,
                           const double *restrict mu, ptrdiff_t n, ptrdiff_t d,
                           double *restrict s2)
 {
     switch (d) {
-        FE_CASE_D(4, FE_GRAM_LIVE) FE_CASE_D(5, FE_GRAM_LIVE)
-        FE_CASE_D(6, FE_GRAM_LIVE) FE_CASE_D(7, FE_GRAM_LIVE)
-        FE_CASE_D(8, FE_GRAM_LIVE)
+        FE_CASE_D(5, FE_GRAM_LIVE) FE_CASE_D(6, FE_GRAM_LIVE)
+        FE_CASE_D(7, FE_GRAM_LIVE) FE_CASE_D(8, FE_GRAM_LIVE)
     }
     fe_gram_upper_t(a, xt, mu, n, d, s2, 0);
 }
