@@ -27,7 +27,7 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport log, sqrt
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dsyrk, dtrmm
 
 import numpy as np
