@@ -56,6 +56,12 @@ typedef int fe_mask;
 #define FE_SELECT(mask, a, b) ((mask) ? (a) : (b))
 #endif
 
+/* The sum of four vectors of partial sums, in a fixed order. */
+static inline double fe_hsum4(const fe_vec *v)
+{
+    return fe_hsum((v[0] + v[1]) + (v[2] + v[3]));
+}
+
 /* Dispatch on d to instantiations with d a compile-time constant. */
 #define FE_CASE_D(D, call_with_d) case D: call_with_d(D); return;
 #define FE_SMALL_D_SWITCH(d, call_with_d)                                              \
@@ -73,7 +79,7 @@ FE_ALWAYS_INLINE void fe_logits_tri_t(const double *restrict xt, ptrdiff_t n,
                                       double *restrict out)
 {
     for (ptrdiff_t r = 0; r < n; r += FE_W) {
-        fe_vec diff[FE_SMALL_D], q = fe_load(xt + r) * 0.0;
+        fe_vec diff[FE_SMALL_D], q = fe_zero();
         FE_UNROLL
         for (int i = 0; i < d; i++)
             diff[i] = fe_load(xt + i * FE_LD + r) - mu[i];
@@ -100,7 +106,7 @@ FE_ALWAYS_INLINE void fe_logits_scaled_t(const double *restrict xt, ptrdiff_t n,
                                          double *restrict out)
 {
     for (ptrdiff_t r = 0; r < n; r += 2 * FE_W) {
-        const fe_vec zero = fe_load(xt + r) * 0.0;
+        const fe_vec zero = fe_zero();
         fe_vec even0 = zero, even1 = zero, odd0 = zero, odd1 = zero;
         FE_UNROLL
         for (int i = 0; i < d; i++) {
@@ -142,7 +148,7 @@ FE_ALWAYS_INLINE void fe_stats_t(const double *restrict xt, ptrdiff_t n, const i
     fe_vec acc[MAX_SUMS];
     FE_UNROLL
     for (int p = 0; p < n_sums; p++)
-        acc[p] = fe_load(w) * 0.0;
+        acc[p] = fe_zero();
     for (ptrdiff_t r = 0; r < n; r += FE_W) {
         fe_vec diff[FE_SMALL_D];
         const fe_vec wr = fe_load(w + r);
@@ -194,17 +200,23 @@ FE_ALWAYS_INLINE void fe_stats_t(const double *restrict xt, ptrdiff_t n, const i
     }
 }
 
-/* Diagonal and spherical sums one feature at a time, four vectors of partial sums
- * each (enough chains to hide the latency of the adds), instead of fe_stats_t's
- * 1 + 2d vectors, which spill out of 16 vector registers from d = 5 on. Any d; n a
- * multiple of 4 * FE_W. */
-static inline void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n,
-                                       ptrdiff_t d, int kind,
-                                       const double *restrict mu,
-                                       const double *restrict w, double *restrict nk,
-                                       double *restrict s1, double *restrict s2)
+/* Sums one feature at a time, with t_r = xt[i * FE_LD + r] - mu[i]: nk += sum_r w_r,
+ * s1[i] += sum_r w_r t_r and, by kind (a compile-time constant):
+ *   FE_DIAGONAL  s2[i] += sum_r w_r t_r^2
+ *   FE_SCALAR    s2[0] += sum_i sum_r w_r t_r^2
+ *   FE_TRIANGULAR  wd[i * FE_LD + r] = w_r t_r, for fe_gram_upper(wd, xt, mu) to add
+ *                  the second moments (whatever the signs of w).
+ * Four vectors of partial sums per feature: enough chains to hide the latency of the
+ * adds, where fe_stats_t's 1 + 2d vectors spill out of 16 registers from d = 5 on.
+ * Any d; n a multiple of 4 * FE_W. */
+FE_ALWAYS_INLINE void fe_feature_sums_t(const double *restrict xt, ptrdiff_t n,
+                                        ptrdiff_t d, const int kind,
+                                        const double *restrict mu,
+                                        const double *restrict w, double *restrict nk,
+                                        double *restrict s1, double *restrict s2,
+                                        double *restrict wd)
 {
-    const fe_vec zero = fe_load(w) * 0.0;
+    const fe_vec zero = fe_zero();
     fe_vec trace[4] = {zero, zero, zero, zero};
     nk[0] += fe_sum(w, n);
     for (ptrdiff_t i = 0; i < d; i++) {
@@ -217,18 +229,33 @@ static inline void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n,
                 const fe_vec t = fe_load(x + r + v * FE_W) - m;
                 const fe_vec wt = fe_load(w + r + v * FE_W) * t;
                 first[v] += wt;
-                second[v] += wt * t;
+                if (kind == FE_TRIANGULAR)
+                    fe_store(wd + i * FE_LD + r + v * FE_W, wt);
+                else
+                    second[v] += wt * t;
             }
-        s1[i] += fe_hsum((first[0] + first[1]) + (first[2] + first[3]));
+        s1[i] += fe_hsum4(first);
         if (kind == FE_DIAGONAL)
-            s2[i] += fe_hsum((second[0] + second[1]) + (second[2] + second[3]));
-        else
+            s2[i] += fe_hsum4(second);
+        else if (kind == FE_SCALAR)
             FE_UNROLL
             for (int v = 0; v < 4; v++)
                 trace[v] += second[v];
     }
     if (kind == FE_SCALAR)
-        s2[0] += fe_hsum((trace[0] + trace[1]) + (trace[2] + trace[3]));
+        s2[0] += fe_hsum4(trace);
+}
+
+/* Diagonal (FE_DIAGONAL) or spherical (FE_SCALAR) sums of fe_feature_sums_t. */
+static void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n, ptrdiff_t d,
+                                int kind, const double *restrict mu,
+                                const double *restrict w, double *restrict nk,
+                                double *restrict s1, double *restrict s2)
+{
+    if (kind == FE_DIAGONAL)
+        fe_feature_sums_t(xt, n, d, FE_DIAGONAL, mu, w, nk, s1, s2, NULL);
+    else
+        fe_feature_sums_t(xt, n, d, FE_SCALAR, mu, w, nk, s1, s2, NULL);
 }
 
 /* Full and tied covariances above FE_SMALL_D features (the O(d^2) work per row and
@@ -310,32 +337,13 @@ static inline void fe_centre_scaled(const double *restrict xt, ptrdiff_t n,
     }
 }
 
-/* For each feature i, with t_r = xt[i * FE_LD + r] - mu[i]: wd[i * FE_LD + r] =
- * w_r t_r and s1[i] += sum_r w_r t_r; nk += sum_r w_r. Then fe_gram_upper(wd, xt, mu)
- * adds the second moments, whatever the signs of w. Four vectors of partial sums (as
- * fe_stats_by_feature); n a multiple of 4 * FE_W. */
-static inline void fe_centre_weighted(const double *restrict xt, ptrdiff_t n,
-                                      ptrdiff_t d, const double *restrict mu,
-                                      const double *restrict w, double *restrict wd,
-                                      double *restrict nk, double *restrict s1)
+/* nk, s1 and wd = w (x - mu) of fe_feature_sums_t, for fe_gram_upper. */
+static void fe_centre_weighted(const double *restrict xt, ptrdiff_t n, ptrdiff_t d,
+                               const double *restrict mu, const double *restrict w,
+                               double *restrict wd, double *restrict nk,
+                               double *restrict s1)
 {
-    const fe_vec zero = fe_load(w) * 0.0;
-    nk[0] += fe_sum(w, n);
-    for (ptrdiff_t i = 0; i < d; i++) {
-        const double *restrict x = xt + i * FE_LD;
-        double *restrict wdi = wd + i * FE_LD;
-        const double m = mu[i];
-        fe_vec first[4] = {zero, zero, zero, zero};
-        for (ptrdiff_t r = 0; r < n; r += 4 * FE_W)
-            FE_UNROLL
-            for (int v = 0; v < 4; v++) {
-                const fe_vec wt = fe_load(w + r + v * FE_W) *
-                                  (fe_load(x + r + v * FE_W) - m);
-                fe_store(wdi + r + v * FE_W, wt);
-                first[v] += wt;
-            }
-        s1[i] += fe_hsum((first[0] + first[1]) + (first[2] + first[3]));
-    }
+    fe_feature_sums_t(xt, n, d, FE_TRIANGULAR, mu, w, nk, s1, NULL, wd);
 }
 
 /* Register-blocked kernels of the large-d path, for x86-64-v3 (FMA, 16 registers of
@@ -365,7 +373,7 @@ static inline void fe_tri_logits(const double *restrict diff, ptrdiff_t n,
                                  double *restrict out)
 {
     for (ptrdiff_t r = 0; r < n; r += 2 * FE_W) {
-        const fe_vec zero = fe_load(diff + r) * 0.0;
+        const fe_vec zero = fe_zero();
         fe_vec q0 = zero, q1 = zero;
         for (ptrdiff_t done = 0; done < d; done += FE_JB) {
             const ptrdiff_t j0 = done + FE_JB <= d ? done : d - FE_JB;
@@ -524,7 +532,7 @@ static void fe_argmax(const double *restrict logit, ptrdiff_t n, ptrdiff_t n_com
                       double *restrict best, double *restrict best_k)
 {
     for (ptrdiff_t r = 0; r < n; r += 2 * FE_W) {
-        const fe_vec zero = fe_zero(); /* not logit * 0: a logit may be -inf */
+        const fe_vec zero = fe_zero();
         fe_vec best0 = fe_load(logit + r), best1 = fe_load(logit + r + FE_W);
         fe_vec k0 = zero, k1 = zero;
         for (ptrdiff_t k = 1; k < n_components; k++) {
