@@ -276,8 +276,9 @@ def test_large_d_matches_twin(
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("n_features", [3, *LARGE_D])
 def test_negative_sample_weights_match_twin(n_features, covariance_type, compiled):
-    """The second moments of the large-d path come from sqrt(w r) (x - mu); a chunk
-    with a negative weight must take another way to the same sums."""
+    """Where BLAS adds the large-d path's second moments, they come from
+    sqrt(w r) (x - mu); a chunk with a negative weight must take another way to the
+    same sums."""
     rng = np.random.default_rng(11)
     params = random_params(rng, 3, n_features, covariance_type)
     X = 3.0 * rng.normal(size=(600, n_features))

@@ -13,7 +13,8 @@ full and tied covariances work on the centred block D = x - mu_k of each chunk a
 component: q = ||D U_k||^2 by register-blocked kernels (x86-64-v3 build) or BLAS
 dtrmm (other builds, see ``BLAS_MIN_FEATURES``). Their second moments take the
 blocked kernels, S2_k += (w r D)^T D, from FE_GRAM_MIN_D features on, or BLAS dsyrk,
-S2_k += A^T A with A = sqrt(w r) D (a symmetric rank-n update), above FE_SMALL_D.
+S2_k += A^T A with A = sqrt(w r) D (a symmetric rank-n update), above FE_SMALL_D
+(the blocked kernels where a chunk has a negative weight).
 Diagonal and spherical ones keep simple loops, O(d) per row and component.
 
 Bits do not depend on the thread count: chunks are grouped into blocks whose size
@@ -248,7 +249,7 @@ cdef double _chunk_statistics(
     double *partial,            # INOUT [nk (K), s1 (K, d), s2 (upper triangles...)]
 ) noexcept nogil:
     """Add the chunk's sums to ``partial``; return sum_r weight_r log p(x_r)."""
-    cdef Py_ssize_t k, i, j, r, d = n_features
+    cdef Py_ssize_t k, r, d = n_features
     cdef double *nk = partial
     cdef double *s1 = partial + n_components
     cdef double *s2 = s1 + n_components * d
@@ -257,7 +258,7 @@ cdef double _chunk_statistics(
     cdef const double *mu
     cdef double log_likelihood
     cdef bint triangular = cov == FULL or cov == TIED
-    cdef bint blas_gram = False
+    cdef bint blas_gram
     for r in range(n):
         tmp[r] = row_max[r] + log(row_sum[r])
     log_likelihood = fe_dot(weight, tmp, n)
@@ -267,32 +268,26 @@ cdef double _chunk_statistics(
         resp = expo + k * CHUNK
         for r in range(n):
             resp[r] *= tmp[r]
-    if triangular and d >= FE_GRAM_MIN_D and FE_LARGE_D_BLAS:
-        # BLAS adds S2_k += A^T A with A = sqrt(w r) (x - mu_k): a symmetric rank-n
-        # update. (A negative weight takes the loops below.)
-        blas_gram = _non_negative(weight, n)
+    # Builds that call BLAS add S2_k += A^T A there, A = sqrt(w r) (x - mu_k): a
+    # symmetric rank-n update. A chunk with a negative weight takes the blocked
+    # kernels, as the other builds always do.
+    blas_gram = (
+        FE_LARGE_D_BLAS and triangular and d >= FE_GRAM_MIN_D
+        and _non_negative(weight, n)
+    )
     for k in range(n_components):
         resp = expo + k * CHUNK
         mu = means + k * d
         s2k = s2 + _component_offset(cov, k, d)
-        if triangular and d >= FE_GRAM_MIN_D and not FE_LARGE_D_BLAS:
-            fe_centre_weighted(xt, n, d, mu, resp, diff, nk + k, s1 + k * d)
-            fe_gram_upper(diff, xt, mu, n, d, s2k)
-        elif blas_gram:
+        if blas_gram:
             for r in range(n):
                 tmp[r] = sqrt(resp[r])
             nk[k] += fe_sum(resp, n)
             fe_centre_scaled(xt, n, d, mu, resp, tmp, diff, s1 + k * d)
             _add_gram(diff, n, d, s2k)
         elif triangular and d >= FE_GRAM_MIN_D:
-            nk[k] += fe_sum(resp, n)
-            fe_centre(xt, n, d, mu, diff)
-            for i in range(d):
-                for r in range(n):  # tmp = w r (x_i - mu_i)
-                    tmp[r] = resp[r] * diff[i * LD + r]
-                s1[k * d + i] += fe_sum(tmp, n)
-                for j in range(i, d):
-                    s2k[i * d + j] += fe_dot(tmp, diff + j * LD, n)
+            fe_centre_weighted(xt, n, d, mu, resp, diff, nk + k, s1 + k * d)
+            fe_gram_upper(diff, xt, mu, n, d, s2k)
         elif d > FE_SMALL_D or (cov == DIAG and d >= FE_BY_FEATURE_MIN_D):
             fe_stats_by_feature(xt, n, d, _kind(cov), mu, resp, nk + k, s1 + k * d, s2k)
         else:
