@@ -300,6 +300,28 @@ static inline void fe_centre(const double *restrict xt, ptrdiff_t n, ptrdiff_t d
     }
 }
 
+/* y[j * FE_LD + r] = sum_{i <= j} (xt[i * FE_LD + r] - ref[i]) u[i * d + j]: the rows
+ * of a chunk centred on ref and multiplied by the upper-triangular u (C order, lower
+ * part unread). Tied covariances share u, so this runs once per chunk and each
+ * component's logits are then c_k - ||y_r - (mu_k - ref) u||^2 / 2: O(d) per row and
+ * component where (x_r - mu_k) u costs O(d^2). */
+static void fe_centre_times_upper(const double *restrict xt, ptrdiff_t n, ptrdiff_t d,
+                                  const double *restrict ref, const double *restrict u,
+                                  double *restrict y)
+{
+    for (ptrdiff_t j = 0; j < d; j++) {
+        double *restrict yj = y + j * FE_LD;
+        for (ptrdiff_t r = 0; r < n; r++)
+            yj[r] = 0.0;
+        for (ptrdiff_t i = 0; i <= j; i++) {
+            const double *restrict x = xt + i * FE_LD;
+            const double m = ref[i], uij = u[i * d + j];
+            for (ptrdiff_t r = 0; r < n; r++)
+                yj[r] += (x[r] - m) * uij;
+        }
+    }
+}
+
 /* out[r] = c - sum_j y[j * FE_LD + r]^2 / 2. */
 static inline void fe_half_squares(const double *restrict y, ptrdiff_t n, ptrdiff_t d,
                                    double c, double *restrict out)

@@ -70,6 +70,8 @@ cdef extern from "_chunk.h" nogil:
                        Py_ssize_t n, Py_ssize_t d, double *s2)
     void fe_centre(const double *xt, Py_ssize_t n, Py_ssize_t d, const double *mu,
                    double *diff)
+    void fe_centre_times_upper(const double *xt, Py_ssize_t n, Py_ssize_t d,
+                               const double *ref, const double *u, double *y)
     void fe_half_squares(const double *y, Py_ssize_t n, Py_ssize_t d, double c,
                          double *out)
     void fe_centre_scaled(const double *xt, Py_ssize_t n, Py_ssize_t d,
@@ -95,6 +97,8 @@ cdef Py_ssize_t MAX_BLOCKS = 256
 # Per-thread scratch starts on a cache line: every thread then hands BLAS buffers of
 # the same alignment (BLAS results could depend on it; the bits must not).
 cdef Py_ssize_t ALIGN = 64
+# The precision of tied logits once the rows are multiplied by U: the identity.
+cdef double UNIT_PRECISION = 1.0
 
 _COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
 
@@ -214,7 +218,8 @@ cdef void _chunk_logits(
     Py_ssize_t n_features,      # IN
     Py_ssize_t n_components,    # IN
     int cov,                    # IN  covariance code
-    const double *means,        # IN  (K, d)
+    const double *means,        # IN  (K, d) the means of ``_logit_frame``
+    const double *ref,          # IN  (d,) its reference point (tied only)
     const double *prec,         # IN  precision factors (layout per covariance type)
     const double *log_norm,     # IN  (K,)
     double *diff,               # TMP (n_features, LD)
@@ -223,6 +228,14 @@ cdef void _chunk_logits(
     cdef Py_ssize_t k, d = n_features
     cdef const double *factor
     cdef double *q
+    if cov == TIED:
+        fe_centre_times_upper(xt, n, d, ref, prec, diff)
+        for k in range(n_components):
+            fe_logits(
+                diff, n, d, FE_SCALAR, means + k * d, &UNIT_PRECISION, log_norm[k],
+                logit + k * CHUNK,
+            )
+        return
     for k in range(n_components):
         q = logit + k * CHUNK
         factor = prec + _component_offset(cov, k, d)
@@ -319,6 +332,17 @@ def _check_arguments(X, means, precisions_chol, log_norm, covariance_type):
     return _COVARIANCE_CODES[covariance_type], expected
 
 
+def _logit_frame(means, precisions_chol, int cov):
+    """(means, ref) for ``_chunk_logits``. Tied covariances share U: each chunk's
+    rows are centred on ref, the mean of the means, and multiplied by U once, so the
+    means become (mu_k - ref) U. The centring keeps data far from the origin exact.
+    Other types take the means as they are (ref unused)."""
+    ref = np.mean(means, axis=0)
+    if cov == TIED:
+        means = np.ascontiguousarray((means - ref) @ np.triu(precisions_chol))
+    return means, ref
+
+
 def _flat_output(array, shape, name):
     if array.shape != shape or array.dtype != np.float64 or not array.flags.c_contiguous:
         raise ValueError(f"{name} must be a C-contiguous float64 array of shape {shape}")
@@ -381,6 +405,13 @@ def accumulate(
     cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
     cdef floating dtype_tag = 0
     cdef const double *means_ptr = &means[0, 0]
+    logit_means_array, ref_array = _logit_frame(
+        np.asarray(means), np.asarray(precisions_chol, dtype=np.float64), cov
+    )
+    cdef const double[:, ::1] logit_means = logit_means_array
+    cdef const double[::1] ref = ref_array
+    cdef const double *logit_means_ptr = &logit_means[0, 0]
+    cdef const double *ref_ptr = &ref[0]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
     cdef Py_ssize_t scratch_len = 2 * d * LD + (K + 5) * CHUNK
@@ -417,8 +448,8 @@ def accumulate(
                     n_padded, d, xt, weight, dtype_tag,
                 )
                 _chunk_logits(
-                    xt, n_padded, d, K, cov, means_ptr, prec_ptr, log_norm_ptr,
-                    diff, expo,
+                    xt, n_padded, d, K, cov, logit_means_ptr, ref_ptr, prec_ptr,
+                    log_norm_ptr, diff, expo,
                 )
                 fe_normalise(expo, n_padded, K, row_max, row_sum)
                 part[stats_len - 1] += _chunk_statistics(
@@ -484,7 +515,13 @@ def score(
     cdef const char *X_ptr = <const char *> &X[0, 0]
     cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
     cdef floating dtype_tag = 0
-    cdef const double *means_ptr = &means[0, 0]
+    logit_means_array, ref_array = _logit_frame(
+        np.asarray(means), np.asarray(precisions_chol, dtype=np.float64), cov
+    )
+    cdef const double[:, ::1] logit_means = logit_means_array
+    cdef const double[::1] ref = ref_array
+    cdef const double *logit_means_ptr = &logit_means[0, 0]
+    cdef const double *ref_ptr = &ref[0]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
     cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
@@ -519,8 +556,8 @@ def score(
                 n_padded, d, xt, weight, dtype_tag,
             )
             _chunk_logits(
-                xt, n_padded, d, K, cov, means_ptr, prec_ptr, log_norm_ptr,
-                diff, expo,
+                xt, n_padded, d, K, cov, logit_means_ptr, ref_ptr, prec_ptr,
+                log_norm_ptr, diff, expo,
             )
             if want_labels:
                 fe_argmax(expo, n_padded, K, row_max, row_sum)
