@@ -13,10 +13,11 @@
 
 #define FE_CHUNK 256
 #define FE_SMALL_D 8
-/* Leading dimension of chunks and centred blocks: one cache line more than a chunk,
- * so that the d columns of a row block fall in different L1 sets (a 2 KiB stride
- * would map them all to two; fe_gram_upper, reading three columns of the chunk and
- * four of a block, ran 1.3x slower at d = 8). */
+/* Leading dimension of chunks, centred blocks and the K rows of logits: one cache
+ * line more than a chunk, so that the columns a row block reads fall in different L1
+ * sets (a 2 KiB stride would map them all to two: fe_gram_upper, reading three
+ * columns of the chunk and four of a block, ran 1.3x slower at d = 8, and
+ * fe_write_resp, reading K rows of logits, 1.2x slower at K = 32). */
 #ifndef FE_LD
 #define FE_LD (FE_CHUNK + 8)
 #endif
@@ -515,12 +516,12 @@ static void fe_normalise(double *restrict logit, ptrdiff_t n, ptrdiff_t n_compon
         row_sum[r] = 0.0;
     }
     for (ptrdiff_t k = 1; k < n_components; k++) {
-        const double *restrict lk = logit + k * FE_CHUNK;
+        const double *restrict lk = logit + k * FE_LD;
         for (ptrdiff_t r = 0; r < n; r++)
             row_max[r] = lk[r] > row_max[r] ? lk[r] : row_max[r];
     }
     for (ptrdiff_t k = 0; k < n_components; k++) {
-        double *restrict lk = logit + k * FE_CHUNK;
+        double *restrict lk = logit + k * FE_LD;
         for (ptrdiff_t r = 0; r < n; r++) {
             const double e = fe_exp(lk[r] - row_max[r]);
             lk[r] = e;
@@ -541,7 +542,7 @@ static void fe_write_resp(const double *restrict expo, ptrdiff_t n,
     for (ptrdiff_t r = 0; r < n; r++) {
         double *restrict out_r = out + r * n_components;
         for (ptrdiff_t k = 0; k < n_components; k++)
-            out_r[k] = expo[k * FE_CHUNK + r] * inverse[r];
+            out_r[k] = expo[k * FE_LD + r] * inverse[r];
     }
 }
 
@@ -558,8 +559,8 @@ static void fe_argmax(const double *restrict logit, ptrdiff_t n, ptrdiff_t n_com
         fe_vec best0 = fe_load(logit + r), best1 = fe_load(logit + r + FE_W);
         fe_vec k0 = zero, k1 = zero;
         for (ptrdiff_t k = 1; k < n_components; k++) {
-            const fe_vec v0 = fe_load(logit + k * FE_CHUNK + r);
-            const fe_vec v1 = fe_load(logit + k * FE_CHUNK + r + FE_W);
+            const fe_vec v0 = fe_load(logit + k * FE_LD + r);
+            const fe_vec v1 = fe_load(logit + k * FE_LD + r + FE_W);
             const fe_vec kv = zero + (double)k;
             const fe_mask larger0 = v0 > best0, larger1 = v1 > best1;
             best0 = FE_SELECT(larger0, v0, best0);

@@ -223,7 +223,7 @@ cdef void _chunk_logits(
     const double *prec,         # IN  precision factors (layout per covariance type)
     const double *log_norm,     # IN  (K,)
     double *diff,               # TMP (n_features, LD)
-    double *logit,              # OUT (K, CHUNK) log weight_k + log N(x | k)
+    double *logit,              # OUT (K, LD) log weight_k + log N(x | k)
 ) noexcept nogil:
     cdef Py_ssize_t k, d = n_features
     cdef const double *factor
@@ -233,11 +233,11 @@ cdef void _chunk_logits(
         for k in range(n_components):
             fe_logits(
                 diff, n, d, FE_SCALAR, means + k * d, &UNIT_PRECISION, log_norm[k],
-                logit + k * CHUNK,
+                logit + k * LD,
             )
         return
     for k in range(n_components):
-        q = logit + k * CHUNK
+        q = logit + k * LD
         factor = prec + _component_offset(cov, k, d)
         if d <= FE_SMALL_D or not (cov == FULL or cov == TIED):
             fe_logits(xt, n, d, _kind(cov), means + k * d, factor, log_norm[k], q)
@@ -254,7 +254,7 @@ cdef double _chunk_statistics(
     Py_ssize_t n_components,    # IN
     int cov,                    # IN
     const double *means,        # IN  (K, d), the shifts
-    double *expo,               # INOUT (K, CHUNK) exp(logit - max) in, w_r r_rk out
+    double *expo,               # INOUT (K, LD) exp(logit - max) in, w_r r_rk out
     const double *row_max,      # IN  (CHUNK,)
     const double *row_sum,      # IN  (CHUNK,)
     double *diff,               # TMP (n_features, LD)
@@ -278,7 +278,7 @@ cdef double _chunk_statistics(
     for r in range(n):
         tmp[r] = weight[r] / row_sum[r]
     for k in range(n_components):
-        resp = expo + k * CHUNK
+        resp = expo + k * LD
         for r in range(n):
             resp[r] *= tmp[r]
     # Builds that call BLAS add S2_k += A^T A there, A = sqrt(w r) (x - mu_k): a
@@ -289,7 +289,7 @@ cdef double _chunk_statistics(
         and _non_negative(weight, n)
     )
     for k in range(n_components):
-        resp = expo + k * CHUNK
+        resp = expo + k * LD
         mu = means + k * d
         s2k = s2 + _component_offset(cov, k, d)
         if blas_gram:
@@ -414,7 +414,7 @@ def accumulate(
     cdef const double *ref_ptr = &ref[0]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
-    cdef Py_ssize_t scratch_len = 2 * d * LD + (K + 5) * CHUNK
+    cdef Py_ssize_t scratch_len = (2 * d + K) * LD + 4 * CHUNK
     cdef Py_ssize_t b, c, e, start, n_rows, n_padded
     cdef void *raw
     cdef double *scratch
@@ -433,7 +433,7 @@ def accumulate(
         xt = scratch
         diff = xt + d * LD
         expo = diff + d * LD
-        weight = expo + K * CHUNK
+        weight = expo + K * LD
         row_max = weight + CHUNK
         row_sum = row_max + CHUNK
         tmp = row_sum + CHUNK
@@ -525,7 +525,7 @@ def score(
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
     cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t scratch_len = 2 * d * LD + (K + 5) * CHUNK
+    cdef Py_ssize_t scratch_len = (2 * d + K) * LD + 4 * CHUNK
     cdef Py_ssize_t c, k, r, start, n_rows, n_padded, best
     cdef void *raw
     cdef double *scratch
@@ -543,7 +543,7 @@ def score(
         xt = scratch
         diff = xt + d * LD
         expo = diff + d * LD
-        weight = expo + K * CHUNK
+        weight = expo + K * LD
         row_max = weight + CHUNK
         row_sum = row_max + CHUNK
         tmp = row_sum + CHUNK
