@@ -158,7 +158,8 @@ problems = st.fixed_dictionaries(
             st.sampled_from(BOUNDARY_ROW_COUNTS), st.integers(1, 1200)
         ),
         "n_features": st.one_of(st.integers(1, 10), st.integers(9, 40)),
-        "n_components": st.integers(1, 6),
+        # 8 and more: tied sums around anchors (from 5 or 8 features)
+        "n_components": st.one_of(st.integers(1, 6), st.integers(8, 10)),
         "n_threads": st.integers(1, 3),
         "weighted": st.booleans(),
         "layout": st.sampled_from(LAYOUTS),
@@ -295,6 +296,38 @@ def test_negative_sample_weights_match_twin(n_features, covariance_type, compile
     )
 
 
+@pytest.mark.parametrize("n_features", [5, 8, 9, 33])
+@pytest.mark.parametrize("n_components", [8, 20])
+def test_anchored_tied_sums_match_twin(n_features, n_components, compiled):
+    """Tied second moments taken around each row's anchor component (from 8
+    components and 5 or 8 features on): the twin's sums where responsibilities are
+    soft, so that every term of the anchored sums counts, with a negative weight, and
+    the same bits for any number of threads."""
+    rng = np.random.default_rng(12)
+    params = random_params(rng, n_components, n_features, "tied", spread=1.0)
+    X = 3.0 * rng.normal(size=(3000, n_features))
+    sample_weight = random_sample_weight(rng, 3000)
+    sample_weight[300] = -0.5
+    resp = run_score(_reference, X, params)[1]
+    assert np.mean(np.max(resp, axis=1) < 0.9) > 0.1
+
+    with limit_blas_threads():
+        stats = [
+            run_accumulate(compiled, X, sample_weight, params, t) for t in (1, 2, 3)
+        ]
+
+    assert_accumulated_close(
+        stats[0],
+        run_accumulate(_reference, X, sample_weight, params),
+        X,
+        sample_weight,
+        params,
+        RTOL[np.float64],
+    )
+    for other in stats[1:]:
+        assert_same_bits(other, stats[0])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_rows_at_any_byte_stride(dtype, compiled):
     """A field of a packed structured array has a row stride that is no multiple of
@@ -410,12 +443,20 @@ def exact_covariances(X, labels, n_components, covariance_type):
     ids=["sigma 1e-3 spread 100", "sigma 1e-2 at 1e4"],
 )
 @pytest.mark.parametrize("n_features", [3, 33])
+@pytest.mark.parametrize("n_components", [3, 9])
 def test_tight_clusters_far_apart_are_exact(
-    n_features, covariance_type, dtype, sigma, spread, centre, compiled
+    n_components, n_features, covariance_type, dtype, sigma, spread, centre, compiled
 ):
+    """9 components: tied sums around anchors at 33 features."""
     rng = np.random.default_rng(6)
     params = random_params(
-        rng, 3, n_features, covariance_type, spread=spread, scale=sigma, centre=centre
+        rng,
+        n_components,
+        n_features,
+        covariance_type,
+        spread=spread,
+        scale=sigma,
+        centre=centre,
     )
     X, labels = sample_mixture(rng, params, 3000)
     X = X.astype(dtype)
@@ -425,10 +466,10 @@ def test_tight_clusters_far_apart_are_exact(
     nk, s1, s2, _ = run_accumulate(compiled, X, None, params)
     stats = gm.GaussianStats(nk=nk, s1=s1, s2=s2, shift=params.means)
     _, means, covariances = gm.maximize(stats, covariance_type, reg_covar=0.0, eps=0.0)
-    exact_means, exact = exact_covariances(X, labels, 3, covariance_type)
+    exact_means, exact = exact_covariances(X, labels, n_components, covariance_type)
 
     rtol = EXACT_RTOL[dtype]
-    assert_allclose(nk, np.bincount(labels, minlength=3), rtol=rtol)
+    assert_allclose(nk, np.bincount(labels, minlength=n_components), rtol=rtol)
     assert_allclose(means, exact_means, rtol=rtol)
     assert_allclose(covariances, exact, rtol=rtol, atol=rtol * np.max(np.abs(exact)))
 

@@ -15,7 +15,10 @@ dtrmm (other builds, see ``BLAS_MIN_FEATURES``). Their second moments take the
 blocked kernels, S2_k += (w r D)^T D, from FE_GRAM_MIN_D features on, or BLAS dsyrk,
 S2_k += A^T A with A = sqrt(w r) D (a symmetric rank-n update), above FE_SMALL_D
 (the blocked kernels where a chunk has a negative weight).
-Diagonal and spherical ones keep simple loops, O(d) per row and component.
+Diagonal and spherical ones keep simple loops, O(d) per row and component. So do tied
+ones: their rows are multiplied by the shared U once per chunk, and from
+FE_ANCHORED_MIN_D features and 8 components their second moments are taken around
+each row's anchor component (``fe_tied_second_moments``).
 
 Bits do not depend on the thread count: chunks are grouped into blocks whose size
 depends only on the problem, each block's sums are kept apart, and the blocks are
@@ -52,7 +55,8 @@ cdef extern from "_chunk.h" nogil:
     const bint FE_LARGE_D_BLAS  # full/tied above FE_SMALL_D: BLAS, else blocked kernels
     const int FE_GRAM_MIN_D     # full/tied sums: the large-d path from this d on
     const int FE_BY_FEATURE_MIN_D  # diagonal sums: one feature at a time from this d on
-    const int FE_TRIANGULAR, FE_DIAGONAL, FE_SCALAR
+    const int FE_ANCHORED_MIN_D    # tied sums: around each row's anchor from this d on
+    const int FE_TRIANGULAR, FE_DIAGONAL, FE_SCALAR, FE_FIRST_ONLY
     void fe_logits(const double *xt, Py_ssize_t n, int d, int kind, const double *mu,
                    const double *prec, double c, double *out)
     void fe_small_stats(const double *xt, Py_ssize_t n, int d, int kind,
@@ -60,6 +64,8 @@ cdef extern from "_chunk.h" nogil:
                         double *s2)
     void fe_normalise(double *logit, Py_ssize_t n, Py_ssize_t n_components,
                       double *row_max, double *row_sum)
+    void fe_exp_shifted(double *logit, Py_ssize_t n, Py_ssize_t n_components,
+                        const double *row_max, double *row_sum)
     void fe_argmax(const double *logit, Py_ssize_t n, Py_ssize_t n_components,
                    double *best, double *best_k)
     void fe_write_resp(const double *expo, Py_ssize_t n, Py_ssize_t n_components,
@@ -83,6 +89,11 @@ cdef extern from "_chunk.h" nogil:
     void fe_stats_by_feature(const double *xt, Py_ssize_t n, Py_ssize_t d, int kind,
                              const double *mu, const double *w, double *nk,
                              double *s1, double *s2)
+    void fe_tied_second_moments(const double *xt, Py_ssize_t n, Py_ssize_t d,
+                                Py_ssize_t n_components, const double *mu,
+                                const double *resp, const double *w,
+                                const double *anchor, double *z, double *h,
+                                double *counts, double *s2)
 
 
 cdef enum:
@@ -99,6 +110,11 @@ cdef Py_ssize_t MAX_BLOCKS = 256
 cdef Py_ssize_t ALIGN = 64
 # The precision of tied logits once the rows are multiplied by U: the identity.
 cdef double UNIT_PRECISION = 1.0
+# Tied second moments are taken around each row's anchor component
+# (``fe_tied_second_moments``) from FE_ANCHORED_MIN_D features and for this many
+# components: its work per row pays off from about 8 (accumulate 0.8x at K = 2, 1.1x
+# at K = 8, d = 8), and each block keeps K x K counts.
+cdef Py_ssize_t MIN_ANCHORED_COMPONENTS = 8, MAX_ANCHORED_COMPONENTS = 256
 
 _COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
 
@@ -257,9 +273,12 @@ cdef double _chunk_statistics(
     double *expo,               # INOUT (K, LD) exp(logit - max) in, w_r r_rk out
     const double *row_max,      # IN  (CHUNK,)
     const double *row_sum,      # IN  (CHUNK,)
+    const double *anchor,       # IN  (CHUNK,) component of each row's largest logit
     double *diff,               # TMP (n_features, LD)
+    double *diff2,              # TMP (n_features, LD)
     double *tmp,                # TMP (CHUNK,)
     double *partial,            # INOUT [nk (K), s1 (K, d), s2 (upper triangles...)]
+    double *counts,             # INOUT (K, K) anchored tied sums, else NULL
 ) noexcept nogil:
     """Add the chunk's sums to ``partial``; return sum_r weight_r log p(x_r)."""
     cdef Py_ssize_t k, r, d = n_features
@@ -281,6 +300,17 @@ cdef double _chunk_statistics(
         resp = expo + k * LD
         for r in range(n):
             resp[r] *= tmp[r]
+    if counts != NULL:
+        for k in range(n_components):
+            fe_stats_by_feature(
+                xt, n, d, FE_FIRST_ONLY, means + k * d, expo + k * LD, nk + k,
+                s1 + k * d, NULL,
+            )
+        fe_tied_second_moments(
+            xt, n, d, n_components, means, expo, weight, anchor, diff, diff2, counts,
+            s2,
+        )
+        return log_likelihood
     # Builds that call BLAS add S2_k += A^T A there, A = sqrt(w r) (x - mu_k): a
     # symmetric rank-n update. A chunk with a negative weight takes the blocked
     # kernels, as the other builds always do.
@@ -394,7 +424,14 @@ def accumulate(
         return 0.0
 
     # Fixed blocks of chunks: their number depends on the problem, never on threads.
-    cdef Py_ssize_t stats_len = 1 + K + K * d + s2_out.shape[0]
+    # Each block's sums: nk, s1, s2, the (K, K) counts of anchored tied sums, and the
+    # log-likelihood.
+    cdef bint anchored = (
+        cov == TIED and d >= FE_ANCHORED_MIN_D
+        and MIN_ANCHORED_COMPONENTS <= K <= MAX_ANCHORED_COMPONENTS
+    )
+    cdef Py_ssize_t s2_end = K + K * d + s2_out.shape[0]
+    cdef Py_ssize_t stats_len = s2_end + (K * K if anchored else 0) + 1
     cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
     cdef Py_ssize_t max_blocks = max(1, min(MAX_BLOCKS, PARTIALS_BYTES // (8 * stats_len)))
     cdef Py_ssize_t per_block = (n_chunks + max_blocks - 1) // max_blocks
@@ -414,31 +451,37 @@ def accumulate(
     cdef const double *ref_ptr = &ref[0]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
-    cdef Py_ssize_t scratch_len = (2 * d + K) * LD + 4 * CHUNK
+    cdef Py_ssize_t scratch_len = (3 * d + K) * LD + 5 * CHUNK
     cdef Py_ssize_t b, c, e, start, n_rows, n_padded
     cdef void *raw
     cdef double *scratch
     cdef double *xt
     cdef double *diff
+    cdef double *diff2
     cdef double *expo
     cdef double *weight
     cdef double *row_max
     cdef double *row_sum
+    cdef double *anchor
     cdef double *tmp
     cdef double *part
+    cdef double *counts
 
     with nogil, parallel(num_threads=n_threads):
         raw = malloc(scratch_len * sizeof(double) + ALIGN)
         scratch = <double *> ((<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1))
         xt = scratch
         diff = xt + d * LD
-        expo = diff + d * LD
+        diff2 = diff + d * LD
+        expo = diff2 + d * LD
         weight = expo + K * LD
         row_max = weight + CHUNK
         row_sum = row_max + CHUNK
-        tmp = row_sum + CHUNK
+        anchor = row_sum + CHUNK
+        tmp = anchor + CHUNK
         for b in prange(n_blocks, schedule="dynamic"):
             part = &partials[b, 0]
+            counts = part + s2_end if anchored else NULL
             for c in range(b * per_block, min((b + 1) * per_block, n_chunks)):
                 start = c * CHUNK
                 n_rows = min(<Py_ssize_t> CHUNK, n_samples - start)
@@ -451,10 +494,14 @@ def accumulate(
                     xt, n_padded, d, K, cov, logit_means_ptr, ref_ptr, prec_ptr,
                     log_norm_ptr, diff, expo,
                 )
-                fe_normalise(expo, n_padded, K, row_max, row_sum)
+                if anchored:
+                    fe_argmax(expo, n_padded, K, row_max, anchor)
+                    fe_exp_shifted(expo, n_padded, K, row_max, row_sum)
+                else:
+                    fe_normalise(expo, n_padded, K, row_max, row_sum)
                 part[stats_len - 1] += _chunk_statistics(
                     xt, weight, n_padded, d, K, cov, means_ptr, expo, row_max,
-                    row_sum, diff, tmp, part,
+                    row_sum, anchor, diff, diff2, tmp, part, counts,
                 )
         free(raw)
 
@@ -465,7 +512,13 @@ def accumulate(
             total[e] += partials[b, e]
     nk_out[:] = total[:K]
     s1_out[:] = total[K:K + K * d]
-    s2_out[:] = total[K + K * d:stats_len - 1]
+    s2_out[:] = total[K + K * d:s2_end]
+    if anchored:
+        # The anchors' part of fe_tied_second_moments: sum_{c, k} counts[c, k]
+        # (mu_c - mu_k)(mu_c - mu_k)^T.
+        delta = np.asarray(means)[:, np.newaxis] - np.asarray(means)  # mu_c - mu_k
+        counts_total = np.asarray(total[s2_end:stats_len - 1]).reshape(K, K)
+        s2 += np.einsum("ck,cki,ckj->ij", counts_total, delta, delta)
     if cov == FULL or cov == TIED:
         _mirror_upper(s2)
     return total[stats_len - 1]
