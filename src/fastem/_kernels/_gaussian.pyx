@@ -363,14 +363,15 @@ def _check_arguments(X, means, precisions_chol, log_norm, covariance_type):
 
 
 def _logit_frame(means, precisions_chol, int cov):
-    """(means, ref) for ``_chunk_logits``. Tied covariances share U: each chunk's
-    rows are centred on ref, the mean of the means, and multiplied by U once, so the
-    means become (mu_k - ref) U. The centring keeps data far from the origin exact.
-    Other types take the means as they are (ref unused)."""
+    """The means (K * d) and then the reference point (d) of ``_chunk_logits``, in one
+    array. Tied covariances share U: each chunk's rows are centred on ref, the mean of
+    the means, and multiplied by U once, so the means become (mu_k - ref) U. The
+    centring keeps data far from the origin exact. Other types take the means as they
+    are (ref unused)."""
     ref = np.mean(means, axis=0)
     if cov == TIED:
-        means = np.ascontiguousarray((means - ref) @ np.triu(precisions_chol))
-    return means, ref
+        means = (means - ref) @ np.triu(np.asarray(precisions_chol, dtype=np.float64))
+    return np.concatenate([np.ravel(means), ref])
 
 
 def _flat_output(array, shape, name):
@@ -442,13 +443,9 @@ def accumulate(
     cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
     cdef floating dtype_tag = 0
     cdef const double *means_ptr = &means[0, 0]
-    logit_means_array, ref_array = _logit_frame(
-        np.asarray(means), np.asarray(precisions_chol, dtype=np.float64), cov
-    )
-    cdef const double[:, ::1] logit_means = logit_means_array
-    cdef const double[::1] ref = ref_array
-    cdef const double *logit_means_ptr = &logit_means[0, 0]
-    cdef const double *ref_ptr = &ref[0]
+    cdef const double[::1] frame = _logit_frame(np.asarray(means), precisions_chol, cov)
+    cdef const double *logit_means_ptr = &frame[0]
+    cdef const double *ref_ptr = &frame[K * d]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
     cdef Py_ssize_t scratch_len = (3 * d + K) * LD + 5 * CHUNK
@@ -568,13 +565,9 @@ def score(
     cdef const char *X_ptr = <const char *> &X[0, 0]
     cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
     cdef floating dtype_tag = 0
-    logit_means_array, ref_array = _logit_frame(
-        np.asarray(means), np.asarray(precisions_chol, dtype=np.float64), cov
-    )
-    cdef const double[:, ::1] logit_means = logit_means_array
-    cdef const double[::1] ref = ref_array
-    cdef const double *logit_means_ptr = &logit_means[0, 0]
-    cdef const double *ref_ptr = &ref[0]
+    cdef const double[::1] frame = _logit_frame(np.asarray(means), precisions_chol, cov)
+    cdef const double *logit_means_ptr = &frame[0]
+    cdef const double *ref_ptr = &frame[K * d]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
     cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
