@@ -591,15 +591,9 @@ static void fe_tied_second_moments(const double *restrict xt, ptrdiff_t n,
             counts_c[k] += resp[k * FE_LD + r];
     }
     for (ptrdiff_t i = 0; i < d; i++)
-        for (ptrdiff_t j = i; j < d; j++) {
-            const double *restrict zi = z + i * FE_LD, *restrict zj = z + j * FE_LD;
-            const double *restrict hi = h + i * FE_LD, *restrict hj = h + j * FE_LD;
-            double acc[FE_LANES] = {0.0};
-            for (ptrdiff_t r = 0; r < n; r += FE_LANES)
-                for (int l = 0; l < FE_LANES; l++)
-                    acc[l] += zi[r + l] * hj[r + l] + hi[r + l] * zj[r + l];
-            s2[i * d + j] += fe_reduce_lanes(acc);
-        }
+        for (ptrdiff_t j = i; j < d; j++)
+            s2[i * d + j] += fe_dot(z + i * FE_LD, h + j * FE_LD, n) +
+                             fe_dot(h + i * FE_LD, z + j * FE_LD, n);
 }
 
 /* logit becomes exp(logit - row_max) (one exp per row and component), row_sum their
