@@ -42,8 +42,9 @@ EXACT_RTOL = {np.float32: 1e-12, np.float64: 1e-12}
 
 DTYPES = (np.float32, np.float64)
 
-# Above 8 features (FE_SMALL_D), full and tied covariances take the large-d path:
-# register-blocked kernels (x86-64-v3 build) or BLAS (other builds). 33 and 64 leave
+# Above 8 features (FE_SMALL_D), full covariances, and the sums of tied ones with
+# fewer than 8 components, take the large-d path: register-blocked kernels
+# (x86-64-v3 build) or BLAS (other builds). 33 and 64 leave
 # remainders after the blocks of 6 and of 4 x 3 columns.
 LARGE_D = (9, 16, 33, 64)
 

@@ -275,8 +275,9 @@ static void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n, ptrdiff_
         fe_feature_sums_t(xt, n, d, FE_FIRST_ONLY, mu, w, nk, s1, NULL, NULL);
 }
 
-/* Full and tied covariances above FE_SMALL_D features (the O(d^2) work per row and
- * component: q = ||(x - mu) U||^2 and the second moments). Built for x86-64-v3: the
+/* Full covariances above FE_SMALL_D features (the O(d^2) work per row and
+ * component: q = ||(x - mu) U||^2 and the second moments, which tied ones share where
+ * they are not anchored). Built for x86-64-v3: the
  * register-blocked kernels below. Measured on 256-row chunks (Zen 3, one thread,
  * K = 16-32, CPU time, same build) they beat OpenBLAS's dtrmm + dsyrk by 1.9-2.3x at
  * d = 9-12, 1.6x at d = 16-24 and 1.35-1.45x at d = 32-64 (BLAS pays for packing
@@ -679,8 +680,9 @@ static void fe_argmax(const double *restrict logit, ptrdiff_t n, ptrdiff_t n_com
 #define FE_LOGITS_DIAG(D) FE_LOGITS_KIND(FE_DIAGONAL, D)
 #define FE_LOGITS_SCALAR(D) FE_LOGITS_KIND(FE_SCALAR, D)
 
-/* One component's logits; full and tied covariances up to FE_SMALL_D features only,
- * diagonal and spherical ones at any d (specialised up to FE_SMALL_D). */
+/* One component's logits; full covariances up to FE_SMALL_D features only, diagonal
+ * and spherical ones at any d (specialised up to FE_SMALL_D). Tied ones take
+ * FE_SCALAR with unit precision on rows already multiplied by U. */
 static void fe_logits(const double *xt, ptrdiff_t n, int d, int kind, const double *mu,
                       const double *prec, double c, double *out)
 {

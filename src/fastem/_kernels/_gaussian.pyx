@@ -9,10 +9,10 @@ responsibilities, and the weighted sums N_k, S1_k, S2_k around mu_k. Nothing of 
 n_samples x K is allocated.
 
 Up to FE_SMALL_D features the loops are specialised per d (``_chunk.h``). Above it,
-full and tied covariances work on the centred block D = x - mu_k of each chunk and
-component: q = ||D U_k||^2 by register-blocked kernels (x86-64-v3 build) or BLAS
-dtrmm (other builds, see ``BLAS_MIN_FEATURES``). Their second moments take the
-blocked kernels, S2_k += (w r D)^T D, from FE_GRAM_MIN_D features on, or BLAS dsyrk,
+full covariances work on the centred block D = x - mu_k of each chunk and component:
+q = ||D U_k||^2 by register-blocked kernels (x86-64-v3 build) or BLAS dtrmm (other
+builds, see ``BLAS_MIN_FEATURES``). Full and tied second moments take the blocked
+kernels, S2_k += (w r D)^T D, from FE_GRAM_MIN_D features on, or BLAS dsyrk,
 S2_k += A^T A with A = sqrt(w r) D (a symmetric rank-n update), above FE_SMALL_D
 (the blocked kernels where a chunk has a negative weight).
 Diagonal and spherical ones keep simple loops, O(d) per row and component. So do tied
@@ -118,9 +118,10 @@ cdef Py_ssize_t MIN_ANCHORED_COMPONENTS = 8, MAX_ANCHORED_COMPONENTS = 256
 
 _COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
 
-# This build calls BLAS (on the calling thread, inside OpenMP threads) for full and
-# tied covariances from this many features on; None: never. Callers limit BLAS to
-# one thread there (``fastem._sources``), or its threads would nest in ours.
+# This build calls BLAS (on the calling thread, inside OpenMP threads) for full
+# covariances, and tied sums that are not anchored, from this many features on;
+# None: never. Callers limit BLAS to one thread there (``fastem._sources``), or its
+# threads would nest in ours.
 BLAS_MIN_FEATURES = FE_SMALL_D + 1 if FE_LARGE_D_BLAS else None
 
 
@@ -255,7 +256,7 @@ cdef void _chunk_logits(
     for k in range(n_components):
         q = logit + k * LD
         factor = prec + _component_offset(cov, k, d)
-        if d <= FE_SMALL_D or not (cov == FULL or cov == TIED):
+        if d <= FE_SMALL_D or cov != FULL:
             fe_logits(xt, n, d, _kind(cov), means + k * d, factor, log_norm[k], q)
         else:
             fe_centre(xt, n, d, means + k * d, diff)
