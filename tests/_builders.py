@@ -17,8 +17,9 @@ COVARIANCE_TYPES = gm.COVARIANCE_TYPES
 # Memory layouts the kernels must read as they are (see :func:`with_layout`).
 LAYOUTS = ("C", "F", "strided", "column subset", "reversed", "read-only", "memmap")
 
-# Row counts around the kernels' chunk (256 rows) and SIMD lane (8 rows) boundaries.
-BOUNDARY_ROW_COUNTS = (1, 7, 8, 9, 255, 256, 257, 511, 512, 513)
+# Row counts around the kernels' boundaries: vectors (2, 4 or 8 rows), padding (16 or
+# 32 rows) and chunks (256 rows).
+BOUNDARY_ROW_COUNTS = (1, 7, 8, 9, 31, 32, 33, 255, 256, 257, 511, 512, 513)
 
 
 def random_spd(rng, n_features, scale=1.0):

@@ -29,7 +29,7 @@ from _builders import (
     with_layout,
 )
 from fastem import _gaussian_math as gm
-from fastem._kernels import BACKENDS, COMPILED, _platform, _reference
+from fastem._kernels import BACKENDS, COMPILED, COMPILED_VARIANT, _platform, _reference
 from fastem._threads import limit_blas_threads
 
 # Kernel vs twin, relative to the sum of absolute terms of each statistic. The kernel
@@ -44,7 +44,7 @@ DTYPES = (np.float32, np.float64)
 
 # Above 8 features (FE_SMALL_D), full covariances, and the sums of tied ones with
 # fewer than 8 components, take the large-d path: register-blocked kernels
-# (x86-64-v3 build) or BLAS (other builds). 33 and 64 leave
+# (x86-64-v3 and v4 builds) or BLAS (other builds). 33 and 64 leave
 # remainders after the blocks of 6 and of 4 x 3 columns.
 LARGE_D = (9, 16, 33, 64)
 
@@ -139,14 +139,30 @@ def test_openmp_limits_reach_the_kernels_runtime():
             assert _platform.omp_max_threads() == limit
 
 
-def test_fast_variant_runs_where_the_cpu_has_it():
-    """An x86-64-v3 CPU must get the AVX2 + FMA build (2-3x faster), never silently
-    the baseline one."""
-    if not _platform.x86_64_v3_supported():
-        pytest.skip("this CPU lacks x86-64-v3")
-    assert "x86-64-v3" in COMPILED
+@pytest.mark.parametrize(
+    "variant, supported",
+    [
+        ("x86-64-v3", _platform.x86_64_v3_supported),
+        ("x86-64-v4", _platform.x86_64_v4_supported),
+    ],
+)
+def test_fast_variant_runs_where_the_cpu_has_it(variant, supported):
+    """A CPU with AVX2 + FMA (x86-64-v3) or AVX-512 (x86-64-v4) must get that build
+    (v3: 2-3x faster than baseline; v4: 1.3-1.5x faster than v3), never silently a
+    slower one."""
+    if not supported():
+        pytest.skip(f"this CPU lacks {variant}")
+    assert variant in COMPILED
     if os.environ.get("FASTEM_KERNEL") is None:
-        assert BACKENDS["cython"] is COMPILED["x86-64-v3"]
+        assert COMPILED_VARIANT == list(COMPILED)[-1]
+        assert BACKENDS["cython"] is COMPILED[COMPILED_VARIANT]
+
+
+def test_variants_are_ordered_by_what_they_need():
+    """A CPU that runs v4 runs v3: the default is the last variant, the fastest."""
+    assert not _platform.x86_64_v4_supported() or _platform.x86_64_v3_supported()
+    levels = ["baseline", "x86-64-v3", "x86-64-v4"]
+    assert list(COMPILED) == [level for level in levels if level in COMPILED]
 
 
 # --- kernel == twin on random problems ------------------------------------------------

@@ -19,7 +19,11 @@ OPENMP_RUNTIMES = {
     "win": "fastem.libs/vcomp140*.dll",
 }
 KERNELS = ("_gaussian", "_kmeans_plusplus", "_platform")
-X86_64_V3_KERNELS = ("_gaussian_x86_64_v3", "_kmeans_plusplus_x86_64_v3")
+X86_64_KERNELS = tuple(
+    f"{kernel}_x86_64_{level}"
+    for kernel in ("_gaussian", "_kmeans_plusplus")
+    for level in ("v3", "v4")
+)
 
 
 def wheel_problems(path):
@@ -48,10 +52,11 @@ def wheel_problems(path):
         for name in names
         if name.startswith("fastem/_kernels/") and name.endswith((".so", ".pyd"))
     }
-    # x86-64-v3 variants: GCC and Clang on x86-64; never MSVC, aarch64 or arm64.
+    # x86-64-v3 and v4 variants: GCC and Clang on x86-64; never MSVC, aarch64 or
+    # arm64.
     expected = set(KERNELS)
     if platform_tag.endswith("x86_64"):
-        expected |= set(X86_64_V3_KERNELS)
+        expected |= set(X86_64_KERNELS)
     if modules != expected:
         problems.append(
             f"compiled kernels {sorted(modules)}, expected {sorted(expected)}"

@@ -1,4 +1,5 @@
-"""Kernels: compiled (each kernel module, and its x86-64-v3 build) and their NumPy twin.
+"""Kernels: compiled (each kernel module, and its x86-64-v3 and v4 builds) and their
+NumPy twin.
 
 The kernel modules are ``_gaussian`` (EM: ``accumulate``, ``score``) and
 ``_kmeans_plusplus`` (seeding: ``kmeanspp_potentials``, ``kmeanspp_searchsorted``).
@@ -9,11 +10,12 @@ Backends, by name:
 
 - ``"cython"``: the fastest compiled variant this CPU runs (the default);
 - ``"cython-baseline"``: the build for the baseline ISA that any CPU of the
-  architecture runs; ``"cython-x86-64-v3"``: the AVX2 + FMA build, where present;
+  architecture runs; ``"cython-x86-64-v3"``: the AVX2 + FMA build and
+  ``"cython-x86-64-v4"``: the AVX-512 build, where present and the CPU runs them;
 - ``"numpy"``: the pure-NumPy twin (``_reference``), the executable specification.
 
-The environment variable ``FASTEM_KERNEL`` (``baseline`` or ``x86-64-v3``) pins the
-compiled variant, for benchmarks comparing them.
+The environment variable ``FASTEM_KERNEL`` (``baseline``, ``x86-64-v3`` or
+``x86-64-v4``) pins the compiled variant, for benchmarks comparing them.
 """
 
 import os
@@ -22,7 +24,7 @@ from importlib import import_module
 from types import SimpleNamespace
 
 from . import _reference
-from ._platform import x86_64_v3_supported
+from ._platform import x86_64_v3_supported, x86_64_v4_supported
 
 KERNEL_MODULES = ("_gaussian", "_kmeans_plusplus")
 
@@ -43,12 +45,17 @@ def _compiled_variant(suffix):
     )
 
 
+# Variants from the slowest to the fastest; the last one the CPU runs is the default.
 COMPILED = {"baseline": _compiled_variant("")}
-if x86_64_v3_supported():
-    try:
-        COMPILED["x86-64-v3"] = _compiled_variant("_x86_64_v3")
-    except ImportError:  # a build without the variant (not x86-64, old compiler)
-        pass
+for _name, _supported in (
+    ("x86-64-v3", x86_64_v3_supported),
+    ("x86-64-v4", x86_64_v4_supported),
+):
+    if _supported():
+        try:
+            COMPILED[_name] = _compiled_variant("_" + _name.replace("-", "_"))
+        except ImportError:  # a build without the variant (not x86-64, old compiler)
+            pass
 
 _pinned = os.environ.get("FASTEM_KERNEL")
 if _pinned is not None and _pinned not in COMPILED:

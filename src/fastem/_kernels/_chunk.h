@@ -36,11 +36,13 @@ enum { FE_TRIANGULAR = 0, FE_DIAGONAL = 1, FE_SCALAR = 2, FE_FIRST_ONLY = 3 };
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
-/* FE_W rows at a time in one vector register: four with AVX, two with SSE2. (Four
- * on SSE2, split into halves by gcc, went through the stack wherever a scalar met a
- * vector: the baseline build's E-step was 2.5-3.3x slower for diagonal and spherical
- * covariances at d = 8, 1.4x for full.) */
-#if defined(__AVX__)
+/* FE_W rows at a time in one vector register: eight with AVX-512, four with AVX,
+ * two with SSE2. (Four on SSE2, split into halves by gcc, went through the stack
+ * wherever a scalar met a vector: the baseline build's E-step was 2.5-3.3x slower for
+ * diagonal and spherical covariances at d = 8, 1.4x for full.) */
+#if defined(__AVX512F__)
+#define FE_W 8
+#elif defined(__AVX__)
 #define FE_W 4
 #else
 #define FE_W 2
@@ -48,7 +50,12 @@ enum { FE_TRIANGULAR = 0, FE_DIAGONAL = 1, FE_SCALAR = 2, FE_FIRST_ONLY = 3 };
 typedef double fe_vec __attribute__((vector_size(FE_W * sizeof(double))));
 static inline fe_vec fe_load(const double *p) { fe_vec v; memcpy(&v, p, sizeof v); return v; }
 static inline void fe_store(double *p, fe_vec v) { memcpy(p, &v, sizeof v); }
-#if FE_W == 4
+#if FE_W == 8
+static inline double fe_hsum(fe_vec v)
+{
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+#elif FE_W == 4
 static inline double fe_hsum(fe_vec v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 #else
 static inline double fe_hsum(fe_vec v) { return v[0] + v[1]; }
@@ -277,7 +284,7 @@ static void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n, ptrdiff_
 
 /* Full covariances above FE_SMALL_D features (the O(d^2) work per row and
  * component: q = ||(x - mu) U||^2 and the second moments, which tied ones share where
- * they are not anchored). Built for x86-64-v3: the
+ * they are not anchored). Built for x86-64-v3 and x86-64-v4: the
  * register-blocked kernels below. Measured on 256-row chunks (Zen 3, one thread,
  * K = 16-32, CPU time, same build) they beat OpenBLAS's dtrmm + dsyrk by 1.9-2.3x at
  * d = 9-12, 1.6x at d = 16-24 and 1.35-1.45x at d = 32-64 (BLAS pays for packing
@@ -287,7 +294,7 @@ static void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n, ptrdiff_
  * time, where these kernels, compiled for SSE2, spill their 12 accumulators (4-10x
  * slower than BLAS) and the column loops are 1.0x (d = 9) to 2.4x (d = 64) slower.
  * On CPUs with AVX-512, OpenBLAS may win at large d: measure before changing this. */
-#if defined(__AVX2__) && defined(__FMA__) && FE_W == 4
+#if defined(__AVX2__) && defined(__FMA__) && FE_W >= 4
 #define FE_LARGE_D_BLAS 0
 #else
 #define FE_LARGE_D_BLAS 1
@@ -391,8 +398,8 @@ static void fe_centre_weighted(const double *restrict xt, ptrdiff_t n, ptrdiff_t
     fe_feature_sums_t(xt, n, d, FE_TRIANGULAR, mu, w, nk, s1, NULL, wd);
 }
 
-/* Register-blocked kernels of the large-d path, for x86-64-v3 (FMA, 16 registers of
- * FE_W doubles). Inputs are centred blocks: column i of a chunk at a + i * FE_LD,
+/* Register-blocked kernels of the large-d path, for x86-64-v3 and v4 (FMA, at least
+ * 16 registers of FE_W doubles). Inputs are centred blocks: column i of a chunk at a + i * FE_LD,
  * rows as lanes, n a multiple of FE_LANES. A block keeps a few columns for a few rows
  * in registers while it streams the shared dimension; the last block of a range ends
  * at the range's end (it starts earlier where the block does not divide the range)
@@ -400,11 +407,14 @@ static void fe_centre_weighted(const double *restrict xt, ptrdiff_t n, ptrdiff_t
  * taken in an order fixed by d and n alone. fe_tri_logits needs d >= FE_JB,
  * fe_gram_upper d >= FE_IB. */
 #define FE_JB 6 /* columns of diff U per block (2 x 6 accumulators) */
-#if defined(__FMA__) && FE_W == 4
-#include <immintrin.h>
 /* a * b + c in one rounding (1.15-1.2x faster here than two). Written out so that
- * these kernels fuse whatever -ffp-contract says; meson.build has the v3 build
- * contract the rest of the arithmetic too. */
+ * these kernels fuse whatever -ffp-contract says; meson.build has the v3 and v4
+ * builds contract the rest of the arithmetic too. */
+#if defined(__AVX512F__) && FE_W == 8
+#include <immintrin.h>
+#define FE_FMA(a, b, c) ((fe_vec)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
+#elif defined(__FMA__) && FE_W == 4
+#include <immintrin.h>
 #define FE_FMA(a, b, c) ((fe_vec)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
 #else
 #define FE_FMA(a, b, c) ((a) * (b) + (c))

@@ -13,9 +13,14 @@
 #include <string.h>
 #include <stddef.h>
 
-/* 16 partial sums: four independent chains of 4-wide vector additions, enough to
- * hide the latency of the add (3-4 cycles) behind the loads and multiplies. */
+/* Partial sums: four independent chains of vector additions, enough to hide the
+ * latency of the add (3-4 cycles) behind the loads and multiplies. 16 lanes are four
+ * 4-wide vectors (AVX2); with AVX-512, four 8-wide ones. */
+#if defined(__AVX512F__)
+#define FE_LANES 32
+#else
 #define FE_LANES 16
+#endif
 
 /* exp(x) for x <= 0 to ~1 ulp; 0 below -708 (where exp underflows anyway). */
 static inline double fe_exp(double x)
@@ -51,12 +56,14 @@ static inline double fe_exp(double x)
     return x < -708.0 ? 0.0 : p * scale;
 }
 
-static inline double fe_reduce_lanes(const double *acc)
+/* The sum of the partial sums in a fixed order: neighbours first, then pairs of
+ * pairs, and so on ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ... */
+static inline double fe_reduce_lanes(double *acc)
 {
-    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-            ((acc[4] + acc[5]) + (acc[6] + acc[7]))) +
-           (((acc[8] + acc[9]) + (acc[10] + acc[11])) +
-            ((acc[12] + acc[13]) + (acc[14] + acc[15])));
+    for (int stride = 1; stride < FE_LANES; stride *= 2)
+        for (int l = 0; l < FE_LANES; l += 2 * stride)
+            acc[l] += acc[l + stride];
+    return acc[0];
 }
 
 /* sum_i a[i] * b[i] */

@@ -19,4 +19,17 @@ static inline int fe_cpu_has_x86_64_v3(void)
     return 0;
 #endif
 }
+
+static inline int fe_cpu_has_x86_64_v4(void)
+{
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+    /* __builtin_cpu_supports also asks the OS (XGETBV) whether it saves the ZMM
+     * registers. */
+    return fe_cpu_has_x86_64_v3() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
 #endif
