@@ -93,6 +93,13 @@ static inline double fe_hsum4(const fe_vec *v)
     return fe_hsum((v[0] + v[1]) + (v[2] + v[3]));
 }
 
+/* A hint to fetch the cache line at p (never faults; nothing without GCC builtins). */
+#if defined(__GNUC__)
+#define fe_prefetch(p) __builtin_prefetch(p)
+#else
+#define fe_prefetch(p) ((void)(p))
+#endif
+
 /* Dispatch on d to instantiations with d a compile-time constant. */
 #define FE_CASE_D(D, call_with_d) case D: call_with_d(D); return;
 #define FE_SMALL_D_SWITCH(d, call_with_d)                                              \
