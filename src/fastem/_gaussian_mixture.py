@@ -407,7 +407,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 X,
                 dtype=[np.float64, np.float32],
                 ensure_min_samples=2,
-                ensure_all_finite="allow-nan",
+                ensure_all_finite=False,  # _source checks: one pass for NaN and inf
             )
             sample_weight = _checked_sample_weight(sample_weight, X)
             return _source(X, sample_weight), gm.scale_exponent(X)
@@ -766,7 +766,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             X,
             dtype=[np.float64, np.float32],
             reset=False,
-            ensure_all_finite="allow-nan",
+            ensure_all_finite=False,  # _source checks: one pass for NaN and inf
         )
         return _source(X, None, fitting=False)
 
@@ -1022,7 +1022,11 @@ def _checked_sample_weight(sample_weight, X):
 
 
 def _source(X, sample_weight, fitting=True):
-    """The data source over validated X: per missingness pattern if X has NaN."""
+    """The data source over validated X: per missingness pattern if X has NaN.
+
+    Callers validate X without its finiteness check: ``check_missing`` rejects
+    infinities in the same pass (a sum) that finds NaN.
+    """
     missing = check_missing(X, fitting)
     if missing is None:
         return ArraySource(X, sample_weight)
