@@ -134,14 +134,15 @@ FE_ALWAYS_INLINE void fe_logits_tri_t(const double *restrict xt, ptrdiff_t n,
 }
 
 /* out[r] = c - ||(x_r - mu) P||^2 / 2 for one component, P diagonal (FE_DIAGONAL:
- * prec holds its d entries) or a multiple of the identity (FE_SCALAR: one). Two
- * vectors of rows at a time and two partial sums each, over even and odd features:
- * four chains of FMA instead of one (1.6x faster at d = 8). */
+ * prec holds its d entries) or a multiple of the identity (FE_SCALAR: one, and
+ * sq[r] = ||x_r - mu||^2 where sq is not NULL, for the second moments). Two vectors
+ * of rows at a time and two partial sums each, over even and odd features: four
+ * chains of FMA instead of one (1.6x faster at d = 8). */
 FE_ALWAYS_INLINE void fe_logits_scaled_t(const double *restrict xt, ptrdiff_t n,
                                          const int d, const int kind,
                                          const double *restrict mu,
                                          const double *restrict prec, double c,
-                                         double *restrict out)
+                                         double *restrict out, double *restrict sq)
 {
     for (ptrdiff_t r = 0; r < n; r += 2 * FE_W) {
         const fe_vec zero = fe_zero();
@@ -164,6 +165,10 @@ FE_ALWAYS_INLINE void fe_logits_scaled_t(const double *restrict xt, ptrdiff_t n,
         }
         fe_vec q0 = even0 + odd0, q1 = even1 + odd1;
         if (kind == FE_SCALAR) {
+            if (sq != NULL) {
+                fe_store(sq + r, q0);
+                fe_store(sq + r + FE_W, q1);
+            }
             q0 *= prec[0] * prec[0];
             q1 *= prec[0] * prec[0];
         }
@@ -241,7 +246,8 @@ FE_ALWAYS_INLINE void fe_stats_t(const double *restrict xt, ptrdiff_t n, const i
 /* Sums one feature at a time, with t_r = xt[i * FE_LD + r] - mu[i]: nk += sum_r w_r,
  * s1[i] += sum_r w_r t_r and, by kind (a compile-time constant):
  *   FE_DIAGONAL  s2[i] += sum_r w_r t_r^2
- *   FE_SCALAR    s2[0] += sum_i sum_r w_r t_r^2
+ *   FE_FIRST_ONLY  nothing more (spherical second moments come from the logits'
+ *                  squared distances)
  *   FE_TRIANGULAR  wd[i * FE_LD + r] = w_r t_r, for fe_gram_upper(wd, xt, mu) to add
  *                  the second moments (whatever the signs of w).
  * Four vectors of partial sums per feature: enough chains to hide the latency of the
@@ -255,7 +261,6 @@ FE_ALWAYS_INLINE void fe_feature_sums_t(const double *restrict xt, ptrdiff_t n,
                                         double *restrict wd)
 {
     const fe_vec zero = fe_zero();
-    fe_vec trace[4] = {zero, zero, zero, zero};
     nk[0] += fe_sum(w, n);
     for (ptrdiff_t i = 0; i < d; i++) {
         const double *restrict x = xt + i * FE_LD;
@@ -269,23 +274,17 @@ FE_ALWAYS_INLINE void fe_feature_sums_t(const double *restrict xt, ptrdiff_t n,
                 first[v] += wt;
                 if (kind == FE_TRIANGULAR)
                     fe_store(wd + i * FE_LD + r + v * FE_W, wt);
-                else if (kind != FE_FIRST_ONLY)
+                else if (kind == FE_DIAGONAL)
                     second[v] += wt * t;
             }
         s1[i] += fe_hsum4(first);
         if (kind == FE_DIAGONAL)
             s2[i] += fe_hsum4(second);
-        else if (kind == FE_SCALAR)
-            FE_UNROLL
-            for (int v = 0; v < 4; v++)
-                trace[v] += second[v];
     }
-    if (kind == FE_SCALAR)
-        s2[0] += fe_hsum4(trace);
 }
 
-/* Diagonal (FE_DIAGONAL), spherical (FE_SCALAR) or no (FE_FIRST_ONLY, s2 unused)
- * second moments, with nk and s1, by fe_feature_sums_t. */
+/* Diagonal (FE_DIAGONAL) or no (FE_FIRST_ONLY, s2 unused) second moments, with nk
+ * and s1, by fe_feature_sums_t. */
 static void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n, ptrdiff_t d,
                                 int kind, const double *restrict mu,
                                 const double *restrict w, double *restrict nk,
@@ -293,8 +292,6 @@ static void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n, ptrdiff_
 {
     if (kind == FE_DIAGONAL)
         fe_feature_sums_t(xt, n, d, FE_DIAGONAL, mu, w, nk, s1, s2, NULL);
-    else if (kind == FE_SCALAR)
-        fe_feature_sums_t(xt, n, d, FE_SCALAR, mu, w, nk, s1, s2, NULL);
     else
         fe_feature_sums_t(xt, n, d, FE_FIRST_ONLY, mu, w, nk, s1, NULL, NULL);
 }
@@ -325,7 +322,9 @@ static void fe_stats_by_feature(const double *restrict xt, ptrdiff_t n, ptrdiff_
  * elsewhere). Measured per chunk's E-step (x86-64-v3, K = 32, one thread): diagonal
  * 1.3x faster at d = 5 and 8; full 1.12x at d = 5, 1.2x at d = 6, 1.3x at d = 8,
  * the same at d = 4. Spherical keeps its 2 + d sums up to FE_SMALL_D (the same
- * speed at d = 8, faster below). */
+ * speed at d = 8, faster below); above, its second moments are sums of the logits'
+ * squared distances (1.07x faster at d = 16, 1.15x at d = 32; at d = 3-8 0.9-1.04x,
+ * where the squared distances cost as much to store and read as to recompute). */
 #define FE_BY_FEATURE_MIN_D 5
 #define FE_GRAM_MIN_D (FE_LARGE_D_BLAS ? FE_SMALL_D + 1 : 5)
 /* Tied second moments around each row's anchor (fe_tied_second_moments) from this d
@@ -735,24 +734,25 @@ static void fe_argmax(const double *restrict logit, ptrdiff_t n, ptrdiff_t n_com
 
 /* Dispatchers: one instantiation per (kind, d) for 1 <= d <= FE_SMALL_D. */
 #define FE_LOGITS_TRI(D) fe_logits_tri_t(xt, n, D, mu, prec, c, out)
-#define FE_LOGITS_KIND(KIND, D) fe_logits_scaled_t(xt, n, D, KIND, mu, prec, c, out)
+#define FE_LOGITS_KIND(KIND, D) fe_logits_scaled_t(xt, n, D, KIND, mu, prec, c, out, sq)
 #define FE_LOGITS_DIAG(D) FE_LOGITS_KIND(FE_DIAGONAL, D)
 #define FE_LOGITS_SCALAR(D) FE_LOGITS_KIND(FE_SCALAR, D)
 
 /* One component's logits; full covariances up to FE_SMALL_D features only, diagonal
  * and spherical ones at any d (specialised up to FE_SMALL_D). Tied ones take
- * FE_SCALAR with unit precision on rows already multiplied by U. */
+ * FE_SCALAR with unit precision on rows already multiplied by U. FE_SCALAR also
+ * stores the squared distances ||x_r - mu||^2 in sq where sq is not NULL. */
 static void fe_logits(const double *xt, ptrdiff_t n, int d, int kind, const double *mu,
-                      const double *prec, double c, double *out)
+                      const double *prec, double c, double *out, double *sq)
 {
     if (kind == FE_TRIANGULAR) {
         FE_SMALL_D_SWITCH(d, FE_LOGITS_TRI)
     } else if (kind == FE_DIAGONAL) {
         FE_SMALL_D_SWITCH(d, FE_LOGITS_DIAG)
-        fe_logits_scaled_t(xt, n, d, FE_DIAGONAL, mu, prec, c, out);
+        fe_logits_scaled_t(xt, n, d, FE_DIAGONAL, mu, prec, c, out, NULL);
     } else {
         FE_SMALL_D_SWITCH(d, FE_LOGITS_SCALAR)
-        fe_logits_scaled_t(xt, n, d, FE_SCALAR, mu, prec, c, out);
+        fe_logits_scaled_t(xt, n, d, FE_SCALAR, mu, prec, c, out, sq);
     }
 }
 

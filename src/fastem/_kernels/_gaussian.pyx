@@ -59,7 +59,7 @@ cdef extern from "_chunk.h" nogil:
     const int FE_TRIANGULAR, FE_DIAGONAL, FE_SCALAR, FE_FIRST_ONLY
     void fe_prefetch(const void *p)
     void fe_logits(const double *xt, Py_ssize_t n, int d, int kind, const double *mu,
-                   const double *prec, double c, double *out)
+                   const double *prec, double c, double *out, double *sq)
     void fe_small_stats(const double *xt, Py_ssize_t n, int d, int kind,
                         const double *mu, const double *w, double *nk, double *s1,
                         double *s2)
@@ -244,6 +244,7 @@ cdef void _chunk_logits(
     const double *log_norm,     # IN  (K,)
     double *diff,               # TMP (n_features, LD)
     double *logit,              # OUT (K, LD) log weight_k + log N(x | k)
+    double *sq,                 # OUT (K, LD) ||x_r - mu_k||^2 (spherical), or NULL
 ) noexcept nogil:
     cdef Py_ssize_t k, d = n_features
     cdef const double *factor
@@ -253,14 +254,17 @@ cdef void _chunk_logits(
         for k in range(n_components):
             fe_logits(
                 diff, n, d, FE_SCALAR, means + k * d, &UNIT_PRECISION, log_norm[k],
-                logit + k * LD,
+                logit + k * LD, NULL,
             )
         return
     for k in range(n_components):
         q = logit + k * LD
         factor = prec + _component_offset(cov, k, d)
         if d <= FE_SMALL_D or cov != FULL:
-            fe_logits(xt, n, d, _kind(cov), means + k * d, factor, log_norm[k], q)
+            fe_logits(
+                xt, n, d, _kind(cov), means + k * d, factor, log_norm[k], q,
+                sq + k * LD if sq != NULL else NULL,
+            )
         else:
             fe_centre(xt, n, d, means + k * d, diff)
             _triangular_logits(diff, n, d, factor, log_norm[k], q)
@@ -278,6 +282,7 @@ cdef double _chunk_statistics(
     const double *row_max,      # IN  (CHUNK,)
     const double *row_sum,      # IN  (CHUNK,)
     const double *anchor,       # IN  (CHUNK,) component of each row's largest logit
+    const double *sq,           # IN  (K, LD) squared distances (spherical, d > 8)
     double *diff,               # TMP (n_features, LD)
     double *diff2,              # TMP (n_features, LD)
     double *tmp,                # TMP (CHUNK,)
@@ -335,6 +340,12 @@ cdef double _chunk_statistics(
         elif triangular and d >= FE_GRAM_MIN_D:
             fe_centre_weighted(xt, n, d, mu, resp, diff, nk + k, s1 + k * d)
             fe_gram_upper(diff, xt, mu, n, d, s2k)
+        elif cov == SPHERICAL and d > FE_SMALL_D:
+            # The squared distances of the logits: one FMA per row, not d.
+            s2k[0] += fe_dot(resp, sq + k * LD, n)
+            fe_stats_by_feature(
+                xt, n, d, FE_FIRST_ONLY, mu, resp, nk + k, s1 + k * d, NULL
+            )
         elif d > FE_SMALL_D or (cov == DIAG and d >= FE_BY_FEATURE_MIN_D):
             fe_stats_by_feature(xt, n, d, _kind(cov), mu, resp, nk + k, s1 + k * d, s2k)
         else:
@@ -452,7 +463,10 @@ def accumulate(
     cdef const double *ref_ptr = &frame[K * d]
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
-    cdef Py_ssize_t scratch_len = (3 * d + K) * LD + 5 * CHUNK
+    # Spherical covariances above FE_SMALL_D keep each component's squared distances
+    # for the sums (``fe_stats_t`` recomputes them below, as fast).
+    cdef Py_ssize_t sq_len = K * LD if cov == SPHERICAL and d > FE_SMALL_D else 0
+    cdef Py_ssize_t scratch_len = (3 * d + K) * LD + sq_len + 5 * CHUNK
     cdef Py_ssize_t b, c, e, start, n_rows, n_padded
     cdef void *raw
     cdef double *scratch
@@ -465,6 +479,7 @@ def accumulate(
     cdef double *row_sum
     cdef double *anchor
     cdef double *tmp
+    cdef double *sq
     cdef double *part
     cdef double *counts
 
@@ -480,6 +495,7 @@ def accumulate(
         row_sum = row_max + CHUNK
         anchor = row_sum + CHUNK
         tmp = anchor + CHUNK
+        sq = tmp + CHUNK if sq_len else NULL
         for b in prange(n_blocks, schedule="dynamic"):
             part = &partials[b, 0]
             counts = part + s2_end if anchored else NULL
@@ -493,7 +509,7 @@ def accumulate(
                 )
                 _chunk_logits(
                     xt, n_padded, d, K, cov, logit_means_ptr, ref_ptr, prec_ptr,
-                    log_norm_ptr, diff, expo,
+                    log_norm_ptr, diff, expo, sq,
                 )
                 if anchored:
                     fe_argmax(expo, n_padded, K, row_max, anchor)
@@ -502,7 +518,7 @@ def accumulate(
                     fe_normalise(expo, n_padded, K, row_max, row_sum)
                 part[stats_len - 1] += _chunk_statistics(
                     xt, weight, n_padded, d, K, cov, means_ptr, expo, row_max,
-                    row_sum, anchor, diff, diff2, tmp, part, counts,
+                    row_sum, anchor, sq, diff, diff2, tmp, part, counts,
                 )
         free(raw)
 
@@ -607,7 +623,7 @@ def score(
             )
             _chunk_logits(
                 xt, n_padded, d, K, cov, logit_means_ptr, ref_ptr, prec_ptr,
-                log_norm_ptr, diff, expo,
+                log_norm_ptr, diff, expo, NULL,
             )
             if want_labels:
                 fe_argmax(expo, n_padded, K, row_max, row_sum)
