@@ -687,6 +687,15 @@ static void fe_normalise(double *restrict logit, ptrdiff_t n, ptrdiff_t n_compon
     fe_exp_shifted(logit, n, n_components, row_max, row_sum);
 }
 
+/* out[r] = row_max[r] + log(row_sum[r]): the log-sum-exp of each row's logits. */
+static void fe_log_sum_exp(const double *restrict row_max,
+                           const double *restrict row_sum, ptrdiff_t n,
+                           double *restrict out)
+{
+    for (ptrdiff_t r = 0; r < n; r++)
+        out[r] = row_max[r] + fe_log(row_sum[r]);
+}
+
 /* Responsibilities of n rows into out (row-major, n x n_components) from the exp'd
  * logits and their row sums (fe_normalise). One reciprocal per row, not one division
  * per (row, component): divisions would cost more than the exps. */

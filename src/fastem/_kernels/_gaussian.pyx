@@ -28,7 +28,7 @@ The contract of every public function is the twin's, in ``_reference.py``.
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport log, sqrt
+from libc.math cimport sqrt
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -69,6 +69,8 @@ cdef extern from "_chunk.h" nogil:
                         const double *row_max, double *row_sum)
     void fe_argmax(const double *logit, Py_ssize_t n, Py_ssize_t n_components,
                    double *best, double *best_k)
+    void fe_log_sum_exp(const double *row_max, const double *row_sum, Py_ssize_t n,
+                        double *out)
     void fe_write_resp(const double *expo, Py_ssize_t n, Py_ssize_t n_components,
                        const double *row_sum, double *inverse, double *out)
     void fe_tri_logits(const double *diff, Py_ssize_t n, Py_ssize_t d,
@@ -300,8 +302,7 @@ cdef double _chunk_statistics(
     cdef double log_likelihood
     cdef bint triangular = cov == FULL or cov == TIED
     cdef bint blas_gram
-    for r in range(n):
-        tmp[r] = row_max[r] + log(row_sum[r])
+    fe_log_sum_exp(row_max, row_sum, n, tmp)
     log_likelihood = fe_dot(weight, tmp, n)
     for r in range(n):
         tmp[r] = weight[r] / row_sum[r]
@@ -633,8 +634,7 @@ def score(
                 continue
             fe_normalise(expo, n_padded, K, row_max, row_sum)
             if want_log_prob:
-                for r in range(n_rows):
-                    lpn_ptr[start + r] = row_max[r] + log(row_sum[r])
+                fe_log_sum_exp(row_max, row_sum, n_rows, lpn_ptr + start)
             if want_resp:
                 fe_write_resp(expo, n_rows, K, row_sum, weight, resp_ptr + start * K)
         free(raw)
