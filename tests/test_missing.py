@@ -477,7 +477,8 @@ def test_palmerpenguins_fitted_with_its_holes():
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_results_do_not_depend_on_threads(covariance_type):
-    """Small patterns run side by side on several threads, or one after another."""
+    """Patterns run on as many kernel threads as their rows keep busy (small ones on
+    one); the sums, added in pattern order, are the same bits for 1, 2 or 4."""
     rng = np.random.default_rng(11)
     params = random_params(rng, 4, 5, covariance_type)
     X, _ = sample_mixture(rng, params, 3000)
@@ -497,7 +498,7 @@ def test_results_do_not_depend_on_threads(covariance_type):
 
 def test_blas_threads_are_restored_after_scoring():
     """The baseline kernels call BLAS from d = BLAS_MIN_FEATURES on: the patterns'
-    threads run under one limit, and the caller's BLAS setting comes back."""
+    kernel calls run under one limit, and the caller's BLAS setting comes back."""
     from threadpoolctl import threadpool_info
 
     def blas_threads():
