@@ -382,7 +382,6 @@ class MissingValueSource(ArraySource):
         outputs = score_outputs(self.X.shape[0], means.shape[0], **wanted)
 
         def score_pattern(pattern, model, n_threads):
-            # Each pattern writes its own rows: no two threads touch the same entry.
             for rows, _, parts in self._score_chunks(
                 model, pattern, n_threads, covariance_type, **wanted
             ):
