@@ -465,7 +465,7 @@ def accumulate(
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
     # Spherical covariances above FE_SMALL_D keep each component's squared distances
-    # for the sums (``fe_stats_t`` recomputes them below, as fast).
+    # for the sums (up to FE_SMALL_D, recomputing them is as fast).
     cdef Py_ssize_t sq_len = K * LD if cov == SPHERICAL and d > FE_SMALL_D else 0
     cdef Py_ssize_t scratch_len = (3 * d + K) * LD + sq_len + 5 * CHUNK
     cdef Py_ssize_t b, c, e, start, n_rows, n_padded
