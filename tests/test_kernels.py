@@ -45,7 +45,7 @@ DTYPES = (np.float32, np.float64)
 # Above 8 features (FE_SMALL_D), full covariances, and the sums of tied ones with
 # fewer than 8 components, take the large-d path: register-blocked kernels
 # (x86-64-v3 and v4 builds) or BLAS (other builds). 33 and 64 leave
-# remainders after the blocks of 6 and of 4 x 3 columns.
+# remainders after the blocks of 6 and of 4 x 3 columns (v4: 6 x 4).
 LARGE_D = (9, 16, 33, 64)
 
 
@@ -148,7 +148,7 @@ def test_openmp_limits_reach_the_kernels_runtime():
 )
 def test_fast_variant_runs_where_the_cpu_has_it(variant, supported):
     """A CPU with AVX2 + FMA (x86-64-v3) or AVX-512 (x86-64-v4) must get that build
-    (v3: 2-3x faster than baseline; v4: 1.3-1.5x faster than v3), never silently a
+    (v3: 2-3x faster than baseline; v4: 1.2-1.5x faster than v3), never silently a
     slower one."""
     if not supported():
         pytest.skip(f"this CPU lacks {variant}")
