@@ -273,7 +273,7 @@ class MissingValueSource(ArraySource):
         covariances = covariances_from_cholesky(precisions_chol, covariance_type)
         n_components = means.shape[0]
 
-        def run(pattern, n_threads):
+        def run(pattern):
             if len(pattern.missing) == 0:
                 model = Marginal(means, precisions_chol, log_norm, None, None)
             else:
@@ -285,17 +285,12 @@ class MissingValueSource(ArraySource):
                     covariances,
                     covariance_type,
                 )
+            n_threads = threads_for(self.n_threads, len(pattern.rows), n_components)
             return work(pattern, model, n_threads)
 
         # One BLAS limit around all the patterns, not one per kernel call.
         with _kernel_blas_limit(get_backend(), covariance_type, self.X.shape[1]):
-            return [
-                run(
-                    pattern,
-                    threads_for(self.n_threads, len(pattern.rows), n_components),
-                )
-                for pattern in self.patterns
-            ]
+            return [run(pattern) for pattern in self.patterns]
 
     def _chunks(self, pattern):
         """(rows, observed block of X) in chunks of at most GATHER_ROWS rows."""
