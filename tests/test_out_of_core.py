@@ -5,6 +5,9 @@ Oracles: the in-memory fit from the same initial parameters, and the in-memory
 methods of the same fitted model.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -204,6 +207,72 @@ def test_dropping_mapped_pages_keeps_the_data(tmp_path):
     total = stored.sum()
     _sources._drop_mapped_pages(stored[100:5000])
     assert stored.sum() == total
+
+
+def in_memory_memmaps(directory):
+    """Arrays whose class is ``np.memmap`` over heap memory, not a file's."""
+    rng = np.random.default_rng(7)
+    np.save(directory / "X.npy", rng.normal(size=(3000, 3)))
+    mapped = np.load(directory / "X.npy", mmap_mode="r")
+    return {
+        "copy": mapped.copy(),
+        "astype": mapped.astype(np.float32),
+        "view": rng.normal(size=(3000, 3)).view(np.memmap),
+    }
+
+
+@ignore_convergence
+def test_memmaps_of_heap_memory_are_in_memory_data(tmp_path, monkeypatch):
+    released = []
+    monkeypatch.setattr(_sources, "_drop_mapped_pages", released.append)
+    for name, X in in_memory_memmaps(tmp_path).items():
+        assert _sources.as_source(X) is None, name
+        before = np.array(X)
+        params = {"n_components": 2, "random_state": 0, "max_iter": 3, "tol": 0}
+        model = GaussianMixture(**params).fit(X)
+        want = GaussianMixture(**params).fit(before)
+        assert_array_equal(model.means_, want.means_, err_msg=name)
+        assert_array_equal(model.predict_proba(X), want.predict_proba(before))
+        model.partial_fit(X)
+        assert_array_equal(X, before, err_msg=name)
+    assert released == []
+
+
+def test_dropping_pages_never_touches_heap_memory(tmp_path):
+    for name, X in in_memory_memmaps(tmp_path).items():
+        before = np.array(X)
+        _sources._drop_mapped_pages(X[100:2000])
+        assert_array_equal(X, before, err_msg=name)
+
+
+MEMMAP_COPY_SCRIPT = """
+import sys
+import numpy as np
+from fastem import GaussianMixture
+
+mapped = np.load(sys.argv[1], mmap_mode="r")
+for X in (mapped.copy(), mapped.astype(np.float32), np.array(mapped).view(np.memmap)):
+    before = np.array(X)
+    model = GaussianMixture(2, random_state=0, max_iter=2, tol=0).fit(X)
+    for method in ("predict", "predict_proba", "score_samples", "partial_fit"):
+        getattr(model, method)(X)
+    assert np.array_equal(X, before), "the caller's array changed"
+print("intact")
+"""
+
+
+def test_a_memmaps_copy_is_neither_zeroed_nor_crashes(tmp_path):
+    # A process of its own: handing heap pages back to the OS corrupts malloc's
+    # state, and the crash would take the test runner down with it.
+    np.save(tmp_path / "X.npy", np.random.default_rng(3).normal(size=(200_000, 3)))
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", MEMMAP_COPY_SCRIPT, tmp_path / "X.npy"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "intact"
 
 
 @settings(max_examples=25, deadline=None)

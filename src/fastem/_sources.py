@@ -193,8 +193,10 @@ def as_source(X, *, n_features=None, one_pass=False):
     ----------
     X : object
         - a ``dask.array.Array``: a :class:`DaskSource`;
-        - a ``numpy.memmap`` (``np.load(..., mmap_mode="r")`` too), an ``h5py``
-          Dataset or a ``zarr`` Array: a :class:`ChunkSource` slicing ~64 MB of rows;
+        - a ``numpy.memmap`` of a file (``np.load(..., mmap_mode="r")`` too), an
+          ``h5py`` Dataset or a ``zarr`` Array: a :class:`ChunkSource` slicing ~64 MB
+          of rows (an array whose class is ``np.memmap`` but whose memory is not a
+          file's, such as a memmap's ``.copy()``, is in memory);
         - a callable returning a fresh iterator of 2-D chunks on each call: a
           :class:`ChunkSource` reading one iterator per pass;
         - an iterator (a generator, say), readable once: a :class:`ChunkSource` when
@@ -207,7 +209,7 @@ def as_source(X, *, n_features=None, one_pass=False):
     """
     if _is_dask_array(X):
         return DaskSource(X, n_features=n_features)
-    if isinstance(X, np.memmap) or _module_root(X) in ("h5py", "zarr"):
+    if _file_mapping(X) is not None or _module_root(X) in ("h5py", "zarr"):
         return ChunkSource.from_sliceable(X, n_features=n_features)
     if isinstance(X, np.ndarray):
         return None
@@ -323,15 +325,12 @@ class ChunkSource:
             )
         n_samples, n_row_features = X.shape
         rows = max(1, CHUNK_BYTES // max(1, n_row_features * X.dtype.itemsize))
-        release = None
-        if isinstance(X, np.memmap) and X.mode != "c":
-            release = _drop_mapped_pages
         return cls(
             lambda: (X[start : start + rows] for start in range(0, n_samples, rows)),
             n_samples=n_samples,
             n_features=n_row_features,
             dtype=X.dtype,
-            release=release,
+            release=_drop_mapped_pages if _file_mapping(X) is not None else None,
         )
 
     def validated_chunks(self):
@@ -403,16 +402,46 @@ class ChunkSource:
         return ArraySource(np.concatenate(parts))
 
 
+def _file_mapping(X):
+    """The byte range ``[low, high)`` of the file mapping that holds all of X's
+    memory, or None where X is not a ``np.memmap`` over a live file mapping.
+
+    The class alone says nothing: a memmap's ``.copy()``, ``.astype()`` or an
+    ``ndarray.view(np.memmap)`` keeps the class over the caller's heap memory.
+    """
+    mapping = getattr(X, "_mmap", None) if isinstance(X, np.memmap) else None
+    if not isinstance(mapping, mmap.mmap) or X.size == 0:
+        return None
+    try:
+        whole = np.frombuffer(mapping, dtype=np.uint8)
+    except ValueError:  # a closed mapping
+        return None
+    low = whole.__array_interface__["data"][0]
+    high = low + whole.size
+    del whole  # the export would keep the mapping from being closed
+    view_low, view_high = _byte_bounds(X)
+    if not low <= view_low <= view_high <= high:
+        return None
+    return low, high
+
+
 def _drop_mapped_pages(view):
     """Unmap the pages under ``view`` (of a shared or read-only file map) from this
     process: the OS page cache keeps the data, the resident set no longer counts it,
-    and the next access maps it again. A no-op where madvise is unavailable."""
+    and the next access maps it again.
+
+    Only pages of the file mapping that holds ``view`` are touched: on anonymous
+    memory ``MADV_DONTNEED`` would zero the owner's data. A no-op where madvise is
+    unavailable, for a private (copy-on-write) map, and for anything but a view of
+    a file map.
+    """
     madvise = _libc_madvise()
-    if madvise is None or view.size == 0:
+    mapping = _file_mapping(view)
+    if madvise is None or mapping is None or view.mode == "c":
         return
     low, high = _byte_bounds(view)
-    page = mmap.PAGESIZE
-    start = low - low % page
+    # The mapping starts on a page: rounding down stays inside it.
+    start = max(low - low % mmap.PAGESIZE, mapping[0])
     madvise(ctypes.c_void_p(start), ctypes.c_size_t(high - start), mmap.MADV_DONTNEED)
 
 
