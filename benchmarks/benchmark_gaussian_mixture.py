@@ -26,7 +26,7 @@ from ._problem import COVARIANCE_TYPES, initial_parameters, mixture_data
 
 try:  # commits before the seeding kernels: KMeansPlusPlus is skipped
     from fastem._seeding import kmeans_plusplus as _fastem_kmeans_plusplus
-    from fastem._sources import ArraySource
+    from fastem._threads import effective_n_threads
 except ImportError:
     _fastem_kmeans_plusplus = None
 
@@ -138,8 +138,9 @@ def _seeds(library, X, n_clusters, threads):
     """Indices of the k-means++ seeds (random_state=0), threads limited as in _fit."""
     with threadpool_limits(limits=None if threads == "all" else threads):
         if library == "fastem":
-            # The data source resolves the thread count inside the limits.
-            return ArraySource(X).kmeans_plusplus(n_clusters, 0)[1]
+            return _fastem_kmeans_plusplus(
+                X, n_clusters, random_state=0, n_threads=effective_n_threads()
+            )[1]
         return sklearn_kmeans_plusplus(X, n_clusters, random_state=0)[1]
 
 

@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from fastem import GaussianMixture, _sources
+from fastem import GaussianMixture
+from fastem._engine import sources as _sources
 
 N_FEATURES, N_COMPONENTS = 8, 16
 BLOCK_ROWS = 500_000

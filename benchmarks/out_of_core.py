@@ -70,7 +70,8 @@ def peak_resident_bytes():
 
 def child(path, n_iter):
     """Fit in this process (a fresh one) and print the measurements as JSON."""
-    from fastem import GaussianMixture, _sources
+    from fastem import GaussianMixture
+    from fastem._engine import sources as _sources
 
     timings = []
     accumulate = _sources.ChunkSource.accumulate

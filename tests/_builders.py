@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastem import _gaussian_math as gm
+from fastem._families import gaussian as gm
+from fastem._families.gaussian_frozen import FrozenGaussianMixture
 
 COVARIANCE_TYPES = gm.COVARIANCE_TYPES
 
@@ -88,6 +89,11 @@ class MixtureParams:
     def kernel_args(self):
         """(means, precisions_chol, log_norm, covariance_type), as the kernels take."""
         return self.means, self.precisions_chol, self.log_norm, self.covariance_type
+
+    @property
+    def frozen(self):
+        """The parameters as the engine's sources take them."""
+        return FrozenGaussianMixture(*self.kernel_args)
 
     def dense_covariances(self):
         """(K, d, d) covariance matrices."""

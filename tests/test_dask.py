@@ -13,7 +13,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from _builders import COVARIANCE_TYPES, FITTED_ARRAYS, RandomData, random_params
-from fastem import GaussianMixture, _sources
+from fastem import GaussianMixture
+from fastem._engine import sources as _sources
 from fastem._kernels import get_backend
 
 da = pytest.importorskip("dask.array")

@@ -28,7 +28,7 @@ from _builders import (
     stats_buffers,
     with_layout,
 )
-from fastem import _gaussian_math as gm
+from fastem._families import gaussian as gm
 from fastem._kernels import BACKENDS, COMPILED, COMPILED_VARIANT, _platform, _reference
 from fastem._threads import limit_blas_threads
 
@@ -481,7 +481,7 @@ def test_tight_clusters_far_apart_are_exact(
     assert_array_equal(run_score(_reference, X, params)[2], labels)
 
     nk, s1, s2, _ = run_accumulate(compiled, X, None, params)
-    stats = gm.GaussianStats(nk=nk, s1=s1, s2=s2, shift=params.means)
+    stats = gm.GaussianStats(nk, s1, s2, params.means, covariance_type)
     _, means, covariances = gm.maximize(stats, covariance_type, reg_covar=0.0, eps=0.0)
     exact_means, exact = exact_covariances(X, labels, n_components, covariance_type)
 

@@ -16,9 +16,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from _builders import COVARIANCE_TYPES, RandomData, random_params, sample_mixture
 from fastem import GaussianMixture, use_backend
-from fastem import _gaussian_math as gm
-from fastem._missing import MissingValueSource, group_patterns
-from fastem._sources import ArraySource
+from fastem._engine.patterns import MissingValueSource, group_patterns
+from fastem._engine.sources import ArraySource
+from fastem._families import gaussian as gm
 
 
 def with_holes(X, fraction, seed=0):
@@ -126,9 +126,7 @@ def test_accumulate_matches_row_by_row_reference(covariance_type, backend):
     weight = rng.uniform(0.0, 2.0, size=len(X))
     source = MissingValueSource(X, np.isnan(X), weight)
     with use_backend(backend):
-        stats = source.accumulate(
-            params.means, params.precisions_chol, params.log_norm, covariance_type
-        )
+        stats = source.accumulate(params.frozen)
     nk, s1, s2, log_likelihood = reference_stats(
         X,
         weight,
@@ -148,9 +146,8 @@ def test_pattern_source_on_complete_rows_is_the_array_source(covariance_type):
     rng = np.random.default_rng(3)
     params = random_params(rng, 3, 3, covariance_type)
     X, _ = sample_mixture(rng, params, 300)
-    args = (params.means, params.precisions_chol, params.log_norm, covariance_type)
-    got = MissingValueSource(X, np.zeros(X.shape, bool)).accumulate(*args)
-    want = ArraySource(X).accumulate(*args)
+    got = MissingValueSource(X, np.zeros(X.shape, bool)).accumulate(params.frozen)
+    want = ArraySource(X).accumulate(params.frozen)
     for name in ("nk", "s1", "s2", "log_likelihood"):
         assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-12)
 
@@ -483,13 +480,12 @@ def test_results_do_not_depend_on_threads(covariance_type):
     params = random_params(rng, 4, 5, covariance_type)
     X, _ = sample_mixture(rng, params, 3000)
     X = with_holes(X, 0.3, seed=11)
-    args = (params.means, params.precisions_chol, params.log_norm, covariance_type)
     results = []
     for n_threads in (1, 2, 4):
         source = MissingValueSource(X, np.isnan(X))
         source.n_threads = n_threads
-        stats = source.accumulate(*args)
-        scores = source.score(*args, resp=True, labels=True)
+        stats = source.accumulate(params.frozen)
+        scores = source.score(params.frozen, resp=True, labels=True)
         results.append((stats.nk, stats.s1, stats.s2, stats.log_likelihood, *scores))
     for other in results[1:]:
         for got, want in zip(other, results[0]):

@@ -22,12 +22,12 @@ from _builders import (
     random_covariances,
 )
 from fastem import GaussianMixture, GaussianPrior
-from fastem import _gaussian_math as gm
+from fastem._engine.patterns import MissingValueSource, mean_imputed
+from fastem._engine.sources import ArraySource, ChunkSource, as_source
+from fastem._families import gaussian as gm
+from fastem._families.gaussian_prior import as_gaussian_prior, flat_degrees_of_freedom
 from fastem._gaussian_mixture import _data_moments
 from fastem._kernels._reference import sufficient_stats
-from fastem._missing import MissingValueSource, mean_imputed
-from fastem._priors import as_gaussian_prior, flat_degrees_of_freedom
-from fastem._sources import ArraySource, ChunkSource, as_source
 
 N_FEATURES, N_COMPONENTS = 3, 4
 

@@ -20,7 +20,7 @@ from _builders import (
     sample_mixture,
     stats_buffers,
 )
-from fastem import _gaussian_math as gm
+from fastem._families import gaussian as gm
 from fastem._kernels import _reference
 
 DTYPES = (np.float32, np.float64)

@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from _builders import COVARIANCE_TYPES, RandomData
 from fastem import GaussianMixture
-from fastem import _gaussian_math as gm
+from fastem._families import gaussian as gm
 
 FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_")
 

@@ -9,11 +9,11 @@ import os
 os.environ.setdefault("KMP_DUPLICATE_LIB_OK", "True")
 
 from . import plot  # noqa: F401  (fastem.plot; matplotlib is imported on use)
+from ._families.gaussian_prior import GaussianPrior
 from ._gaussian_mixture import DegenerateComponentWarning, GaussianMixture
 from ._imputer import GaussianMixtureImputer
 from ._kernels import use_backend
 from ._persistence import load
-from ._priors import GaussianPrior
 from ._selection import GaussianMixtureIC, SelectionResult, select
 from ._show_versions import show_versions
 

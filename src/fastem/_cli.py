@@ -155,7 +155,7 @@ def _fit_arguments(parser):
 
 def _fit(args):
     from . import GaussianMixture
-    from ._driver import reporting_iterations
+    from ._engine.driver import reporting_iterations
     from ._persistence import check_directory
 
     check_directory(args.output)  # before a long fit, not after

@@ -16,12 +16,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _gaussian_math as gm
-from ._driver import run_em
-from ._missing import MissingValueSource, check_missing, mean_imputed
+from ._engine.driver import run_em
+from ._engine.patterns import MissingValueSource, check_missing, mean_imputed
+from ._engine.sources import ArraySource, ChunkSource, _is_dask_array, as_source
+from ._families import gaussian as gm
+from ._families.gaussian_frozen import FrozenGaussianMixture
+from ._families.gaussian_prior import GaussianPrior, as_gaussian_prior
 from ._persistence import save_model
-from ._priors import GaussianPrior, as_gaussian_prior
-from ._sources import ArraySource, ChunkSource, _is_dask_array, as_source
 from ._threads import limit_blas_threads
 
 # Rows whose mean centres the sums of a prior's data moments (see _data_moments).
@@ -293,7 +294,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         source = self._fit(X, sample_weight)
         # A final E-step with the stored attributes, so fit_predict == fit().predict.
-        return source.score(*self._kernel_params(), log_prob=False, labels=True)[2]
+        return source.score(self._fitted_model(), log_prob=False, labels=True)[2]
 
     def _fit(self, X, sample_weight):
         """Run EM on X and set the fitted attributes; returns X's data source (in
@@ -545,14 +546,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _expected_stats(self, source, params):
         """The E-step on ``params`` fused with the M-step's sums, over ``source``."""
-        log_norm = gm.log_norm(
-            params.weights,
-            params.precisions_cholesky,
-            self.covariance_type,
-            params.means.shape[1],
-        )
         return source.accumulate(
-            params.means, params.precisions_cholesky, log_norm, self.covariance_type
+            FrozenGaussianMixture.from_parameters(
+                params.weights,
+                params.means,
+                params.precisions_cholesky,
+                self.covariance_type,
+            )
         )
 
     def _reseed(self, source, mass, weights, means, covariances, eps, scorer=None):
@@ -590,15 +590,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             factors = factors if shared else factors[sound]
         factors = gm.upper_precision_cholesky(factors, covariance_type)
         log_prob = source.score(
-            np.ascontiguousarray(sound_means),
-            factors,
-            gm.log_norm(
+            FrozenGaussianMixture.from_parameters(
                 sound_weights / sound_weights.sum(),
+                sound_means,
                 factors,
                 covariance_type,
-                means.shape[1],
-            ),
-            covariance_type,
+            )
         )[0]
         if source.sample_weight is not None:
             log_prob[source.sample_weight == 0.0] = np.inf  # absent rows
@@ -676,19 +673,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             params = self._initialize(source, random_state, initial, eps, None)
         else:
             params = self._fitted_params()
-        batch = self._expected_stats(source, params)
+        batch = self._expected_stats(source, params) / source.total_weight
         running = getattr(self, "_online_stats", None)
         if running is None:
-            running, step = batch, 1.0
+            running = batch
             self.n_batch_iter_ = 0
         else:
-            running = running.recentred(params.means, self.covariance_type)
             step = (self.learning_offset + self.n_batch_iter_) ** -self.learning_decay
-        for name in ("nk", "s1", "s2"):
-            blended = (1.0 - step) * getattr(running, name) + step * (
-                getattr(batch, name) / source.total_weight
-            )
-            setattr(running, name, blended)
+            running = running.blend(batch, step)
         mass, means, covariances = gm.maximize(
             running, self.covariance_type, self.reg_covar, eps
         )
@@ -699,7 +691,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         self._online_stats = running
         self.n_batch_iter_ += 1
-        self.lower_bound_ = batch.log_likelihood / source.total_weight
+        self.lower_bound_ = batch.log_likelihood
 
     def _set_fitted(self, params, dtype):
         """Store the parameters in ``dtype``, or raise if one is not finite there.
@@ -738,20 +730,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # --- using a fitted model ------------------------------------------------
 
-    def _kernel_params(self):
-        """(means, upper precision factors, log_norm, covariance_type) in float64."""
-        means = np.ascontiguousarray(self.means_, dtype=np.float64)
-        precisions_chol = gm.upper_precision_cholesky(
-            np.asarray(self.precisions_cholesky_, dtype=np.float64),
-            self.covariance_type,
-        )
-        log_norm = gm.log_norm(
+    def _fitted_model(self):
+        """The fitted attributes as the kernels read them (float64)."""
+        return FrozenGaussianMixture.from_parameters(
             np.asarray(self.weights_, dtype=np.float64),
-            precisions_chol,
+            self.means_,
+            gm.upper_precision_cholesky(
+                np.asarray(self.precisions_cholesky_, dtype=np.float64),
+                self.covariance_type,
+            ),
             self.covariance_type,
-            means.shape[1],
         )
-        return means, precisions_chol, log_norm, self.covariance_type
 
     def _scoring_source(self, X):
         """The data source of X to score with the fitted model (NaN allowed)."""
@@ -773,7 +762,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _score_rows(self, X, **wanted):
         """X's data source and its ``score`` outputs (``wanted`` selects them)."""
         source = self._scoring_source(X)
-        return source, source.score(*self._kernel_params(), **wanted)
+        return source, source.score(self._fitted_model(), **wanted)
 
     def _mean_log_prob(self, X, sample_weight=None):
         """(Weighted) mean log-likelihood of the rows of X and their number (out of
@@ -786,11 +775,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         if isinstance(source, ChunkSource):
             total = n_samples = 0
-            for log_prob, _, _ in source.score_chunks(*self._kernel_params()):
+            for log_prob, _, _ in source.score_chunks(self._fitted_model()):
                 total += np.sum(log_prob)
                 n_samples += log_prob.shape[0]
             return float(total / n_samples), n_samples
-        log_prob_norm = source.score(*self._kernel_params())[0]
+        log_prob_norm = source.score(self._fitted_model())[0]
         if sample_weight is None:
             return float(np.mean(log_prob_norm)), log_prob_norm.shape[0]
         sample_weight = _checked_sample_weight(sample_weight, source.X)
@@ -866,7 +855,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         source = self._in_memory_source(X)
         if isinstance(source, MissingValueSource):
-            return source.impute(*self._kernel_params(), random_state=random_state)
+            return source.impute(self._fitted_model(), random_state=random_state)
         return np.array(source.X)
 
     def predict(self, X):
@@ -1050,7 +1039,9 @@ def _data_moments(source):
     n_features = shift.shape[1]
     # One component: every responsibility is exactly 1, whatever its density.
     stats = source.accumulate(
-        shift, np.eye(n_features)[np.newaxis], np.zeros(1), "full"
+        FrozenGaussianMixture(
+            shift, np.eye(n_features)[np.newaxis], np.zeros(1), "full"
+        )
     )
     mean = shift + stats.s1 / stats.nk[:, np.newaxis]
     n_samples = source.n_samples

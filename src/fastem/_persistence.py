@@ -21,7 +21,7 @@ from numbers import Integral
 
 import numpy as np
 
-from ._priors import GaussianPrior
+from ._families.gaussian_prior import GaussianPrior
 
 FORMAT_NAME = "fastem-model"
 FORMAT_VERSION = 1
@@ -335,7 +335,7 @@ def _decode_array(description, arrays, used, name):
 
 def _check_mixture_shapes(model, name):
     """A Gaussian mixture's fitted arrays must agree with each other and its params."""
-    from ._gaussian_math import COVARIANCE_TYPES, second_moment_shape
+    from ._families.gaussian import COVARIANCE_TYPES, second_moment_shape
 
     if not hasattr(model, "means_"):
         return

@@ -28,9 +28,9 @@ from sklearn.utils import assert_all_finite, check_array, check_random_state
 from sklearn.utils.validation import _get_feature_names, check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from . import _gaussian_math as gm
+from ._engine.sources import ArraySource
+from ._families import gaussian as gm
 from ._gaussian_mixture import GaussianMixture
-from ._sources import ArraySource
 from ._threads import effective_n_threads
 
 CRITERIA = ("bic", "aic", "icl")
@@ -401,11 +401,11 @@ def _split_start(estimator, X):
 
 def _log_likelihood_and_entropy(estimator, X):
     """Total log-likelihood of X and entropy of its responsibilities, in chunks."""
-    kernel_params = estimator._kernel_params()
+    model = estimator._fitted_model()
     log_likelihood = entropy = 0.0
     for start in range(0, X.shape[0], _SCORE_CHUNK_ROWS):
         chunk = ArraySource(X[start : start + _SCORE_CHUNK_ROWS])
-        log_prob, resp, _ = chunk.score(*kernel_params, resp=True)
+        log_prob, resp, _ = chunk.score(model, resp=True)
         log_likelihood += float(np.sum(log_prob))
         entropy -= float(np.sum(xlogy(resp, resp)))
     return log_likelihood, entropy

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy.special import gammaln, multigammaln
 
-from . import _gaussian_math as gm
+from . import gaussian as gm
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,32 +1,20 @@
-"""Data sources: where the rows live and how a kernel pass runs over them."""
+"""Data sources: where the rows live, and a frozen model's kernels run over them.
+
+A source knows rows (in memory, memory-mapped, in chunks, on Dask workers), never a
+model: each pass hands its rows, chunk by chunk, to a
+:class:`~fastem._engine.model.FrozenModel` and adds up the statistics it returns.
+"""
 
 import ctypes
 import mmap
 import sys
-from contextlib import nullcontext
 from functools import cache
 
 import numpy as np
 from sklearn.utils.random import sample_without_replacement
 
-from ._gaussian_math import GaussianStats, second_moment_shape
-from ._kernels import get_backend
-from ._seeding import kmeans_plusplus
-from ._threads import effective_n_threads, limit_blas_threads, threads_for
-
-
-def _kernel_blas_limit(kernels, covariance_type, n_features):
-    """BLAS limited to one thread where ``kernels`` call it inside their OpenMP
-    threads (else BLAS threads would nest in them); a no-op elsewhere, which spares
-    small problems the limit's cost (tens of microseconds)."""
-    min_features = getattr(kernels, "BLAS_MIN_FEATURES", None)
-    if (
-        min_features is None
-        or covariance_type not in ("full", "tied")
-        or n_features < min_features
-    ):
-        return nullcontext()
-    return limit_blas_threads()
+from .._seeding import kmeans_plusplus
+from .._threads import effective_n_threads
 
 
 class ArraySource:
@@ -43,9 +31,6 @@ class ArraySource:
         self.X = X
         self.sample_weight = sample_weight
         self.n_threads = effective_n_threads()
-
-    def _threads(self, means):
-        return threads_for(self.n_threads, self.X.shape[0], means.shape[0])
 
     @property
     def n_samples(self):
@@ -66,24 +51,14 @@ class ArraySource:
             return float(self.X.shape[0])
         return float(np.sum(self.sample_weight))
 
-    def accumulate(self, means, precisions_chol, log_norm, covariance_type):
-        """One fused E-step pass: statistics around ``means`` and the log-likelihood."""
-        stats = GaussianStats.empty(means, covariance_type)
-        kernels = get_backend()
-        with _kernel_blas_limit(kernels, covariance_type, self.X.shape[1]):
-            stats.log_likelihood = kernels.accumulate(
+    def accumulate(self, model):
+        """One fused E-step pass of ``model`` (a FrozenModel): the rows' statistics."""
+        with model.kernel_context():
+            return model.accumulate(
                 self.X,
                 self.sample_weight,
-                stats.shift,
-                precisions_chol,
-                log_norm,
-                covariance_type,
-                self._threads(means),
-                stats.nk,
-                stats.s1,
-                stats.s2,
+                model.threads(self.n_threads, self.X.shape[0]),
             )
-        return stats
 
     def sample(self, size, random_state):
         """The source itself: in memory, initialisation reads every row."""
@@ -105,73 +80,22 @@ class ArraySource:
             n_threads=self.n_threads,
         )
 
-    def score(
-        self,
-        means,
-        precisions_chol,
-        log_norm,
-        covariance_type,
-        log_prob=True,
-        resp=False,
-        labels=False,
-    ):
-        """Per-row log p(x) (n,), responsibilities (n, K), labels (n,): each on request.
+    def score(self, model, log_prob=True, resp=False, labels=False):
+        """Per-row log p(x) (n,), responsibilities (n, n_outputs), labels (n,) under
+        ``model``: each on request (None otherwise).
 
         Returns
         -------
-        log_prob_norm, resp, labels : ndarray or None
+        log_prob, resp, labels : ndarray or None
         """
-        with _kernel_blas_limit(get_backend(), covariance_type, self.X.shape[1]):
-            return kernel_score(
+        with model.kernel_context():
+            return model.score_rows(
                 self.X,
-                (means, precisions_chol, log_norm, covariance_type),
-                self._threads(means),
+                model.threads(self.n_threads, self.X.shape[0]),
                 log_prob=log_prob,
                 resp=resp,
                 labels=labels,
             )
-
-
-def kernel_score(X, params, n_threads, *, log_prob, resp, labels):
-    """The kernels' score of the rows X, the outputs allocated as requested.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    params : tuple
-        ``(means, precisions_chol, log_norm, covariance_type)``.
-    n_threads : int
-    log_prob, resp, labels : bool
-        Which outputs to compute.
-
-    Returns
-    -------
-    log_prob_norm, resp, labels : ndarray or None
-    """
-    means, precisions_chol, log_norm, covariance_type = params
-    outputs = score_outputs(
-        X.shape[0], means.shape[0], log_prob=log_prob, resp=resp, labels=labels
-    )
-    get_backend().score(
-        X,
-        np.ascontiguousarray(means, dtype=np.float64),
-        precisions_chol,
-        log_norm,
-        covariance_type,
-        n_threads,
-        *outputs,
-    )
-    return outputs
-
-
-def score_outputs(n_samples, n_components, *, log_prob, resp, labels):
-    """Uninitialised log p(x) (n,), responsibilities (n, K), labels (n,), each on
-    request (None otherwise), as the kernels' score fills them."""
-    return (
-        np.empty(n_samples) if log_prob else None,
-        np.empty((n_samples, n_components)) if resp else None,
-        np.empty(n_samples, dtype=np.intp) if labels else None,
-    )
 
 
 # --- out-of-core and distributed sources ---------------------------------------------
@@ -370,23 +294,21 @@ class ChunkSource:
         """Sum of the row weights (the number of rows: chunks are unweighted)."""
         return float(self.n_samples)
 
-    def accumulate(self, means, precisions_chol, log_norm, covariance_type):
+    def accumulate(self, model):
         """One fused E-step pass over all chunks, as :meth:`ArraySource.accumulate`."""
-        total = GaussianStats.zeros(means, covariance_type)
+        total = model.zero_stats()
         for _, chunk in self.validated_chunks():
-            total += ArraySource(chunk).accumulate(
-                means, precisions_chol, log_norm, covariance_type
-            )
+            total += ArraySource(chunk).accumulate(model)
         return total
 
-    def score_chunks(self, *params, **wanted):
+    def score_chunks(self, model, **wanted):
         """Yield :meth:`ArraySource.score`'s outputs chunk by chunk."""
         for _, chunk in self.validated_chunks():
-            yield ArraySource(chunk).score(*params, **wanted)
+            yield ArraySource(chunk).score(model, **wanted)
 
-    def score(self, *params, **wanted):
+    def score(self, model, **wanted):
         """:meth:`ArraySource.score` over all rows, computed chunk by chunk."""
-        parts = list(zip(*self.score_chunks(*params, **wanted)))
+        parts = list(zip(*self.score_chunks(model, **wanted)))
         return tuple(
             None if part[0] is None else np.concatenate(part) for part in parts
         )
@@ -468,23 +390,10 @@ def _import_dask_array():
     return da
 
 
-def _stats_length(n_components, n_features, covariance_type):
-    return (
-        1
-        + n_components * (1 + n_features)
-        + int(np.prod(second_moment_shape(n_components, n_features, covariance_type)))
-    )
-
-
-def _block_statistics(block, means, precisions_chol, log_norm, covariance_type):
-    """The kernel's statistics of one Dask block, flat: [nk, s1, s2, log-likelihood]
-    as a (1, length) array (small: it is all that travels back)."""
-    stats = ArraySource(block).accumulate(
-        means, precisions_chol, log_norm, covariance_type
-    )
-    return np.concatenate(
-        [stats.nk, stats.s1.ravel(), stats.s2.ravel(), [stats.log_likelihood]]
-    )[np.newaxis]
+def _block_statistics(block, model):
+    """The statistics of one Dask block under ``model``, flat, as a (1, length) array
+    (small: it is all that travels back)."""
+    return ArraySource(block).accumulate(model).to_flat()[np.newaxis]
 
 
 def _checked_block(block, n_features, block_info=None):
@@ -492,8 +401,8 @@ def _checked_block(block, n_features, block_info=None):
     return _checked_chunk(block, index, n_features)
 
 
-def _block_score(block, params, wanted, which):
-    return ArraySource(block).score(*params, **wanted)[which]
+def _block_score(block, model, wanted, which):
+    return ArraySource(block).score(model, **wanted)[which]
 
 
 class DaskSource:
@@ -534,35 +443,24 @@ class DaskSource:
     def total_weight(self):
         return float(self.n_samples)
 
-    def accumulate(self, means, precisions_chol, log_norm, covariance_type):
+    def accumulate(self, model):
         """One fused E-step on the workers, statistics summed here in block order."""
-        n_components, n_features = means.shape
-        length = _stats_length(n_components, n_features, covariance_type)
+        zero = model.zero_stats()
+        length = zero.to_flat().size
         parts = self.X.map_blocks(
             _block_statistics,
-            means=means,
-            precisions_chol=precisions_chol,
-            log_norm=log_norm,
-            covariance_type=covariance_type,
+            model=model,
             dtype=np.float64,
             chunks=(1, length),
         ).compute()
         flat = np.zeros(length)
         for part in parts:
             flat += part
-        stats = GaussianStats.empty(means, covariance_type)
-        stats.nk[:] = flat[:n_components]
-        stats.s1[:] = flat[n_components : n_components * (1 + n_features)].reshape(
-            stats.s1.shape
-        )
-        stats.s2[:] = flat[n_components * (1 + n_features) : -1].reshape(stats.s2.shape)
-        stats.log_likelihood = float(flat[-1])
-        return stats
+        return zero.from_flat(flat)
 
-    def score(self, *params, log_prob=True, resp=False, labels=False):
+    def score(self, model, log_prob=True, resp=False, labels=False):
         """:meth:`ArraySource.score` as lazy dask arrays (None where not wanted)."""
         wanted = {"log_prob": log_prob, "resp": resp, "labels": labels}
-        n_components = params[0].shape[0]
         outputs = []
         for output, (name, dtype) in enumerate(
             [("log_prob", np.float64), ("resp", np.float64), ("labels", np.intp)]
@@ -571,13 +469,13 @@ class DaskSource:
                 outputs.append(None)
                 continue
             only = {key: key == name for key in wanted}
-            shape = {"chunks": (self.X.chunks[0], (n_components,))}
+            shape = {"chunks": (self.X.chunks[0], (model.n_outputs,))}
             if name != "resp":
                 shape = {"drop_axis": 1}
             outputs.append(
                 self.X.map_blocks(
                     _block_score,
-                    params=params,
+                    model=model,
                     wanted=only,
                     which=output,
                     dtype=dtype,

@@ -1,8 +1,8 @@
-"""Gaussian-mixture maths on small arrays: the M-step from sufficient statistics,
-precision factors, log-determinants, and the statistics of an initial assignment.
+"""The Gaussian family: its sufficient statistics, the M-step, precision factors,
+log-determinants, and the statistics of an initial assignment.
 
 Everything here is O(K d^3) or one chunked pass for initialisation; the per-iteration
-pass over the data lives in the kernels.
+pass over the data lives in the kernels (``fastem._kernels._gaussian``).
 """
 
 import math
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from ._kernels._reference import sufficient_stats
+from .._engine.stats import Stats
+from .._kernels._reference import sufficient_stats
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -38,7 +39,7 @@ def second_moment_shape(n_components, n_features, covariance_type):
 
 
 @dataclass
-class GaussianStats:
+class GaussianStats(Stats):
     """Sufficient statistics of one pass over weighted data.
 
     Attributes
@@ -50,7 +51,10 @@ class GaussianStats:
     s2 : ndarray
         Second moments around c_k (shape from :func:`second_moment_shape`).
     shift : ndarray of shape (K, d)
-        The points c_k.
+        The points c_k (the frame: statistics around other points are
+        :meth:`recentred` before they add).
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+        The layout of s2.
     log_likelihood : float
         sum_n w_n log p(x_n) under the parameters that gave r (0 for initialisations).
     """
@@ -59,7 +63,11 @@ class GaussianStats:
     s1: np.ndarray
     s2: np.ndarray
     shift: np.ndarray
+    covariance_type: str
     log_likelihood: float = 0.0
+
+    _sums = ("nk", "s1", "s2")
+    _frame = ("shift", "covariance_type")
 
     @classmethod
     def empty(cls, shift, covariance_type):
@@ -70,6 +78,7 @@ class GaussianStats:
             s1=np.empty((n_components, n_features)),
             s2=np.empty(second_moment_shape(n_components, n_features, covariance_type)),
             shift=np.array(shift, dtype=np.float64),
+            covariance_type=covariance_type,
         )
 
     @classmethod
@@ -80,17 +89,7 @@ class GaussianStats:
             array[...] = 0.0
         return stats
 
-    def __iadd__(self, other):
-        """Add the statistics of other data taken around the same shift."""
-        if not np.array_equal(self.shift, other.shift):
-            raise ValueError("statistics taken around different shifts do not add up")
-        self.nk += other.nk
-        self.s1 += other.s1
-        self.s2 += other.s2
-        self.log_likelihood += other.log_likelihood
-        return self
-
-    def recentred(self, shift, covariance_type):
+    def recentred(self, shift):
         """The same statistics around another ``shift`` c' (K, d), exactly:
         S1 + N (c - c'), and the second moments are the scatter around c' (see
         :func:`scatter_around`)."""
@@ -99,10 +98,14 @@ class GaussianStats:
         return GaussianStats(
             self.nk.copy(),
             s1,
-            scatter_around(self, shift, covariance_type),
+            scatter_around(self, shift, self.covariance_type),
             shift,
+            self.covariance_type,
             self.log_likelihood,
         )
+
+    def _reframed(self, like):
+        return self.recentred(like.shift)
 
 
 # --- M-step ---------------------------------------------------------------------

@@ -1,0 +1,277 @@
+"""Missing values (NaN), for any model that marginalises its observed columns.
+
+A NaN means "missing at random": a row's likelihood is the density of its observed
+values, and EM treats the missing ones as latent (Ghahramani & Jordan 1994). Rows are
+grouped by their pattern of NaN once per data set; each pattern runs the model's
+unchanged kernels on its rows' observed columns, under the model's marginal of those
+columns (``FrozenModel.marginal``), whose ``lift`` turns the statistics of the
+observed columns into statistics of all of them (for a Gaussian, with the conditional
+expectations of the missing ones; for independent features, the missing ones drop
+out). Statistics add over patterns as they add over chunks, so the M-step is
+unchanged, and the extra work depends on the number of patterns, not of rows.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._seeding import kmeans_plusplus
+from .sources import ArraySource
+
+# Rows of one pattern gathered per kernel call: bounds the copy (rows x observed
+# columns) whatever the number of samples.
+GATHER_ROWS = 65536
+
+RESP_ONLY = {"log_prob": False, "resp": True, "labels": False}
+
+
+def check_missing(X, fitting=True):
+    """Reject what a NaN cannot stand for: infinities, all-NaN rows and, in data to
+    fit, all-NaN columns.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    fitting : bool, default=True
+        Whether X is to be fitted (a fitted model scores and imputes rows whatever
+        columns the other rows observe).
+
+    Returns
+    -------
+    missing : ndarray of shape (n_samples, n_features), bool, or None
+        ``np.isnan(X)``, or None when X has no NaN.
+
+    Raises
+    ------
+    ValueError
+        If X holds +/-inf, a row that is entirely NaN, or (when fitting) a column
+        that is entirely NaN.
+    """
+    if np.isfinite(np.sum(X)):  # no NaN and no infinity: one pass, no (n, d) mask
+        return None
+    if np.any(np.isinf(X)):
+        raise ValueError("Input X contains infinity; only NaN marks a missing value.")
+    missing = np.isnan(X)
+    if not missing.any():
+        return None
+    empty_rows = np.flatnonzero(missing.all(axis=1))
+    if len(empty_rows):
+        raise ValueError(
+            f"Row {empty_rows[0]} of X is entirely NaN ({len(empty_rows)} such rows); "
+            "a row needs at least one observed value."
+        )
+    empty_columns = np.flatnonzero(missing.all(axis=0)) if fitting else []
+    if len(empty_columns):
+        raise ValueError(
+            f"Column {empty_columns[0]} of X is entirely NaN; nothing can be "
+            "estimated for it."
+        )
+    return missing
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """The rows sharing one set of observed columns."""
+
+    rows: np.ndarray  # (n_rows,) intp, increasing
+    observed: np.ndarray  # (o,) intp, increasing
+    missing: np.ndarray  # (d - o,) intp, increasing
+
+
+def group_patterns(missing):
+    """The rows of each missingness pattern (complete rows are one pattern too).
+
+    Parameters
+    ----------
+    missing : ndarray of shape (n_samples, n_features), bool
+
+    Returns
+    -------
+    patterns : list of Pattern
+    """
+    packed = np.packbits(missing, axis=1)
+    n_bytes = packed.shape[1]
+    if n_bytes <= 8:  # one integer key per row: sorting them is fast
+        padded = np.zeros((len(packed), 8), dtype=np.uint8)
+        padded[:, :n_bytes] = packed
+        keys = padded.view(np.uint64).reshape(-1)
+    else:
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, n_bytes)))
+        keys = keys.reshape(-1)
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse.reshape(-1), kind="stable")
+    bounds = np.cumsum(counts)[:-1]
+    masks = missing[order[np.r_[0, bounds]]]
+    return [
+        Pattern(rows, np.flatnonzero(~mask), np.flatnonzero(mask))
+        for rows, mask in zip(np.split(order, bounds), masks)
+    ]
+
+
+class MissingValueSource(ArraySource):
+    """Rows of an array with NaN, passed to the kernels one missingness pattern at a
+    time (in chunks of gathered rows); the same methods as ``ArraySource``.
+
+    Patterns run one after the other, each on as many kernel threads as its rows keep
+    busy, and their results are added in pattern order, so they do not depend on the
+    number of threads. (Small patterns side by side on Python threads, one kernel
+    thread each, were 1.2-2x slower on 2 cores: their Python work, marginals and
+    lifting, waits for the GIL in turn.)
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+        Never written; checked by :func:`check_missing`.
+    missing : ndarray of shape (n_samples, n_features), bool
+        ``np.isnan(X)``.
+    sample_weight : ndarray of shape (n_samples,), float64, or None
+    """
+
+    def __init__(self, X, missing, sample_weight=None):
+        super().__init__(X, sample_weight)
+        self.patterns = group_patterns(missing)
+
+    def _map_patterns(self, work, model):
+        """``[work(pattern, marginal, n_threads) for each pattern]``, in pattern
+        order, with ``marginal`` the model of the pattern's observed columns (the
+        model itself for complete rows)."""
+
+        def run(pattern):
+            marginal = (
+                model
+                if len(pattern.missing) == 0
+                else model.marginal(pattern.observed, pattern.missing)
+            )
+            return work(
+                pattern, marginal, model.threads(self.n_threads, len(pattern.rows))
+            )
+
+        # One kernel context around all the patterns, not one per kernel call.
+        with model.kernel_context():
+            return [run(pattern) for pattern in self.patterns]
+
+    def _chunks(self, pattern):
+        """(rows, observed block of X) in chunks of at most GATHER_ROWS rows."""
+        for start in range(0, len(pattern.rows), GATHER_ROWS):
+            rows = pattern.rows[start : start + GATHER_ROWS]
+            block = self.X.take(rows, axis=0)
+            if len(pattern.missing):
+                block = block[:, pattern.observed]
+            yield rows, block
+
+    def accumulate(self, model):
+        """One fused E-step pass: statistics of all columns (the missing ones as
+        latent) and the observed-data log-likelihood."""
+
+        def pattern_stats(pattern, marginal, n_threads):
+            observed_stats = marginal.zero_stats()
+            for rows, block in self._chunks(pattern):
+                weight = (
+                    None if self.sample_weight is None else self.sample_weight[rows]
+                )
+                observed_stats += marginal.accumulate(block, weight, n_threads)
+            if len(pattern.missing) == 0:
+                return observed_stats
+            return marginal.lift(observed_stats)
+
+        total = model.zero_stats()
+        for stats in self._map_patterns(pattern_stats, model):
+            total += stats
+        return total
+
+    def kmeans_plusplus(self, n_clusters, random_state):
+        """k-means++ seeds of the mean-imputed rows (see :func:`mean_imputed`)."""
+        return kmeans_plusplus(
+            mean_imputed(self.X, self.sample_weight),
+            n_clusters,
+            sample_weight=self.sample_weight,
+            random_state=random_state,
+            n_threads=self.n_threads,
+        )
+
+    def _score_chunks(self, marginal, pattern, n_threads, **wanted):
+        """(rows, block, the marginal's score outputs) for each chunk of a pattern."""
+        for rows, block in self._chunks(pattern):
+            yield rows, block, marginal.score_rows(block, n_threads, **wanted)
+
+    def score(self, model, log_prob=True, resp=False, labels=False):
+        """Per-row log p(x_O) (n,), responsibilities (n, n_outputs), labels (n,):
+        each on request, as ``ArraySource.score``.
+
+        Returns
+        -------
+        log_prob, resp, labels : ndarray or None
+        """
+        wanted = {"log_prob": log_prob, "resp": resp, "labels": labels}
+        outputs = model.score_outputs(self.X.shape[0], **wanted)
+
+        def score_pattern(pattern, marginal, n_threads):
+            for rows, _, parts in self._score_chunks(
+                marginal, pattern, n_threads, **wanted
+            ):
+                for out, part in zip(outputs, parts):
+                    if out is not None:
+                        out[rows] = part
+
+        self._map_patterns(score_pattern, model)
+        return outputs
+
+    def impute(self, model, random_state=None):
+        """A copy of X with each NaN replaced by the model's value for it.
+
+        Parameters
+        ----------
+        model : FrozenModel
+            The fitted model; its marginals' ``impute`` give the values.
+        random_state : numpy.random.RandomState or None
+            None: the conditional expectation E[x_M | x_O]. Otherwise a draw from
+            p(x_M | x_O), pattern after pattern (so the stream does not depend on
+            threads).
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features), of X's dtype
+        """
+        imputed = np.array(self.X)
+
+        def responsibilities(pattern, marginal, n_threads):
+            """The marginal and, per chunk, its rows, block and responsibilities."""
+            if len(pattern.missing) == 0:
+                return marginal, []
+            return marginal, list(
+                self._score_chunks(marginal, pattern, n_threads, **RESP_ONLY)
+            )
+
+        for pattern, (marginal, chunks) in zip(
+            self.patterns, self._map_patterns(responsibilities, model)
+        ):
+            for rows, block, (_, resp, _) in chunks:
+                imputed[np.ix_(rows, pattern.missing)] = marginal.impute(
+                    block, resp, random_state
+                )
+        return imputed
+
+
+def mean_imputed(X, sample_weight=None):
+    """A copy of X with each NaN replaced by its column's (weighted) mean over the
+    observed rows: the data that initialisations start from.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+
+    Returns
+    -------
+    X_filled : ndarray of shape (n_samples, n_features), of X's dtype
+    """
+    observed = ~np.isnan(X)
+    weight = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
+    weighted = observed * weight[:, None]
+    totals = weighted.sum(axis=0)
+    sums = np.einsum("nd,nd->d", weighted, np.where(observed, X, 0.0))
+    # A column observed only on zero-weight rows falls back to its plain mean.
+    plain = np.nanmean(X, axis=0, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        column_means = np.where(totals > 0, sums / totals, plain)
+    return np.where(observed, X, column_means.astype(X.dtype))
