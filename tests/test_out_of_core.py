@@ -176,17 +176,9 @@ def test_initialisation_from_a_sample_is_reproducible_and_uses_the_sample(tmp_pa
     # The start is the in-memory start on the rows the same random state draws.
     random_state = np.random.RandomState(3)
     rows = np.sort(sample_without_replacement(3000, 500, random_state=random_state))
-    want = (
-        GaussianMixture(3)
-        .fit(X[:10])
-        ._initialize(
-            _sources.ArraySource(X[rows]),
-            random_state,
-            (None, None, None),
-            10 * np.finfo(np.float64).eps,
-            None,
-        )
-    )
+    model = GaussianMixture(3)
+    context = model._begin_fit(_sources.ArraySource(X[rows]), online=False)
+    want = model._initialize(context, random_state)
     assert_allclose(first.means_, want.means, rtol=1e-12)
     assert_allclose(first.weights_, want.weights, rtol=1e-12)
 

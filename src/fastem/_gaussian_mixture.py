@@ -6,24 +6,17 @@ from collections import namedtuple
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted
 
-from ._engine.driver import run_em
-from ._engine.patterns import MissingValueSource, check_missing, mean_imputed
-from ._engine.sources import ArraySource, ChunkSource, _is_dask_array, as_source
+from ._engine.estimator import EMEstimator, FitContext
+from ._engine.patterns import MissingValueSource, mean_imputed
+from ._engine.sources import ArraySource
 from ._families import gaussian as gm
 from ._families.gaussian_frozen import FrozenGaussianMixture
 from ._families.gaussian_prior import GaussianPrior, as_gaussian_prior
-from ._persistence import save_model
-from ._threads import limit_blas_threads
 
 # Rows whose mean centres the sums of a prior's data moments (see _data_moments).
 _MOMENTS_SAMPLE_ROWS = 4096
@@ -36,7 +29,45 @@ class DegenerateComponentWarning(UserWarning):
     """Components collapsed during EM and were re-seeded (on_degenerate="reseed")."""
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class _GaussianFit(FitContext):
+    """One fit of a GaussianMixture: the rows EM runs on, scaled by 2**-exponent
+    (exact) where their magnitude is extreme, and the fit's settings.
+
+    Attributes
+    ----------
+    exponent : int
+        EM runs on X * 2**-exponent (see ``gaussian.scale_exponent``).
+    eps : float
+        10 machine epsilons of the data's dtype.
+    prior : ResolvedPrior or None
+    initial : tuple
+        The validated ``weights_init``, ``means_init``, ``precisions_init``.
+    unit_change : float
+        EM's lower bound minus the user's (see ``_log_unit_change``).
+    n_reseeds : int
+        Components re-seeded so far.
+    """
+
+    def __init__(self, source, *, online, exponent, prior, initial, unit_change):
+        super().__init__(source, online=online)
+        self.exponent = exponent
+        self.eps = 10 * np.finfo(source.dtype).eps
+        self.prior = prior
+        self.initial = initial
+        self.unit_change = unit_change
+        self.n_reseeds = 0
+
+    def em_params(self, params):
+        return _scaled_params(params, self.exponent)
+
+    def user_params(self, params):
+        return _scaled_params(params, -self.exponent)
+
+    def lower_bound_change(self):
+        return self.unit_change
+
+
+class GaussianMixture(EMEstimator):
     """Gaussian mixture fitted by EM on fused Cython + OpenMP kernels.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
@@ -249,58 +280,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # --- fitting -------------------------------------------------------------
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
-        """Estimate the parameters with EM, keeping the best of ``n_init`` runs.
+    _fitted_attribute = "means_"
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            float32 data gives float32 attributes (computed in float64). NaN marks a
-            missing value; a row or column that is entirely NaN, or +/-inf, raises
-            ValueError.
-            Memory maps, HDF5 / Zarr arrays, chunk callables and Dask arrays are
-            read in chunks (see Notes).
-        y : Ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights; an integer weight is the same as repeating the
-            row, a zero weight the same as leaving it out. None: unit weights.
+    # --- fitting: the engine's hooks ---------------------------------------------
 
-        Returns
-        -------
-        self : GaussianMixture
-        """
-        self._fit(X, sample_weight)
-        return self
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit, then return the most probable component of each row of X.
-
-        Equal to ``fit(X).predict(X)`` for any ``max_iter`` and ``tol``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            May hold NaN (see :meth:`fit`).
-        y : Ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights (see :meth:`fit`).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,), int64
-            A dask array for a dask X.
-        """
-        source = self._fit(X, sample_weight)
-        # A final E-step with the stored attributes, so fit_predict == fit().predict.
-        return source.score(self._fitted_model(), log_prob=False, labels=True)[2]
-
-    def _fit(self, X, sample_weight):
-        """Run EM on X and set the fitted attributes; returns X's data source (in
-        the user's units)."""
-        source, exponent = self._training_source(X, sample_weight)
-        self.__dict__.pop("_online_stats", None)
+    def _begin_fit(self, source, online):
+        """The fit's context: the rows rescaled where their magnitude is extreme, the
+        prior resolved against the data, the initial parameters checked."""
+        if online:
+            initial = (
+                None
+                if self._is_fitted()
+                else self._check_initial_parameters(source.n_features)
+            )
+            return _GaussianFit(
+                source,
+                online=True,
+                exponent=0,
+                prior=None,
+                initial=initial,
+                unit_change=0.0,
+            )
         n_rows = (
             source.n_samples
             if source.sample_weight is None
@@ -316,20 +316,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if self.on_degenerate == "reseed" and not isinstance(source, ArraySource):
             raise ValueError(
                 "on_degenerate='reseed' needs X in memory (it re-seeds at the rows "
-                f"fitted worst), not {type(X).__name__} data read in chunks"
+                f"fitted worst), not {type(source).__name__} data read in chunks"
             )
         initial = self._check_initial_parameters(source.n_features)
         # Data at extreme scales runs on an exactly rescaled copy (2**-exponent).
-        user_source = source
+        exponent = gm.scale_exponent(source.X) if isinstance(source, ArraySource) else 0
         if exponent:
-            source = _source(np.ldexp(source.X, -exponent), source.sample_weight)
+            source = self._in_memory_source(
+                np.ldexp(source.X, -exponent), source.sample_weight, fitting=True
+            )
         weights_init, means_init, precisions_init = initial
         initial = (
             weights_init,
             _ldexp(means_init, -exponent),
             _ldexp(precisions_init, 2 * exponent),
         )
-        eps = 10 * np.finfo(source.dtype).eps
         prior = as_gaussian_prior(self.prior)
         if prior is not None:
             prior = prior.resolve(
@@ -339,43 +340,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 lambda: _data_moments(source),
                 exponent,
             )
-        self._n_reseeds = 0
-        warm = None
-        if self.warm_start and hasattr(self, "converged_"):
-            warm = (
-                _scaled_params(self._fitted_params(), exponent),
-                self.lower_bound_
-                + self._log_unit_change(exponent, prior, source.total_weight),
-            )
-        result = run_em(
-            lambda random_state: self._initialize(
-                source, random_state, initial, eps, prior
-            ),
-            lambda params: self._em_step(source, params, eps, prior),
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=check_random_state(self.random_state),
-            verbose=self.verbose,
-            verbose_interval=self.verbose_interval,
-            warm=warm,
+        return _GaussianFit(
+            source,
+            online=False,
+            exponent=exponent,
+            prior=prior,
+            initial=initial,
+            unit_change=self._log_unit_change(exponent, prior, source.total_weight),
         )
-        self._set_fitted(_scaled_params(result.params, -exponent), source.dtype)
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        unit_change = self._log_unit_change(exponent, prior, source.total_weight)
-        self.lower_bound_ = result.lower_bound - unit_change
-        self.lower_bounds_ = [value - unit_change for value in result.lower_bounds]
-        self.n_reseeds_ = self._n_reseeds
-        if self.n_reseeds_:
-            warnings.warn(
-                f"{self.n_reseeds_} degenerate component(s) (collapsed covariance or "
-                "no responsibility mass) were re-seeded at the worst-fitted rows "
-                "during fit. Consider fewer components, a larger reg_covar or a "
-                "prior.",
-                DegenerateComponentWarning,
-            )
-        return user_source
 
     def _log_unit_change(self, exponent, prior, total_weight):
         """Lower bound in the rescaled units minus that in the user's units.
@@ -396,36 +368,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             n_covariance = n_free - n_means - (self.n_components - 1)
             change += (n_means + 2 * n_covariance) / total_weight
         return change * exponent * math.log(2.0)
-
-    def _training_source(self, X, sample_weight):
-        """X's data source, with ``n_samples``, ``n_features`` and ``dtype``, and the
-        exponent of its rescaling (``gm.scale_exponent``; 0 out of core);
-        ``n_features_in_`` (and ``feature_names_in_``) set from X."""
-        source = as_source(X)
-        if source is None:
-            X = validate_data(
-                self,
-                X,
-                dtype=[np.float64, np.float32],
-                ensure_min_samples=2,
-                ensure_all_finite=False,  # _source checks: one pass for NaN and inf
-            )
-            sample_weight = _checked_sample_weight(sample_weight, X)
-            return _source(X, sample_weight), gm.scale_exponent(X)
-        if sample_weight is not None:
-            raise ValueError(
-                "sample_weight is supported for in-memory X only, not for "
-                f"{type(X).__name__} data read in chunks"
-            )
-        # Out-of-core data is validated chunk by chunk, and has no feature names.
-        if source.n_samples < 2:
-            raise ValueError(
-                f"Found array with {source.n_samples} sample(s) while a minimum of "
-                "2 is required."
-            )
-        self.__dict__.pop("feature_names_in_", None)
-        self.n_features_in_ = source.n_features
-        return source, 0
 
     def _check_initial_parameters(self, n_features):
         """Validated float64 copies of weights_init, means_init, precisions_init."""
@@ -459,20 +401,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             _check_precisions(precisions, self.covariance_type)
         return weights, means, precisions
 
-    def _initialize(self, source, random_state, initial, eps, prior):
+    def _initialize(self, context, random_state):
         """Initial parameters, as scikit-learn chooses them (when without a prior)."""
-        weights_init, means_init, precisions_init = initial
+        weights_init, means_init, precisions_init = context.initial
         weights = means = covariances = None
+        prior = context.prior
         if weights_init is None or means_init is None or precisions_init is None:
-            sample = source.sample(self.init_sample_size, random_state)
+            sample = context.source.sample(self.init_sample_size, random_state)
             stats = self._initial_stats(sample, random_state)
             mass, means, covariances = gm.maximize(
-                stats, self.covariance_type, self.reg_covar, eps, prior
+                stats, self.covariance_type, self.reg_covar, context.eps, prior
             )
             weights = mass / (sample.total_weight if prior is None else mass.sum())
             if self.on_degenerate == "reseed" and precisions_init is None:
                 weights, means, covariances = self._reseed(
-                    sample, stats.nk, weights, means, covariances, eps
+                    context, sample, stats.nk, weights, means, covariances
                 )
         if weights_init is not None:
             weights = weights_init
@@ -520,42 +463,55 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             labels[indices] = np.arange(K)
         return gm.stats_from_labels(X, labels, K, covariance_type, sample_weight)
 
-    def _em_step(self, source, params, eps, prior):
-        """E-step on ``params`` fused with the M-step's sums, then the M-step.
+    def _frozen(self, params):
+        return FrozenGaussianMixture.from_parameters(
+            params.weights,
+            params.means,
+            params.precisions_cholesky,
+            self.covariance_type,
+        )
 
-        The lower bound is that of ``params``: the mean log-likelihood, plus the log
-        prior density over the total weight when there is a prior.
-        """
-        stats = self._expected_stats(source, params)
-        log_posterior = stats.log_likelihood
-        if prior is not None:
-            log_posterior += prior.log_density(
-                params.weights, params.means, params.precisions_cholesky
-            )
-        lower_bound = log_posterior / source.total_weight
+    def _log_prior(self, context, params):
+        if context.prior is None:
+            return 0.0
+        return context.prior.log_density(
+            params.weights, params.means, params.precisions_cholesky
+        )
+
+    def _maximize(self, context, stats, params):
+        """The M-step (MAP under the prior, if any); components that collapsed are
+        re-seeded when ``on_degenerate='reseed'`` (not in online EM)."""
         mass, means, covariances = gm.maximize(
-            stats, self.covariance_type, self.reg_covar, eps, prior
+            stats, self.covariance_type, self.reg_covar, context.eps, context.prior
         )
         weights = mass / mass.sum()
-        if self.on_degenerate == "reseed":
+        if self.on_degenerate == "reseed" and not context.online:
             weights, means, covariances = self._reseed(
-                source, stats.nk, weights, means, covariances, eps, params
+                context, context.source, stats.nk, weights, means, covariances, params
             )
         precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
-        return _Params(weights, means, covariances, precisions_chol), lower_bound
+        return _Params(weights, means, covariances, precisions_chol)
 
-    def _expected_stats(self, source, params):
-        """The E-step on ``params`` fused with the M-step's sums, over ``source``."""
-        return source.accumulate(
-            FrozenGaussianMixture.from_parameters(
-                params.weights,
-                params.means,
-                params.precisions_cholesky,
-                self.covariance_type,
+    def _end_fit(self, context, result):
+        super()._end_fit(context, result)
+        self.n_reseeds_ = context.n_reseeds
+        if self.n_reseeds_:
+            warnings.warn(
+                f"{self.n_reseeds_} degenerate component(s) (collapsed covariance or "
+                "no responsibility mass) were re-seeded at the worst-fitted rows "
+                "during fit. Consider fewer components, a larger reg_covar or a "
+                "prior.",
+                DegenerateComponentWarning,
             )
-        )
 
-    def _reseed(self, source, mass, weights, means, covariances, eps, scorer=None):
+    def _check_online(self):
+        if self.prior is not None:
+            raise ValueError(
+                "partial_fit estimates by maximum likelihood only: set prior=None, "
+                "or use fit for a MAP estimate"
+            )
+
+    def _reseed(self, context, source, mass, weights, means, covariances, scorer=None):
         """Degenerate components moved to the rows the others explain worst.
 
         Each degenerate component (see ``on_degenerate``) gets the row of lowest
@@ -574,7 +530,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         covariance_type = self.covariance_type
         degenerate = gm.degenerate_components(
-            mass, means, covariances, covariance_type, eps, source.total_weight
+            mass, means, covariances, covariance_type, context.eps, source.total_weight
         )
         sound = ~degenerate
         if not degenerate.any() or not sound.any():
@@ -608,90 +564,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             covariances = covariances.copy()
             covariances[degenerate] = np.mean(sound_covariances, axis=0)
         weights[degenerate] = 1.0 / len(weights)
-        self._n_reseeds += int(np.count_nonzero(degenerate))
+        context.n_reseeds += int(np.count_nonzero(degenerate))
         return weights / weights.sum(), means, covariances
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
-        """One step of stepwise online EM per batch: a stream modelled in one pass.
-
-        The first batch (of at least ``n_components`` rows) initialises the model as
-        ``fit`` would, unless the model is fitted already; each batch's statistics
-        under the current parameters, per row, are blended into running ones
-        (s <- (1 - eta_t) s + eta_t s_batch / n_batch, eta_t = (learning_offset +
-        t) ** -learning_decay for the t-th batch after the first), which are then
-        maximized.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), or chunks
-            One batch; or an iterator, or a callable returning one, of 2-D chunks,
-            or a memory map / HDF5 / Zarr array: each chunk is one batch.
-        y : Ignored
-
-        Returns
-        -------
-        self : GaussianMixture
-        """
-        if _is_dask_array(X):
-            raise TypeError(
-                "partial_fit takes in-memory batches or chunks; fit a dask array "
-                "with fit"
-            )
-        if self.prior is not None:
-            raise ValueError(
-                "partial_fit estimates by maximum likelihood only: set prior=None, "
-                "or use fit for a MAP estimate"
-            )
-        n_features = getattr(self, "n_features_in_", None)
-        chunks = as_source(X, n_features=n_features, one_pass=True)
-        # As in run_em: BLAS threads spinning beside tiny LAPACK calls cost ~20 ms
-        # per batch on a loaded machine.
-        with limit_blas_threads():
-            if chunks is None:
-                self._partial_fit_batch(X)
-            else:
-                for _, chunk in chunks.validated_chunks():
-                    if chunk.shape[0]:
-                        self._partial_fit_batch(chunk)
-        return self
-
-    def _partial_fit_batch(self, X):
-        first = not hasattr(self, "means_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
-        if first and X.shape[0] < max(2, self.n_components):
-            raise ValueError(
-                "The first batch of partial_fit initialises the model: expected "
-                f"n_samples >= max(2, n_components) = {max(2, self.n_components)}, "
-                f"got {X.shape[0]}"
-            )
-        source = ArraySource(X)
-        eps = 10 * np.finfo(X.dtype).eps
-        if first:
-            initial = self._check_initial_parameters(X.shape[1])
-            random_state = check_random_state(self.random_state)
-            params = self._initialize(source, random_state, initial, eps, None)
-        else:
-            params = self._fitted_params()
-        batch = self._expected_stats(source, params) / source.total_weight
-        running = getattr(self, "_online_stats", None)
-        if running is None:
-            running = batch
-            self.n_batch_iter_ = 0
-        else:
-            step = (self.learning_offset + self.n_batch_iter_) ** -self.learning_decay
-            running = running.blend(batch, step)
-        mass, means, covariances = gm.maximize(
-            running, self.covariance_type, self.reg_covar, eps
-        )
-        precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
-        self._set_fitted(
-            _Params(mass / mass.sum(), means, covariances, precisions_chol),
-            X.dtype if first else self.means_.dtype,
-        )
-        self._online_stats = running
-        self.n_batch_iter_ += 1
-        self.lower_bound_ = batch.log_likelihood
 
     def _set_fitted(self, params, dtype):
         """Store the parameters in ``dtype``, or raise if one is not finite there.
@@ -728,8 +602,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         )
 
-    # --- using a fitted model ------------------------------------------------
-
     def _fitted_model(self):
         """The fitted attributes as the kernels read them (float64)."""
         return FrozenGaussianMixture.from_parameters(
@@ -742,87 +614,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.covariance_type,
         )
 
-    def _scoring_source(self, X):
-        """The data source of X to score with the fitted model (NaN allowed)."""
-        check_is_fitted(self)
-        source = as_source(X, n_features=self.n_features_in_, one_pass=True)
-        return self._in_memory_source(X) if source is None else source
-
-    def _in_memory_source(self, X):
-        """The source over in-memory X, validated against the fit (NaN allowed)."""
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            reset=False,
-            ensure_all_finite=False,  # _source checks: one pass for NaN and inf
-        )
-        return _source(X, None, fitting=False)
-
-    def _score_rows(self, X, **wanted):
-        """X's data source and its ``score`` outputs (``wanted`` selects them)."""
-        source = self._scoring_source(X)
-        return source, source.score(self._fitted_model(), **wanted)
-
-    def _mean_log_prob(self, X, sample_weight=None):
-        """(Weighted) mean log-likelihood of the rows of X and their number (out of
-        core, summed chunk by chunk rather than held per row)."""
-        source = self._scoring_source(X)
-        if not isinstance(source, ArraySource) and sample_weight is not None:
-            raise ValueError(
-                "sample_weight is supported for in-memory X only, not for "
-                f"{type(X).__name__} data read in chunks"
-            )
-        if isinstance(source, ChunkSource):
-            total = n_samples = 0
-            for log_prob, _, _ in source.score_chunks(self._fitted_model()):
-                total += np.sum(log_prob)
-                n_samples += log_prob.shape[0]
-            return float(total / n_samples), n_samples
-        log_prob_norm = source.score(self._fitted_model())[0]
-        if sample_weight is None:
-            return float(np.mean(log_prob_norm)), log_prob_norm.shape[0]
-        sample_weight = _checked_sample_weight(sample_weight, source.X)
-        return float(np.average(log_prob_norm, weights=sample_weight)), (
-            log_prob_norm.shape[0]
-        )
-
-    def _result_dtype(self, X):
-        return np.result_type(X.dtype, np.asarray(self.means_).dtype)
-
-    def score_samples(self, X):
-        """Log-likelihood of each row under the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            May hold NaN: a row's log-likelihood is then the log of the marginal
-            density of its observed coordinates.
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-        """
-        X, (log_prob_norm, _, _) = self._score_rows(X)
-        return log_prob_norm.astype(self._result_dtype(X), copy=False)
-
-    def score(self, X, y=None, sample_weight=None):
-        """Mean log-likelihood of the rows of X (weighted by ``sample_weight``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            May hold NaN (see :meth:`score_samples`).
-        y : Ignored
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights; None: unit weights.
-
-        Returns
-        -------
-        log_likelihood : float
-            sum_n w_n log p(x_n) / sum_n w_n.
-        """
-        return self._mean_log_prob(X, sample_weight)[0]
+    # --- using a fitted model ------------------------------------------------
 
     def impute(self, X):
         """A copy of X with each NaN replaced by its expectation under the model.
@@ -841,49 +633,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X_imputed : ndarray of shape (n_samples, n_features), of X's dtype
         """
         return self._impute(X, random_state=None)
-
-    def _impute(self, X, random_state):
-        """:meth:`impute`, or draws from p(x_M | x_O) with a RandomState."""
-        # Checked without building a DaskSource, which would read (persist) the
-        # blocks. Memory maps are arrays here: the answer is as large as X anyway.
-        if _is_dask_array(X) or (
-            not isinstance(X, np.ndarray) and as_source(X, one_pass=True) is not None
-        ):
-            raise TypeError(
-                f"impute needs X in memory, not {type(X).__name__} data read in chunks"
-            )
-        check_is_fitted(self)
-        source = self._in_memory_source(X)
-        if isinstance(source, MissingValueSource):
-            return source.impute(self._fitted_model(), random_state=random_state)
-        return np.array(source.X)
-
-    def predict(self, X):
-        """Most probable component of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,), int64
-        """
-        return self._score_rows(X, log_prob=False, labels=True)[1][2]
-
-    def predict_proba(self, X):
-        """Posterior probability of each component for each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-        """
-        X, (_, resp, _) = self._score_rows(X, log_prob=False, resp=True)
-        return resp.astype(self._result_dtype(X), copy=False)
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture (the same stream as scikit-learn).
@@ -934,49 +683,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.n_components, self.means_.shape[1], self.covariance_type
         )
 
-    def bic(self, X):
-        """Bayesian information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        bic : float
-        """
-        mean_log_prob, n = self._mean_log_prob(X)
-        return -2 * mean_log_prob * n + self._n_parameters() * np.log(n)
-
-    def aic(self, X):
-        """Akaike information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        aic : float
-        """
-        mean_log_prob, n = self._mean_log_prob(X)
-        return -2 * mean_log_prob * n + 2 * self._n_parameters()
-
-    def save(self, path):
-        """Save the model to ``path`` in fastem's safe format (no pickle).
-
-        The file (an ``.npz`` archive with a JSON header) holds the parameters and
-        every fitted attribute exactly; :func:`fastem.load` reads it back.
-        ``random_state`` must be an int or None: a RandomState instance has no safe
-        saved form.
-
-        Parameters
-        ----------
-        path : str, path-like or binary file object
-            Written as given (no extension is added).
-        """
-        save_model(self, path)
-
 
 def _ldexp(array, exponent):
     """array * 2**exponent (exact), or None for None."""
@@ -993,33 +699,6 @@ def _scaled_params(params, exponent):
         np.ldexp(params.covariances, -2 * exponent),
         np.ldexp(params.precisions_cholesky, exponent),
     )
-
-
-def _checked_sample_weight(sample_weight, X):
-    """Validated float64 weights, or None for unit weights.
-
-    Raises
-    ------
-    ValueError
-        If the weights are negative, NaN, infinite, all zero or not one per row.
-    """
-    if sample_weight is None:
-        return None
-    return _check_sample_weight(
-        sample_weight, X, dtype=np.float64, ensure_non_negative=True
-    )
-
-
-def _source(X, sample_weight, fitting=True):
-    """The data source over validated X: per missingness pattern if X has NaN.
-
-    Callers validate X without its finiteness check: ``check_missing`` rejects
-    infinities in the same pass (a sum) that finds NaN.
-    """
-    missing = check_missing(X, fitting)
-    if missing is None:
-        return ArraySource(X, sample_weight)
-    return MissingValueSource(X, missing, sample_weight)
 
 
 def _data_moments(source):
