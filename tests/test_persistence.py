@@ -6,6 +6,7 @@ import json
 import pickle
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -226,6 +227,41 @@ def test_random_state_instance_is_refused_with_advice(tmp_path):
     with pytest.raises(ValueError, match="random_state: a RandomState instance"):
         model.save(tmp_path / "model.npz")
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+
+
+def test_concurrent_saves_to_one_path_leave_one_whole_model(tmp_path):
+    # Each save writes its own temporary file: a shared one was interleaved by
+    # threads and renamed over the model with a bad CRC.
+    X = RandomData(seed=10).X["full"]
+    models = [GaussianMixture(k, random_state=0).fit(X) for k in (1, 2, 3, 4)]
+    path = tmp_path / "model.npz"
+
+    with ThreadPoolExecutor(8) as pool:
+        saves = [pool.submit(models[i % 4].save, path) for i in range(48)]
+        for save in saves:
+            save.result()
+
+    restored = load(path)
+    assert_same_model(restored, models[restored.n_components - 1])
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_failed_save_keeps_the_model_already_there(tmp_path, monkeypatch):
+    X = RandomData(seed=10).X["full"]
+    model = GaussianMixture(2, random_state=0).fit(X)
+    path = tmp_path / "model.npz"
+    model.save(path)
+
+    def write_half_then_fail(file, **entries):
+        file.write(b"PK\x03\x04 half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", write_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        GaussianMixture(3, random_state=0).fit(X).save(path)
+
+    assert_same_model(load(path), model)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
 
 
 # --- refusing bad files -------------------------------------------------------------

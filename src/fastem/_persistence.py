@@ -7,6 +7,8 @@ format and its version, the fastem that wrote it and the model: its class,
 encoded generically so that attributes added later round-trip without changes here.
 Scalars, strings, lists and dicts live in the header (floats written by ``repr``, so
 exactly); arrays live in their own entries, with their dtype and shape in the header.
+A save writes a file of its own beside the target and renames it over the target, so
+a failed save or saves to one path from several threads never leave a partial file.
 Loading reads with ``allow_pickle=False`` and checks the header against the arrays, so
 a file from a newer format, a truncated or corrupt file, a tampered shape or dtype and
 an unknown class are refused with a ``ValueError`` that says which.
@@ -15,6 +17,7 @@ an unknown class are refused with a ``ValueError`` that says which.
 import errno
 import json
 import os
+import secrets
 import zipfile
 from dataclasses import fields
 from numbers import Integral
@@ -47,19 +50,35 @@ def save_model(model, path):
     if hasattr(path, "write"):
         np.savez(path, **entries)
         return
-    # Write beside the target and rename, so a failed save leaves no half-written
-    # file (nor destroys the model already there).
+    # Write a file of this call's own beside the target and rename it over the
+    # target, so a failed save leaves no half-written file (nor destroys the model
+    # already there) and saves to one path from several threads or processes each
+    # replace the file whole.
     path = os.fspath(path)
     check_directory(path)
-    temporary = f"{path}.part-{os.getpid()}"
+    descriptor, temporary = _create_beside(path)
     try:
-        with open(temporary, "wb") as file:
+        with os.fdopen(descriptor, "wb") as file:
             np.savez(file, **entries)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        os.unlink(temporary)
         raise
+
+
+def _create_beside(path):
+    """A new file, unique to this call, in ``path``'s directory: (descriptor, path).
+
+    Like :func:`tempfile.mkstemp`, but created with the permissions of any new file
+    (mode 0o666 less the umask), not 0o600, so that the model it becomes has them.
+    """
+    directory, base = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{base}.{secrets.token_hex(16)}.part")
+    # O_EXCL: a name that exists (however unlikely) is an error, never shared.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    return os.open(temporary, flags, 0o666), temporary
 
 
 def check_directory(path):
