@@ -4,6 +4,7 @@ exactly, read no pickle, and refuse newer, truncated, corrupt or tampered files.
 import io
 import json
 import pickle
+import tracemalloc
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from _builders import COVARIANCE_TYPES, RandomData
 from fastem import GaussianMixture, GaussianPrior, load
-from fastem._persistence import FORMAT_VERSION
+from fastem._persistence import FORMAT_VERSION, MAX_ARRAY_BYTES, MAX_HEADER_BYTES
 
 METHODS = ("predict", "predict_proba", "score_samples", "score", "bic", "aic")
 
@@ -409,3 +410,133 @@ def test_saved_file_has_the_usual_permissions(tmp_path):
     GaussianMixture().save(tmp_path / "model.npz")
     assert (tmp_path / "model.npz").stat().st_mode == probe.stat().st_mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "probe"]
+
+
+# --- bounded work on hostile files --------------------------------------------------
+
+BOMB_BYTES = 64 * 2**20  # 64 KiB deflated
+TOO_LARGE = "more than the .* bytes a model file may hold"
+
+
+def npy_header(dtype, shape):
+    """The ``.npy`` header of an array, without its data."""
+    buffer = io.BytesIO()
+    descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
+    header = {"descr": descr, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
+def add_padded_entry(path, name, head, n_padding, padding=b"\0"):
+    """Add the entry ``head`` + ``n_padding`` copies of ``padding``, deflated a MiB
+    at a time (so that writing it holds little memory)."""
+    chunk = padding * 2**20
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open(name, "w", force_zip64=True) as entry:
+            entry.write(head)
+            for start in range(0, n_padding, len(chunk)):
+                entry.write(chunk[: n_padding - start])
+
+
+def load_with_peak_memory(path):
+    """Load ``path`` (expecting a ValueError) and return the peak traced memory."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as error:
+            load(path)
+        return error, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_unnamed_entries_are_refused_without_decompressing_them(saved):
+    path, _ = saved
+    add_padded_entry(path, "bomb.npy", npy_header(np.uint8, (BOMB_BYTES,)), BOMB_BYTES)
+
+    error, peak = load_with_peak_memory(path)
+
+    assert error.match("does not name.*bomb")
+    assert peak < 4 * 2**20
+
+
+def test_entry_longer_than_its_header_says_is_refused_before_reading(saved):
+    path, entries = saved
+    rewrite(path, {k: v for k, v in entries.items() if k != "model.means_.npy"})
+    means = entries["model.means_.npy"]
+    add_padded_entry(path, "model.means_.npy", means, BOMB_BYTES)
+
+    error, peak = load_with_peak_memory(path)
+
+    assert error.match(r"model\.means_.* holds \d+ bytes where its .npy header")
+    assert peak < 4 * 2**20
+
+
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ([10**12, 3], TOO_LARGE),
+        ([2**62, 2**62], TOO_LARGE),
+        ([-1, 3], "invalid shape"),
+        ([3.0, 3], "invalid shape"),
+        ([True, 3], "invalid shape"),
+        ("3", "invalid shape"),
+    ],
+)
+def test_absurd_shapes_in_the_header_are_refused_before_reading(saved, shape, match):
+    path, entries = saved
+    edit_header(
+        path, entries, lambda h: h["model"]["attributes"]["means_"].update(shape=shape)
+    )
+    with pytest.raises(ValueError, match=match):
+        load(path)
+
+
+def test_arrays_over_the_total_limit_are_refused_before_reading(saved):
+    # Each array is allowed alone; together they are not.
+    path, entries = saved
+    half = MAX_ARRAY_BYTES // 16 + 1
+
+    def declare_two_large_arrays(header):
+        attributes = header["model"]["attributes"]
+        attributes["means_"].update(dtype="<f8", shape=[half])
+        attributes["covariances_"].update(dtype="<f8", shape=[half])
+
+    edit_header(path, entries, declare_two_large_arrays)
+    with pytest.raises(
+        ValueError, match="more than the .* bytes a model file may hold"
+    ):
+        load(path)
+
+
+def test_absurd_shape_in_an_entry_is_refused_without_allocating(saved):
+    # The .npy header of an entry claims 8 TB: a ValueError, not a MemoryError.
+    path, entries = saved
+    rewrite(path, {**entries, "model.means_.npy": npy_header(np.float64, (10**12,))})
+    with pytest.raises(ValueError, match=r"means_.*\(1000000000000,\).*header says"):
+        load(path)
+
+
+def test_header_over_the_size_limit_is_refused_before_parsing(saved):
+    path, entries = saved
+    text = np.load(io.BytesIO(entries["header.npy"])).tobytes()
+    rewrite(path, {k: v for k, v in entries.items() if k != "header.npy"})
+    n_spaces = MAX_HEADER_BYTES + 1 - len(text)  # valid JSON, one byte too long
+    head = npy_header(np.uint8, (MAX_HEADER_BYTES + 1,)) + text
+    add_padded_entry(path, "header.npy", head, n_spaces, padding=b" ")
+
+    error, peak = load_with_peak_memory(path)
+
+    assert error.match(f"header of {MAX_HEADER_BYTES + 1} bytes.*at most")
+    assert peak < 4 * 2**20
+
+
+@pytest.mark.parametrize("depth", [20, 900, 100_000])
+def test_deeply_nested_header_is_refused(saved, depth):
+    path, entries = saved
+    text = np.load(io.BytesIO(entries["header.npy"])).tobytes().decode()
+    nested = '{"type": "list", "items": [' * depth + "]}" * depth
+    text = text.replace('"attributes": {', f'"attributes": {{"deep_": {nested}, ', 1)
+    header = npy_bytes(np.frombuffer(text.encode(), np.uint8))
+    rewrite(path, {**entries, "header.npy": header})
+    with pytest.raises(ValueError, match="nested deeper than"):
+        load(path)
