@@ -412,6 +412,179 @@ def test_saved_file_has_the_usual_permissions(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "probe"]
 
 
+# --- refusing parameters fit would not produce ------------------------------------
+
+
+def tampered(covariance_type, key, change):
+    """A fitted model whose attribute ``key`` became ``change(value)``."""
+    X = RandomData(seed=11).X[covariance_type]
+    model = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    setattr(model, key, change(getattr(model, key)))
+    return model
+
+
+def transpose(factors):
+    return np.swapaxes(factors, -1, -2)
+
+
+def negate_first_diagonal(factors):
+    factors = factors.copy()
+    factors[..., 0, 0] *= -1.0
+    return factors
+
+
+def zero_first(array):
+    array = array.copy()
+    array.flat[0] = 0.0
+    return array
+
+
+def with_nan(array):
+    array = array.copy()
+    array.flat[1] = np.nan
+    return array
+
+
+FLOAT = "must be a float32 or float64 array"
+GARBAGE = {
+    "weights NaN": ("full", "weights_", with_nan, "Input weights_ contains NaN"),
+    "means inf": ("diag", "means_", lambda m: m + np.inf, "means_ contains infinity"),
+    "covariances NaN": ("tied", "covariances_", with_nan, "covariances_ contains NaN"),
+    "weights negative": (
+        "full",
+        "weights_",
+        lambda w: np.array([1.25, -0.25, 0.0]),
+        r"weights_ should be in the range \[0, 1\]",
+    ),
+    "weights unnormalised": (
+        "full",
+        "weights_",
+        lambda w: 0.9 * w,
+        "weights_ should be normalized",
+    ),
+    "weights complex": ("full", "weights_", lambda w: w + 0j, f"weights_ {FLOAT}"),
+    "weights int": ("full", "weights_", lambda w: (w > 0.5).astype(int), FLOAT),
+    "means strings": ("full", "means_", lambda m: m.astype(str), f"means_ {FLOAT}"),
+    "means a list": (
+        "full",
+        "means_",
+        lambda m: m.tolist(),
+        f"means_ {FLOAT}, not list",
+    ),
+    "means float16": ("full", "means_", lambda m: m.astype(np.float16), FLOAT),
+    "means float32, others float64": (
+        "full",
+        "means_",
+        lambda m: m.astype(np.float32),
+        r"\['means_'\] are not float64 as weights_ is",
+    ),
+    "diag factor zero": (
+        "diag",
+        "precisions_cholesky_",
+        zero_first,
+        "precisions_cholesky_ should be positive",
+    ),
+    "spherical factor negative": (
+        "spherical",
+        "precisions_cholesky_",
+        lambda f: -f,
+        "precisions_cholesky_ should be positive",
+    ),
+    "full factor lower triangular": (
+        "full",
+        "precisions_cholesky_",
+        transpose,
+        "precisions_cholesky_ must be upper triangular",
+    ),
+    "tied factor negative diagonal": (
+        "tied",
+        "precisions_cholesky_",
+        negate_first_diagonal,
+        "precisions_cholesky_ must be upper triangular with a positive diagonal",
+    ),
+    "full covariances doubled": (
+        "full",
+        "covariances_",
+        lambda c: 2.0 * c,
+        "covariances_ and precisions_cholesky_ disagree",
+    ),
+    "diag covariances doubled": (
+        "diag",
+        "covariances_",
+        lambda c: 2.0 * c,
+        "covariances_ and precisions_cholesky_ disagree",
+    ),
+    "tied precisions changed": (
+        "tied",
+        "precisions_",
+        lambda p: p + np.diag([1.0, 0.0]),
+        "covariances_ and precisions_ disagree",
+    ),
+    "spherical precisions halved": (
+        "spherical",
+        "precisions_",
+        lambda p: p / 2,
+        "covariances_ and precisions_ disagree",
+    ),
+    "n_features_in_ zero": (
+        "full",
+        "n_features_in_",
+        lambda d: 0,
+        "n_features_in_ must be a positive int",
+    ),
+    "covariances None": (
+        "full",
+        "covariances_",
+        lambda c: None,
+        "covariances_ must be",
+    ),
+    "n_components invalid": (
+        "full",
+        "n_components",
+        lambda k: 0,
+        "'n_components' parameter of GaussianMixture",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "covariance_type, key, change, match", GARBAGE.values(), ids=GARBAGE.keys()
+)
+def test_parameters_fit_would_not_produce_are_refused(
+    covariance_type, key, change, match, tmp_path
+):
+    path = tmp_path / "model.npz"
+    tampered(covariance_type, key, change).save(path)
+    with pytest.raises(ValueError, match=f"model.npz: .*{match}"):
+        load(path)
+
+
+def test_a_fitted_model_needs_all_its_parameters(saved):
+    path, entries = saved
+
+    def drop_precisions(header):
+        del header["model"]["attributes"]["precisions_"]
+
+    del entries["model.precisions_.npy"]
+    edit_header(path, entries, drop_precisions)
+    with pytest.raises(ValueError, match=r"model.npz: .*\['precisions_'\] missing"):
+        load(path)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_ill_conditioned_models_load(covariance_type, dtype, tmp_path):
+    # Nearly collinear features: condition numbers near 1e9, where float32 rounding
+    # can leave covariances_ @ precisions_ far from the identity and precisions_
+    # with a negative eigenvalue, yet the model is what fit stored.
+    rng = np.random.default_rng(12)
+    X = 10.0 * rng.normal(size=(300, 1)) @ rng.normal(size=(1, 4))
+    X = (X + 1e-4 * rng.normal(size=X.shape)).astype(dtype)
+    model = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+
+    assert_same_model(round_trip(model, tmp_path), model)
+
+
 # --- bounded work on hostile files --------------------------------------------------
 
 BOMB_BYTES = 64 * 2**20  # 64 KiB deflated

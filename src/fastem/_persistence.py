@@ -17,7 +17,12 @@ anything that would make it read more than it must: it reads the header first (a
 most ``MAX_HEADER_BYTES``, nested at most ``MAX_HEADER_DEPTH`` levels), then only the
 arrays the header names, each once its ``.npy`` header and the archive's directory
 agree with the header's dtype and shape and when together they hold at most
-``MAX_ARRAY_BYTES``.
+``MAX_ARRAY_BYTES``. This module knows no model: the decoded model checks its own
+parameters in ``_check_loaded()`` (a class without that hook is not loaded), e.g. a
+GaussianMixture refuses what its fit would not produce: values that are not finite,
+parameters that are not float32 or float64, weights outside [0, 1] or not summing to
+1, precision factors that are not upper triangular with a positive diagonal, and
+covariances and precisions that are not each other's inverse.
 """
 
 import errno
@@ -28,7 +33,6 @@ import secrets
 import zipfile
 import zlib
 from dataclasses import fields
-from numbers import Integral
 
 import numpy as np
 
@@ -113,7 +117,8 @@ def load(path):
 
     Reads no pickle, and nothing the header does not name: each array is read
     only once its dtype and shape agree with the header and the arrays together
-    hold at most ``MAX_ARRAY_BYTES``.
+    hold at most ``MAX_ARRAY_BYTES``. The model then checks its parameters as its
+    ``fit`` checks initial parameters.
 
     Parameters
     ----------
@@ -128,10 +133,11 @@ def load(path):
     ------
     ValueError
         The file is not a fastem model, was written by a newer format version, is
-        truncated or corrupt, its header and arrays disagree, or it holds more than
-        a model file may (entries its header does not name, arrays over
+        truncated or corrupt, its header and arrays disagree, it holds more than a
+        model file may (entries its header does not name, arrays over
         ``MAX_ARRAY_BYTES``, a header over ``MAX_HEADER_BYTES`` or nested deeper
-        than ``MAX_HEADER_DEPTH``).
+        than ``MAX_HEADER_DEPTH``), or the model refuses its parameters; the
+        message starts with the file's name.
     """
     if hasattr(path, "read"):
         return _load_from(path, "the model file")
@@ -476,7 +482,9 @@ def _decode_estimator(description, arrays, name):
 
     class_name = description.get("class")
     cls = getattr(fastem, class_name, None) if isinstance(class_name, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, BaseEstimator)):
+    # Only a class that checks what it was loaded with (_check_loaded) is loaded.
+    loadable = isinstance(cls, type) and issubclass(cls, BaseEstimator)
+    if not (loadable and hasattr(cls, "_check_loaded")):
         raise ValueError(f"{name} holds an unknown model class: {class_name!r}")
     params = _decode_fields(description.get("params"), arrays, name)
     attributes = _decode_fields(description.get("attributes"), arrays, name)
@@ -488,7 +496,10 @@ def _decode_estimator(description, arrays, name):
         if not (key.endswith("_") and not key.startswith("_")):
             raise ValueError(f"{name}: {key!r} is not a fitted attribute")
         setattr(estimator, key, value)
-    _check_mixture_shapes(estimator, name)
+    try:
+        estimator._check_loaded()
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from error
     return estimator
 
 
@@ -532,27 +543,3 @@ def _decode_array(description, arrays):
     if description.get("strings"):
         array = array.astype(object)
     return array
-
-
-def _check_mixture_shapes(model, name):
-    """A Gaussian mixture's fitted arrays must agree with each other and its params."""
-    from ._gaussian_math import COVARIANCE_TYPES, second_moment_shape
-
-    if not hasattr(model, "means_"):
-        return
-    K, covariance_type = model.n_components, model.covariance_type
-    if not isinstance(K, Integral) or covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(f"{name}: invalid n_components or covariance_type")
-    d = getattr(model, "n_features_in_", None)
-    expected = {"means_": (K, d), "weights_": (K,)}
-    moment_shape = second_moment_shape(K, d, covariance_type)
-    for key in ("covariances_", "precisions_", "precisions_cholesky_"):
-        expected[key] = moment_shape
-    for key, shape in expected.items():
-        actual = np.shape(getattr(model, key, None))
-        if actual != shape:
-            raise ValueError(
-                f"{name}: {key} has shape {actual} where n_components={K}, "
-                f"n_features_in_={d} and covariance_type={covariance_type!r} need "
-                f"{shape} (tampered file?)"
-            )
