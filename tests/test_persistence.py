@@ -4,8 +4,10 @@ exactly, read no pickle, and refuse newer, truncated, corrupt or tampered files.
 import io
 import json
 import pickle
+import tracemalloc
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from _builders import COVARIANCE_TYPES, RandomData
 from fastem import GaussianMixture, GaussianPrior, load
-from fastem._persistence import FORMAT_VERSION
+from fastem._persistence import FORMAT_VERSION, MAX_ARRAY_BYTES, MAX_HEADER_BYTES
 
 METHODS = ("predict", "predict_proba", "score_samples", "score", "bic", "aic")
 
@@ -228,6 +230,41 @@ def test_random_state_instance_is_refused_with_advice(tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
 
 
+def test_concurrent_saves_to_one_path_leave_one_whole_model(tmp_path):
+    # Each save writes its own temporary file: a shared one was interleaved by
+    # threads and renamed over the model with a bad CRC.
+    X = RandomData(seed=10).X["full"]
+    models = [GaussianMixture(k, random_state=0).fit(X) for k in (1, 2, 3, 4)]
+    path = tmp_path / "model.npz"
+
+    with ThreadPoolExecutor(8) as pool:
+        saves = [pool.submit(models[i % 4].save, path) for i in range(48)]
+        for save in saves:
+            save.result()
+
+    restored = load(path)
+    assert_same_model(restored, models[restored.n_components - 1])
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_failed_save_keeps_the_model_already_there(tmp_path, monkeypatch):
+    X = RandomData(seed=10).X["full"]
+    model = GaussianMixture(2, random_state=0).fit(X)
+    path = tmp_path / "model.npz"
+    model.save(path)
+
+    def write_half_then_fail(file, **entries):
+        file.write(b"PK\x03\x04 half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", write_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        GaussianMixture(3, random_state=0).fit(X).save(path)
+
+    assert_same_model(load(path), model)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
 # --- refusing bad files -------------------------------------------------------------
 
 
@@ -373,3 +410,306 @@ def test_saved_file_has_the_usual_permissions(tmp_path):
     GaussianMixture().save(tmp_path / "model.npz")
     assert (tmp_path / "model.npz").stat().st_mode == probe.stat().st_mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "probe"]
+
+
+# --- refusing parameters fit would not produce ------------------------------------
+
+
+def tampered(covariance_type, key, change):
+    """A fitted model whose attribute ``key`` became ``change(value)``."""
+    X = RandomData(seed=11).X[covariance_type]
+    model = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    setattr(model, key, change(getattr(model, key)))
+    return model
+
+
+def transpose(factors):
+    return np.swapaxes(factors, -1, -2)
+
+
+def negate_first_diagonal(factors):
+    factors = factors.copy()
+    factors[..., 0, 0] *= -1.0
+    return factors
+
+
+def zero_first(array):
+    array = array.copy()
+    array.flat[0] = 0.0
+    return array
+
+
+def with_nan(array):
+    array = array.copy()
+    array.flat[1] = np.nan
+    return array
+
+
+FLOAT = "must be a float32 or float64 array"
+GARBAGE = {
+    "weights NaN": ("full", "weights_", with_nan, "Input weights_ contains NaN"),
+    "means inf": ("diag", "means_", lambda m: m + np.inf, "means_ contains infinity"),
+    "covariances NaN": ("tied", "covariances_", with_nan, "covariances_ contains NaN"),
+    "weights negative": (
+        "full",
+        "weights_",
+        lambda w: np.array([1.25, -0.25, 0.0]),
+        r"weights_ should be in the range \[0, 1\]",
+    ),
+    "weights unnormalised": (
+        "full",
+        "weights_",
+        lambda w: 0.9 * w,
+        "weights_ should be normalized",
+    ),
+    "weights complex": ("full", "weights_", lambda w: w + 0j, f"weights_ {FLOAT}"),
+    "weights int": ("full", "weights_", lambda w: (w > 0.5).astype(int), FLOAT),
+    "means strings": ("full", "means_", lambda m: m.astype(str), f"means_ {FLOAT}"),
+    "means a list": (
+        "full",
+        "means_",
+        lambda m: m.tolist(),
+        f"means_ {FLOAT}, not list",
+    ),
+    "means float16": ("full", "means_", lambda m: m.astype(np.float16), FLOAT),
+    "means float32, others float64": (
+        "full",
+        "means_",
+        lambda m: m.astype(np.float32),
+        r"\['means_'\] are not float64 as weights_ is",
+    ),
+    "diag factor zero": (
+        "diag",
+        "precisions_cholesky_",
+        zero_first,
+        "precisions_cholesky_ should be positive",
+    ),
+    "spherical factor negative": (
+        "spherical",
+        "precisions_cholesky_",
+        lambda f: -f,
+        "precisions_cholesky_ should be positive",
+    ),
+    "full factor lower triangular": (
+        "full",
+        "precisions_cholesky_",
+        transpose,
+        "precisions_cholesky_ must be upper triangular",
+    ),
+    "tied factor negative diagonal": (
+        "tied",
+        "precisions_cholesky_",
+        negate_first_diagonal,
+        "precisions_cholesky_ must be upper triangular with a positive diagonal",
+    ),
+    "full covariances doubled": (
+        "full",
+        "covariances_",
+        lambda c: 2.0 * c,
+        "covariances_ and precisions_cholesky_ disagree",
+    ),
+    "diag covariances doubled": (
+        "diag",
+        "covariances_",
+        lambda c: 2.0 * c,
+        "covariances_ and precisions_cholesky_ disagree",
+    ),
+    "tied precisions changed": (
+        "tied",
+        "precisions_",
+        lambda p: p + np.diag([1.0, 0.0]),
+        "covariances_ and precisions_ disagree",
+    ),
+    "spherical precisions halved": (
+        "spherical",
+        "precisions_",
+        lambda p: p / 2,
+        "covariances_ and precisions_ disagree",
+    ),
+    "n_features_in_ zero": (
+        "full",
+        "n_features_in_",
+        lambda d: 0,
+        "n_features_in_ must be a positive int",
+    ),
+    "covariances None": (
+        "full",
+        "covariances_",
+        lambda c: None,
+        "covariances_ must be",
+    ),
+    "n_components invalid": (
+        "full",
+        "n_components",
+        lambda k: 0,
+        "'n_components' parameter of GaussianMixture",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "covariance_type, key, change, match", GARBAGE.values(), ids=GARBAGE.keys()
+)
+def test_parameters_fit_would_not_produce_are_refused(
+    covariance_type, key, change, match, tmp_path
+):
+    path = tmp_path / "model.npz"
+    tampered(covariance_type, key, change).save(path)
+    with pytest.raises(ValueError, match=f"model.npz: .*{match}"):
+        load(path)
+
+
+def test_a_fitted_model_needs_all_its_parameters(saved):
+    path, entries = saved
+
+    def drop_precisions(header):
+        del header["model"]["attributes"]["precisions_"]
+
+    del entries["model.precisions_.npy"]
+    edit_header(path, entries, drop_precisions)
+    with pytest.raises(ValueError, match=r"model.npz: .*\['precisions_'\] missing"):
+        load(path)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_ill_conditioned_models_load(covariance_type, dtype, tmp_path):
+    # Nearly collinear features: condition numbers near 1e9, where float32 rounding
+    # can leave covariances_ @ precisions_ far from the identity and precisions_
+    # with a negative eigenvalue, yet the model is what fit stored.
+    rng = np.random.default_rng(12)
+    X = 10.0 * rng.normal(size=(300, 1)) @ rng.normal(size=(1, 4))
+    X = (X + 1e-4 * rng.normal(size=X.shape)).astype(dtype)
+    model = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+
+    assert_same_model(round_trip(model, tmp_path), model)
+
+
+# --- bounded work on hostile files --------------------------------------------------
+
+BOMB_BYTES = 64 * 2**20  # 64 KiB deflated
+TOO_LARGE = "more than the .* bytes a model file may hold"
+
+
+def npy_header(dtype, shape):
+    """The ``.npy`` header of an array, without its data."""
+    buffer = io.BytesIO()
+    descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
+    header = {"descr": descr, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
+def add_padded_entry(path, name, head, n_padding, padding=b"\0"):
+    """Add the entry ``head`` + ``n_padding`` copies of ``padding``, deflated a MiB
+    at a time (so that writing it holds little memory)."""
+    chunk = padding * 2**20
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open(name, "w", force_zip64=True) as entry:
+            entry.write(head)
+            for start in range(0, n_padding, len(chunk)):
+                entry.write(chunk[: n_padding - start])
+
+
+def load_with_peak_memory(path):
+    """Load ``path`` (expecting a ValueError) and return the peak traced memory."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as error:
+            load(path)
+        return error, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_unnamed_entries_are_refused_without_decompressing_them(saved):
+    path, _ = saved
+    add_padded_entry(path, "bomb.npy", npy_header(np.uint8, (BOMB_BYTES,)), BOMB_BYTES)
+
+    error, peak = load_with_peak_memory(path)
+
+    assert error.match("does not name.*bomb")
+    assert peak < 4 * 2**20
+
+
+def test_entry_longer_than_its_header_says_is_refused_before_reading(saved):
+    path, entries = saved
+    rewrite(path, {k: v for k, v in entries.items() if k != "model.means_.npy"})
+    means = entries["model.means_.npy"]
+    add_padded_entry(path, "model.means_.npy", means, BOMB_BYTES)
+
+    error, peak = load_with_peak_memory(path)
+
+    assert error.match(r"model\.means_.* holds \d+ bytes where its .npy header")
+    assert peak < 4 * 2**20
+
+
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ([10**12, 3], TOO_LARGE),
+        ([2**62, 2**62], TOO_LARGE),
+        ([-1, 3], "invalid shape"),
+        ([3.0, 3], "invalid shape"),
+        ([True, 3], "invalid shape"),
+        ("3", "invalid shape"),
+    ],
+)
+def test_absurd_shapes_in_the_header_are_refused_before_reading(saved, shape, match):
+    path, entries = saved
+    edit_header(
+        path, entries, lambda h: h["model"]["attributes"]["means_"].update(shape=shape)
+    )
+    with pytest.raises(ValueError, match=match):
+        load(path)
+
+
+def test_arrays_over_the_total_limit_are_refused_before_reading(saved):
+    # Each array is allowed alone; together they are not.
+    path, entries = saved
+    half = MAX_ARRAY_BYTES // 16 + 1
+
+    def declare_two_large_arrays(header):
+        attributes = header["model"]["attributes"]
+        attributes["means_"].update(dtype="<f8", shape=[half])
+        attributes["covariances_"].update(dtype="<f8", shape=[half])
+
+    edit_header(path, entries, declare_two_large_arrays)
+    with pytest.raises(
+        ValueError, match="more than the .* bytes a model file may hold"
+    ):
+        load(path)
+
+
+def test_absurd_shape_in_an_entry_is_refused_without_allocating(saved):
+    # The .npy header of an entry claims 8 TB: a ValueError, not a MemoryError.
+    path, entries = saved
+    rewrite(path, {**entries, "model.means_.npy": npy_header(np.float64, (10**12,))})
+    with pytest.raises(ValueError, match=r"means_.*\(1000000000000,\).*header says"):
+        load(path)
+
+
+def test_header_over_the_size_limit_is_refused_before_parsing(saved):
+    path, entries = saved
+    text = np.load(io.BytesIO(entries["header.npy"])).tobytes()
+    rewrite(path, {k: v for k, v in entries.items() if k != "header.npy"})
+    n_spaces = MAX_HEADER_BYTES + 1 - len(text)  # valid JSON, one byte too long
+    head = npy_header(np.uint8, (MAX_HEADER_BYTES + 1,)) + text
+    add_padded_entry(path, "header.npy", head, n_spaces, padding=b" ")
+
+    error, peak = load_with_peak_memory(path)
+
+    assert error.match(f"header of {MAX_HEADER_BYTES + 1} bytes.*at most")
+    assert peak < 4 * 2**20
+
+
+@pytest.mark.parametrize("depth", [20, 900, 100_000])
+def test_deeply_nested_header_is_refused(saved, depth):
+    path, entries = saved
+    text = np.load(io.BytesIO(entries["header.npy"])).tobytes().decode()
+    nested = '{"type": "list", "items": [' * depth + "]}" * depth
+    text = text.replace('"attributes": {', f'"attributes": {{"deep_": {nested}, ', 1)
+    header = npy_bytes(np.frombuffer(text.encode(), np.uint8))
+    rewrite(path, {**entries, "header.npy": header})
+    with pytest.raises(ValueError, match="nested deeper than"):
+        load(path)

@@ -23,6 +23,14 @@ _MOMENTS_SAMPLE_ROWS = 4096
 
 # Parameters during a fit, always float64; the fitted attributes take the data's dtype.
 _Params = namedtuple("_Params", "weights means covariances precisions_cholesky")
+# The fitted parameters (see _set_fitted), all in one dtype.
+_FITTED_PARAMETERS = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_",
+    "precisions_cholesky_",
+)
 
 
 class DegenerateComponentWarning(UserWarning):
@@ -375,17 +383,9 @@ class GaussianMixture(EMEstimator):
         K = self.n_components
         if self.weights_init is not None:
             weights = _checked(self.weights_init, (K,), "weights", ensure_2d=False)
-            if np.any(weights < 0.0) or np.any(weights > 1.0):
-                raise ValueError(
-                    "The parameter 'weights' should be in the range [0, 1], but got "
-                    f"max value {np.max(weights):.5f}, min value {np.min(weights):.5f}"
-                )
-            atol = 1e-6 if np.asarray(self.weights_init).dtype == np.float32 else 1e-8
-            if not np.isclose(np.sum(weights), 1.0, rtol=0.0, atol=atol):
-                raise ValueError(
-                    "The parameter 'weights' should be normalized, but got "
-                    f"sum(weights) = {np.sum(weights):.5f}"
-                )
+            _check_weights(
+                weights, np.asarray(self.weights_init).dtype, "The parameter 'weights'"
+            )
         if self.means_init is not None:
             means = _checked(self.means_init, (K, n_features), "means", ensure_2d=False)
         if self.precisions_init is not None:
@@ -683,6 +683,120 @@ class GaussianMixture(EMEstimator):
             self.n_components, self.means_.shape[1], self.covariance_type
         )
 
+    def _check_loaded(self):
+        """Check the parameters and fitted attributes of a model read from a file.
+
+        :func:`fastem.load` calls this on the model it decoded: a file may hold
+        anything, so the parameters are validated as :meth:`fit` validates them and
+        the fitted parameters as strictly as its ``*_init`` arguments, to the
+        rounding of their dtype. An unfitted model has none of them.
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter or attribute and what is wrong with it.
+        """
+        self._validate_params()
+        if not any(key in vars(self) for key in _FITTED_PARAMETERS):
+            return
+        params = self._loaded_parameters()
+        dtype = self.weights_.dtype
+        _check_weights(params["weights_"], dtype, "weights_")
+        covariance_type = self.covariance_type
+        factors = params["precisions_cholesky_"]
+        if covariance_type in ("diag", "spherical"):
+            _check_precisions(factors, covariance_type, "precisions_cholesky_")
+        elif np.any(np.tril(factors, -1)) or np.any(
+            np.diagonal(factors, axis1=-2, axis2=-1) <= 0.0
+        ):
+            raise ValueError(
+                "precisions_cholesky_ must be upper triangular with a positive "
+                "diagonal, as fit stores it"
+            )
+        # covariances_ and precisions_ against the factor, not precisions_ on its
+        # own: in float32 a legitimate precisions_ of condition number 1e9 may have
+        # a negative eigenvalue. The mismatch is relative to what rounding either
+        # to the dtype can cause, whatever the conditioning.
+        tolerance = np.sqrt(np.finfo(dtype).eps)
+        precisions = {
+            "precisions_cholesky_": gm.precisions_from_cholesky(
+                factors, covariance_type
+            ),
+            "precisions_": params["precisions_"],
+        }
+        for key, value in precisions.items():
+            mismatch = np.max(
+                gm.inverse_mismatch(params["covariances_"], value, covariance_type)
+            )
+            if not mismatch <= tolerance:
+                raise ValueError(
+                    f"covariances_ and {key} disagree: the covariances times the "
+                    f"precisions are {mismatch:.2g} (relative) from the identity, "
+                    f"more than {dtype} rounding allows ({tolerance:.1g})"
+                )
+
+    def _loaded_parameters(self):
+        """The fitted parameters as finite float64 copies, once each is present and
+        a float32 or float64 array (all of one dtype) of the shape the model needs."""
+        missing = [
+            key
+            for key in (*_FITTED_PARAMETERS, "n_features_in_")
+            if key not in vars(self)
+        ]
+        if missing:
+            raise ValueError(
+                f"a fitted model needs all its parameters: {missing} missing"
+            )
+        d = self.n_features_in_
+        if not (isinstance(d, Integral) and not isinstance(d, bool) and d >= 1):
+            raise ValueError(f"n_features_in_ must be a positive int, not {d!r}")
+        for key in _FITTED_PARAMETERS:
+            value = getattr(self, key)
+            if not isinstance(value, np.ndarray):
+                value_type = type(value).__name__
+                raise ValueError(
+                    f"{key} must be a float32 or float64 array, not {value_type}"
+                )
+            if value.dtype not in (np.float32, np.float64):
+                raise ValueError(
+                    f"{key} must be a float32 or float64 array, not {value.dtype}"
+                )
+        dtype = self.weights_.dtype
+        mixed = [key for key in _FITTED_PARAMETERS if getattr(self, key).dtype != dtype]
+        if mixed:
+            raise ValueError(
+                f"{mixed} are not {dtype} as weights_ is: fit stores its parameters "
+                "in one dtype"
+            )
+        K, covariance_type = self.n_components, self.covariance_type
+        moment_shape = gm.second_moment_shape(K, d, covariance_type)
+        shapes = {
+            "weights_": (K,),
+            "means_": (K, d),
+            "covariances_": moment_shape,
+            "precisions_": moment_shape,
+            "precisions_cholesky_": moment_shape,
+        }
+        for key, shape in shapes.items():
+            actual = getattr(self, key).shape
+            if actual != shape:
+                raise ValueError(
+                    f"{key} has shape {actual} where n_components={K}, "
+                    f"n_features_in_={d} and covariance_type={covariance_type!r} "
+                    f"need {shape} (tampered file?)"
+                )
+        return {
+            key: _checked(
+                getattr(self, key),
+                shape,
+                key,
+                ensure_2d=False,
+                allow_nd=True,
+                input_name=key,
+            )
+            for key, shape in shapes.items()
+        }
+
 
 def _ldexp(array, exponent):
     """array * 2**exponent (exact), or None for None."""
@@ -739,15 +853,30 @@ def _checked(value, shape, name, **check_kwargs):
     return np.array(array, dtype=np.float64)
 
 
-def _check_precisions(precisions, covariance_type):
+def _check_weights(weights, dtype, subject):
+    """Weights in [0, 1] that sum to 1 (to the rounding of ``dtype``)."""
+    if np.any(weights < 0.0) or np.any(weights > 1.0):
+        raise ValueError(
+            f"{subject} should be in the range [0, 1], but got "
+            f"max value {np.max(weights):.5f}, min value {np.min(weights):.5f}"
+        )
+    atol = 1e-6 if dtype == np.float32 else 1e-8
+    if not np.isclose(np.sum(weights), 1.0, rtol=0.0, atol=atol):
+        raise ValueError(
+            f"{subject} should be normalized, but got "
+            f"sum(weights) = {np.sum(weights):.5f}"
+        )
+
+
+def _check_precisions(precisions, covariance_type, name=None):
+    """Positive (diag, spherical) or symmetric positive-definite (full, tied)."""
+    name = f"'{covariance_type} precision'" if name is None else name
     if covariance_type in ("diag", "spherical"):
         if np.any(precisions <= 0.0):
-            raise ValueError(f"'{covariance_type} precision' should be positive")
+            raise ValueError(f"{name} should be positive")
         return
     for matrix in precisions if covariance_type == "full" else [precisions]:
         if not (
             np.allclose(matrix, matrix.T) and np.all(np.linalg.eigvalsh(matrix) > 0.0)
         ):
-            raise ValueError(
-                f"'{covariance_type} precision' should be symmetric, positive-definite"
-            )
+            raise ValueError(f"{name} should be symmetric, positive-definite")
