@@ -382,6 +382,26 @@ def test_version(capsys):
     assert capsys.readouterr().out == f"fastem {fastem.__version__}\n"
 
 
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_import_no_estimator(flag):
+    # What makes them slow is importing scikit-learn, SciPy and matplotlib: check
+    # what a real process imports, not how long it takes (the machine is noisy).
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "fastem", flag],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "fastem" in imported
+    heavy = {"sklearn", "scipy", "matplotlib", "joblib", "pandas", "pyarrow"}
+    assert not imported & heavy
+
+
 def test_no_traceback_in_a_real_process(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "fastem", "fit", tmp_path / "no.csv", "-k", "2", "-o",

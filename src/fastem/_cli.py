@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Only light modules here: the estimators (scikit-learn, SciPy) are imported inside
+# the commands that use them, so that --help and --version answer at once.
 from ._data_files import read_table, write_table
 
 # A fit shorter than this shows no progress bar at all; the bar redraws at most
