@@ -311,6 +311,40 @@ def test_csv_from_stdin(fitted, monkeypatch, capsys):
     )
 
 
+def test_a_row_of_empty_cells_keeps_its_place(fitted, tmp_path, capsys):
+    # "," is a row whose values are all missing: never dropped like a blank line.
+    _, model_path, X = fitted
+    holes = tmp_path / "holes.csv"
+    write_csv(holes, X[:3])
+    lines = holes.read_text().splitlines()
+    lines[2] = ","
+    holes.write_text("\n".join(lines) + "\n")
+    for command in ("predict", "impute"):
+        code, out, err = run([command, model_path, holes], capsys)
+        if code == 0:  # the estimator gives an all-missing row its answer
+            assert len(out.splitlines()) == 1 + 3, command
+        else:  # the estimator refuses all-missing rows: its one line, no row lost
+            assert code == 2, err
+            assert err.startswith("fastem: error: Row 1 of X is entirely NaN"), err
+            assert err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("text", ["a,b\n1,2\n", "1,2\n"])
+def test_a_byte_order_mark_on_stdin_is_not_data(text, tmp_path):
+    model_path = tmp_path / "m.npz"
+    result = subprocess.run(
+        [sys.executable, "-m", "fastem", "fit", "-", "-k", "1", "-o", model_path],
+        input=b"\xef\xbb\xbf" + f"{text}3,4\n5,7\n".encode(),
+        capture_output=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "on 3 rows x 2 features" in result.stdout.decode()
+    names = getattr(load(model_path), "feature_names_in_", None)
+    assert (None if names is None else list(names)) == (
+        ["a", "b"] if text.startswith("a") else None
+    )
+
+
 def test_float32_npy_gives_a_float32_model(tmp_path, data, capsys):
     np.save(tmp_path / "x.npy", data.astype(np.float32))
     code, _, _ = run(["fit", tmp_path / "x.npy", "-k", 2, "-o", tmp_path / "m"], capsys)
@@ -328,6 +362,7 @@ def bad_inputs(tmp_path, model):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "three.csv").write_text("1,2,3\n4,5,6\n")
     (tmp_path / "other.csv").write_text("a,c\n1,2\n3,4\n")
+    (tmp_path / "huge.csv").write_text("1,2\n1," + "1" * 140_000 + "\n")
     np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
     d = tmp_path
     return [
@@ -335,6 +370,9 @@ def bad_inputs(tmp_path, model):
         (["fit", d / "text.csv", "-k", 1, "-o", d / "m"], "line 3, column b: 'x'"),
         (["fit", d / "ragged.csv", "-k", 1, "-o", d / "m"], "line 2: 3 fields"),
         (["fit", d / "empty.csv", "-k", 1, "-o", d / "m"], "no rows of data"),
+        (["fit", d / "huge.csv", "-k", 1, "-o", d / "m"], "line 2: field larger"),
+        (["predict", model, d / "three.csv", "--delimiter", ""], "character, got ''"),
+        (["predict", model, d / "three.csv", "--delimiter", ";;"], "got ';;'"),
         (["fit", d / "cube.npy", "-k", 1, "-o", d / "m"], "1-D or 2-D"),
         (["fit", d / "data.xlsx", "-k", 1, "-o", d / "m"], "unknown data format"),
         (["fit", d / "three.csv", "-k", 0, "-o", d / "m"], "'n_components'"),

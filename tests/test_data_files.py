@@ -1,6 +1,9 @@
 """Data files for the command line: CSV header detection and missing cells, .npy and
 Parquet, exact round trips, and errors that name the file, line and column."""
 
+import io
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -37,6 +40,33 @@ def test_missing_cells_are_nan(tmp_path):
     assert columns is None and np.isnan(X[0, 0])
 
 
+def test_a_row_of_empty_cells_is_a_row_of_missing_values(tmp_path):
+    nan = np.nan
+    X, columns = read_text(tmp_path, "a,b\n1,2\n,\n3,4\n , \n,\n\n")
+    assert columns == ["a", "b"]
+    # The empty line at the end is no row; every line with its delimiter is one.
+    assert_array_equal(X, [[1, 2], [nan, nan], [3, 4], [nan, nan], [nan, nan]])
+    X, columns = read_text(tmp_path, ",,\n1,2,3\n")
+    assert columns is None
+    assert_array_equal(X, [[nan, nan, nan], [1, 2, 3]])
+
+
+def test_an_empty_line_of_a_one_column_table_is_a_missing_value(tmp_path):
+    # With one column an empty line is an empty cell; only the lines before the
+    # first value and after the last are blank.
+    X, columns = read_text(tmp_path, "\nx\n1\n\n3\n\n\n")
+    assert columns == ["x"]
+    assert_array_equal(X, [[1], [np.nan], [3]])
+
+
+@pytest.mark.parametrize("text", ["\ufeffa,b\n1,2\n", "\ufeff1,2\n"])
+def test_a_byte_order_mark_on_stdin_is_not_data(text, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text + "3,4\n"))
+    X, columns = read_table("-")
+    assert columns == (["a", "b"] if text.startswith("\ufeffa") else None)
+    assert_array_equal(X, [[1.0, 2.0], [3.0, 4.0]])
+
+
 def test_delimiters_bom_and_blank_lines(tmp_path):
     for text, name in [
         ("a\tb\n1\t2\n", "data.tsv"),
@@ -60,11 +90,21 @@ def test_delimiters_bom_and_blank_lines(tmp_path):
         ("1,2\n3,4x\n", "data.csv, line 2, column 2: '4x' is not a number"),
         ("a,b\n", "data.csv: no rows of data"),
         ("", "data.csv: no rows of data"),
+        (
+            "a,b\n1,2\n1," + "1" * 140_000 + "\n",
+            r"data.csv, line 3: field larger than field limit \(131072\)",
+        ),
     ],
 )
 def test_bad_csv_names_the_place(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
         read_text(tmp_path, text)
+
+
+@pytest.mark.parametrize("delimiter", ["", ";;"])
+def test_a_delimiter_is_one_character(tmp_path, delimiter):
+    with pytest.raises(ValueError, match="the delimiter must be one character"):
+        read_text(tmp_path, "1,2\n", delimiter=delimiter)
 
 
 def test_npy_keeps_its_dtype_and_is_not_copied(tmp_path):

@@ -2,9 +2,10 @@
 
 ``read_table`` returns a 2-D array and its column names (None when the file has
 none); ``write_table`` writes one. Missing cells (empty, ``NA``, ``nan``, Parquet
-nulls) are read as NaN. Errors a user can fix (no such file, a bad cell, a ragged
-row, an unknown format) raise ``ValueError`` or ``OSError`` naming the file and the
-place.
+nulls) are read as NaN, and a CSV row of empty cells (``,``) is a row of NaN, so
+that the rows written for a file stay aligned with its rows. Errors a user can fix
+(no such file, a bad cell, a ragged row, an unknown format) raise ``ValueError`` or
+``OSError`` naming the file and the place.
 """
 
 import csv
@@ -22,6 +23,7 @@ MISSING_CELLS = frozenset(
 CSV_SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 STDIO = "-"
+BYTE_ORDER_MARK = "\ufeff"
 
 
 def _suffix(path):
@@ -38,8 +40,9 @@ def read_table(path, delimiter=None):
         ``.npy`` (1-D or 2-D, numeric; memory-mapped) or ``.parquet``/``.pq``
         (numeric columns; needs pyarrow).
     delimiter : str, optional
-        The CSV field separator; by default a tab for ``.tsv``/``.tab``, otherwise
-        guessed from the first line (tab, comma or semicolon).
+        The CSV field separator, one character; by default a tab for
+        ``.tsv``/``.tab``, otherwise guessed from the first line (tab, comma or
+        semicolon).
 
     Returns
     -------
@@ -63,7 +66,7 @@ def read_table(path, delimiter=None):
         )
     if suffix in (".tsv", ".tab") and delimiter is None:
         delimiter = "\t"
-    with open(path, newline="", encoding="utf-8-sig") as file:
+    with open(path, newline="", encoding="utf-8") as file:
         return _read_csv(file, path, delimiter)
 
 
@@ -137,22 +140,48 @@ def _is_number_or_missing(text):
     return True
 
 
-def _read_csv(file, name, delimiter):
-    first = file.readline()
+def _is_blank(row):
+    """Whether a CSV row is an empty or all-space line: no delimiter, no text."""
+    return len(row) <= 1 and not "".join(row).strip()
+
+
+def _csv_rows(file, name, delimiter):
+    """The rows of a CSV text stream and the line number of each, blank lines left
+    out, except in a one-column table: there an empty line is an empty cell, a
+    missing value, so that the rows stay aligned with the lines. Blank lines
+    before the first row and after the last are never rows."""
+    if delimiter is not None and len(delimiter) != 1:
+        raise ValueError(f"the delimiter must be one character, got {delimiter!r}")
+    # A byte-order mark (Excel writes one) is not part of the first cell, whether
+    # the text comes from a file or from stdin.
+    first = file.readline().removeprefix(BYTE_ORDER_MARK)
     if delimiter is None:
         delimiter = _guess_delimiter(first)
     reader = csv.reader(
         itertools.chain([first], file), delimiter=delimiter, skipinitialspace=True
     )
-    rows, line_numbers, columns = [], [], None
-    for row in reader:
-        if not row or all(not cell.strip() for cell in row):
-            continue  # blank line
-        if columns is None and not rows and not all(map(_is_number_or_missing, row)):
-            columns = [cell.strip() for cell in row]
-            continue
-        rows.append(row)
-        line_numbers.append(reader.line_num)
+    rows, line_numbers = [], []
+    try:
+        for row in reader:
+            rows.append(row)
+            line_numbers.append(reader.line_num)
+    except csv.Error as error:  # e.g. a field over csv.field_size_limit()
+        raise ValueError(f"{name}, line {reader.line_num}: {error}") from None
+    filled = [i for i, row in enumerate(rows) if not _is_blank(row)]
+    if not filled:
+        return [], []
+    if len(rows[filled[0]]) == 1:
+        span = range(filled[0], filled[-1] + 1)
+        return [rows[i] or [""] for i in span], [line_numbers[i] for i in span]
+    return [rows[i] for i in filled], [line_numbers[i] for i in filled]
+
+
+def _read_csv(file, name, delimiter):
+    rows, line_numbers = _csv_rows(file, name, delimiter)
+    columns = None
+    if rows and not all(map(_is_number_or_missing, rows[0])):
+        columns = [cell.strip() for cell in rows[0]]
+        rows, line_numbers = rows[1:], line_numbers[1:]
     width = len(columns) if columns is not None else len(rows[0]) if rows else 0
     if not rows:
         raise ValueError(f"{name}: no rows of data")
