@@ -345,6 +345,60 @@ def test_a_byte_order_mark_on_stdin_is_not_data(text, tmp_path):
     )
 
 
+def test_columns_and_drop_choose_what_is_read(fitted, tmp_path, capsys):
+    # The fitted data with an id column in front and a text column between.
+    csv, model_path, X = fitted
+    labelled = tmp_path / "labelled.csv"
+    rows = [f"{i},{a!r},{'Adelie' if i % 2 else 'Gentoo'},{b!r}" for i, (a, b) in
+            enumerate(X.tolist())]  # fmt: skip
+    labelled.write_text("\n".join(["id,a,species,b", *rows]) + "\n")
+    expected = run(["predict", model_path, csv], capsys)[1]
+    for choice in (["--drop", "id", "species"], ["--columns", "b", "1"]):
+        code, out, err = run(["predict", model_path, labelled, *choice], capsys)
+        assert (code, err) == (0, "")
+        assert out == expected, choice
+    code, _, err = run(
+        ["fit", labelled, "--drop", "species", "0", "-k", 3, "--seed", 0, "-o",
+         tmp_path / "m.npz"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    refit = load(tmp_path / "m.npz")
+    assert list(refit.feature_names_in_) == ["a", "b"]
+    assert_array_equal(refit.means_, load(model_path).means_)
+    for command in (["score"], ["impute"]):
+        code, _, err = run([*command, model_path, labelled, "--columns", "a", "b"],
+                           capsys)  # fmt: skip
+        assert code == 0, (command, err)
+    code, out, err = run(
+        ["select", labelled, "--drop", "species", "id", "-k", 1, 2,
+         "--covariance-types", "full"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+
+    code, _, err = run(["predict", model_path, labelled], capsys)
+    assert code == 2
+    assert err == (
+        f"fastem: error: {labelled}, line 2, column species: 'Gentoo' is not a "
+        "number; leave the column out with --drop species\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["fit", "predict", "score", "impute", "select"])
+def test_every_command_that_reads_data_chooses_columns(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = capsys.readouterr().out
+    assert "--columns COLUMN [COLUMN ...]" in help_text
+    assert "--drop COLUMN [COLUMN ...]" in help_text
+    arguments = {"fit": ["-k", "1"], "select": []}.get(command, ["model.npz"])
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, *arguments, "x.csv", "--columns", "a", "--drop", "b"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument --columns" in capsys.readouterr().err
+
+
 def test_float32_npy_gives_a_float32_model(tmp_path, data, capsys):
     np.save(tmp_path / "x.npy", data.astype(np.float32))
     code, _, _ = run(["fit", tmp_path / "x.npy", "-k", 2, "-o", tmp_path / "m"], capsys)

@@ -13,6 +13,8 @@ from numpy.testing import assert_array_equal
 
 from fastem._data_files import read_table, write_table
 
+nan = np.nan
+
 
 def read_text(tmp_path, text, name="data.csv", **kwargs):
     path = tmp_path / name
@@ -41,7 +43,6 @@ def test_missing_cells_are_nan(tmp_path):
 
 
 def test_a_row_of_empty_cells_is_a_row_of_missing_values(tmp_path):
-    nan = np.nan
     X, columns = read_text(tmp_path, "a,b\n1,2\n,\n3,4\n , \n,\n\n")
     assert columns == ["a", "b"]
     # The empty line at the end is no row; every line with its delimiter is one.
@@ -107,6 +108,70 @@ def test_a_delimiter_is_one_character(tmp_path, delimiter):
         read_text(tmp_path, "1,2\n", delimiter=delimiter)
 
 
+PENGUINS = "species,bill length,mass\nAdelie,39.1,3750\nGentoo,46.1,\n"
+
+
+BILL_MASS, MASS_BILL = [[39.1, 3750], [46.1, nan]], [[3750, 39.1], [nan, 46.1]]
+
+
+@pytest.mark.parametrize(
+    "choice, names, X",
+    [
+        (dict(drop=["species"]), ["bill length", "mass"], BILL_MASS),
+        (dict(drop=[0]), ["bill length", "mass"], BILL_MASS),
+        (dict(columns=["mass", "bill length"]), ["mass", "bill length"], MASS_BILL),
+        (dict(columns=["2", 1]), ["mass", "bill length"], MASS_BILL),
+        (dict(columns=["mass", "1"]), ["mass", "bill length"], MASS_BILL),
+    ],
+)
+def test_columns_are_chosen_by_name_or_index(tmp_path, choice, names, X):
+    read, columns = read_text(tmp_path, PENGUINS, **choice)
+    assert columns == names
+    assert_array_equal(read, X)
+
+
+def test_without_a_header_columns_are_chosen_by_index(tmp_path):
+    # The text is in the column left out, so the first row is data, not a header.
+    X, columns = read_text(tmp_path, "Adelie,1,2\nGentoo,3,4\n", drop=["0"])
+    assert columns is None
+    assert_array_equal(X, [[1, 2], [3, 4]])
+    X, _ = read_text(tmp_path, "Adelie,1,2\nGentoo,3,4\n", columns=[2])
+    assert_array_equal(X, [[2], [4]])
+    with pytest.raises(ValueError, match="no column names: choose its columns by 0"):
+        read_text(tmp_path, "1,2\n3,4\n", drop=["a"])
+
+
+@pytest.mark.parametrize(
+    "choice, message",
+    [
+        (dict(drop=["sex"]), "no column named 'sex'; its columns: "),
+        (dict(columns=[3]), "has 3 columns: no column 3 \\(indices count from 0"),
+        (dict(columns=["mass", "2"]), "a column is chosen twice"),
+        (dict(drop=["species", 1, "mass"]), "no columns left to read"),
+        (dict(columns=["mass"], drop=["species"]), "not both"),
+        ({}, "column species: 'Adelie' is not a number; leave the column out with "
+         "--drop species$"),
+        (dict(drop=["mass"]), "--drop species"),
+        (dict(columns=["species"]), "--drop species"),
+    ],
+)  # fmt: skip
+def test_bad_column_choices_say_what_to_do(tmp_path, choice, message):
+    with pytest.raises(ValueError, match=message):
+        read_text(tmp_path, PENGUINS, **choice)
+
+
+def test_a_text_column_is_named_so_that_the_shell_reads_it_back(tmp_path):
+    text = "length,species name\n1,Adelie\n"
+    with pytest.raises(ValueError, match="--drop 'species name'$"):
+        read_text(tmp_path, text)
+    with pytest.raises(
+        ValueError,
+        match="column 2: 'x' is not a number; leave the "
+        r"column out with --drop 1 \(indices count from 0\)$",
+    ):
+        read_text(tmp_path, "1,2\n3,x\n")
+
+
 def test_npy_keeps_its_dtype_and_is_not_copied(tmp_path):
     X = np.arange(12, dtype=np.float32).reshape(6, 2)
     np.save(tmp_path / "x.npy", X)
@@ -116,6 +181,17 @@ def test_npy_keeps_its_dtype_and_is_not_copied(tmp_path):
     assert_array_equal(read, X)
     np.save(tmp_path / "v.npy", np.arange(5))
     assert read_table(tmp_path / "v.npy")[0].shape == (5, 1)
+
+
+def test_npy_columns_by_index_only(tmp_path):
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(tmp_path / "x.npy", X)
+    read, columns = read_table(tmp_path / "x.npy", columns=["2", 0])
+    assert columns is None and read.dtype == np.float32
+    assert_array_equal(read, X[:, [2, 0]])
+    assert_array_equal(read_table(tmp_path / "x.npy", drop=[1])[0], X[:, [0, 2]])
+    with pytest.raises(ValueError, match="x.npy has no column names"):
+        read_table(tmp_path / "x.npy", drop=["a"])
 
 
 @pytest.mark.parametrize(
@@ -144,9 +220,17 @@ def test_parquet_nulls_dtypes_and_errors(tmp_path):
     pq.write_table(single, tmp_path / "f.pq")
     assert read_table(tmp_path / "f.pq")[0].dtype == np.float32
 
-    pq.write_table(pa.table({"name": ["a", "b"]}), tmp_path / "s.parquet")
+    pq.write_table(
+        pa.table({"name": ["a", "b"], "x": [1.0, 2.0]}), tmp_path / "s.parquet"
+    )
     with pytest.raises(ValueError, match="column 'name' holds string, not numbers"):
         read_table(tmp_path / "s.parquet")
+    with pytest.raises(ValueError, match="leave the column out with --drop name$"):
+        read_table(tmp_path / "s.parquet", columns=["x", "name"])
+    for choice in (dict(drop=["name"]), dict(columns=["x"]), dict(drop=[0])):
+        X, columns = read_table(tmp_path / "s.parquet", **choice)
+        assert columns == ["x"]
+        assert_array_equal(X, [[1.0], [2.0]])
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     with pytest.raises(ValueError, match="not a readable Parquet file"):
         read_table(tmp_path / "bad.parquet")

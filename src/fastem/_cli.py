@@ -47,6 +47,20 @@ def _add_data_argument(parser):
     parser.add_argument(
         "--delimiter", help="CSV field separator (default: guessed from the first line)"
     )
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="COLUMN",
+        help="read only these columns, in this order: header names or 0-based indices",
+    )
+    choice.add_argument(
+        "--drop",
+        nargs="+",
+        metavar="COLUMN",
+        help="read every column but these (a text column, an id): header names or "
+        "0-based indices",
+    )
 
 
 def _add_output_argument(parser, what, default="-"):
@@ -60,7 +74,9 @@ def _add_output_argument(parser, what, default="-"):
 
 
 def _read_data(args):
-    return read_table(args.data, delimiter=args.delimiter)
+    return read_table(
+        args.data, delimiter=args.delimiter, columns=args.columns, drop=args.drop
+    )
 
 
 def _load_model(path):

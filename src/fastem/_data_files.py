@@ -12,7 +12,9 @@ import csv
 import io
 import itertools
 import os
+import shlex
 import sys
+from numbers import Integral
 
 import numpy as np
 
@@ -30,8 +32,8 @@ def _suffix(path):
     return os.path.splitext(os.fspath(path))[1].lower()
 
 
-def read_table(path, delimiter=None):
-    """Read a table of numbers.
+def read_table(path, delimiter=None, columns=None, drop=None):
+    """Read a table of numbers, or some of its columns.
 
     Parameters
     ----------
@@ -43,22 +45,28 @@ def read_table(path, delimiter=None):
         The CSV field separator, one character; by default a tab for
         ``.tsv``/``.tab``, otherwise guessed from the first line (tab, comma or
         semicolon).
+    columns : sequence of str or int, optional
+        Read only these columns, in this order: names (of the CSV header or the
+        Parquet file) or 0-based indices (ints or strings of digits). A .npy file
+        read in part is read into memory.
+    drop : sequence of str or int, optional
+        Read every column but these, in the file's order; not with ``columns``.
 
     Returns
     -------
     X : ndarray of shape (n_rows, n_columns)
         float64 for CSV; the file's dtype for .npy and all-float32 Parquet.
-    columns : list of str or None
-        The header's column names, or None.
+    names : list of str or None
+        The names of X's columns, or None when the file has none.
     """
     path = os.fspath(path)
     suffix = _suffix(path)
     if path == STDIO:
-        return _read_csv(sys.stdin, "<stdin>", delimiter)
+        return _read_csv(sys.stdin, "<stdin>", delimiter, columns, drop)
     if suffix == ".npy":
-        return _read_npy(path), None
+        return _read_npy(path, columns, drop), None
     if suffix in PARQUET_SUFFIXES:
-        return _read_parquet(path)
+        return _read_parquet(path, columns, drop)
     if suffix not in CSV_SUFFIXES:
         raise ValueError(
             f"{path}: unknown data format {suffix or '(no extension)'!r}; use .csv, "
@@ -67,10 +75,78 @@ def read_table(path, delimiter=None):
     if suffix in (".tsv", ".tab") and delimiter is None:
         delimiter = "\t"
     with open(path, newline="", encoding="utf-8") as file:
-        return _read_csv(file, path, delimiter)
+        return _read_csv(file, path, delimiter, columns, drop)
 
 
-def _read_npy(path):
+def _is_index(column):
+    """Whether a column is chosen by its 0-based index rather than its name."""
+    if isinstance(column, str):
+        return column.isascii() and column.isdigit()
+    return isinstance(column, Integral) and not isinstance(column, bool)
+
+
+def _chosen_columns(source, width, names, columns, drop):
+    """The 0-based indices of the columns to read (see :func:`read_table`).
+
+    Parameters
+    ----------
+    source : str
+        The file's name, for errors.
+    width : int
+        How many columns the file has.
+    names : list of str or None
+        Their names, None when the file has none (then only indices choose).
+    columns, drop : sequence of str or int, or None
+        As in :func:`read_table`.
+
+    Returns
+    -------
+    indices : list of int
+    """
+    if columns is not None and drop is not None:
+        raise ValueError("choose the columns to read or those to drop, not both")
+    if columns is None and drop is None:
+        return list(range(width))
+
+    def index(column):
+        if _is_index(column):
+            if int(column) >= width:
+                raise ValueError(
+                    f"{source} has {width} columns: no column {int(column)} (indices "
+                    "count from 0)"
+                )
+            return int(column)
+        if names is None:
+            raise ValueError(
+                f"{source} has no column names: choose its columns by 0-based "
+                f"index, not {column!r}"
+            )
+        matches = [j for j, name in enumerate(names) if name == column]
+        if len(matches) != 1:
+            how_many = "no column" if not matches else "several columns"
+            raise ValueError(
+                f"{source} has {how_many} named {column!r}; its columns: {names}"
+            )
+        return matches[0]
+
+    if columns is not None:
+        indices = [index(column) for column in columns]
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"{source}: a column is chosen twice in {list(columns)}")
+    else:
+        dropped = {index(column) for column in drop}
+        indices = [j for j in range(width) if j not in dropped]
+    if not indices:
+        raise ValueError(f"{source}: no columns left to read")
+    return indices
+
+
+def _drop_hint(column):
+    """How to leave a column out on the command line."""
+    return f"leave the column out with --drop {shlex.quote(str(column))}"
+
+
+def _read_npy(path, columns, drop):
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as error:
@@ -78,10 +154,11 @@ def _read_npy(path):
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{path}: holds {X.dtype} values, not numbers")
     if X.ndim == 1:
-        return X.reshape(-1, 1)
+        X = X.reshape(-1, 1)
     if X.ndim != 2:
         raise ValueError(f"{path}: expected a 1-D or 2-D array, got {X.ndim}-D")
-    return X
+    indices = _chosen_columns(path, X.shape[1], None, columns, drop)
+    return X if indices == list(range(X.shape[1])) else X[:, indices]
 
 
 def _pyarrow():
@@ -95,17 +172,23 @@ def _pyarrow():
     return pyarrow
 
 
-def _read_parquet(path):
+def _read_parquet(path, columns, drop):
     pa = _pyarrow()
     try:
-        table = pa.parquet.read_table(path)
+        parquet = pa.parquet.ParquetFile(path)
+        names = parquet.schema_arrow.names
+        indices = _chosen_columns(path, len(names), names, columns, drop)
+        table = parquet.read(columns=[names[j] for j in indices])
     except pa.ArrowException as error:
         raise ValueError(f"{path}: not a readable Parquet file: {error}") from error
     columns = []
     for name, column in zip(table.column_names, table.columns):
         kind = column.type
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
-            raise ValueError(f"{path}: column {name!r} holds {kind}, not numbers")
+            raise ValueError(
+                f"{path}: column {name!r} holds {kind}, not numbers; "
+                + _drop_hint(name)
+            )
         # Nulls become NaN (integer columns with nulls come back as float64).
         columns.append(column.to_numpy(zero_copy_only=False))
     if not columns:
@@ -176,35 +259,57 @@ def _csv_rows(file, name, delimiter):
     return [rows[i] for i in filled], [line_numbers[i] for i in filled]
 
 
-def _read_csv(file, name, delimiter):
+def _read_csv(file, name, delimiter, columns, drop):
     rows, line_numbers = _csv_rows(file, name, delimiter)
-    columns = None
-    if rows and not all(map(_is_number_or_missing, rows[0])):
-        columns = [cell.strip() for cell in rows[0]]
-        rows, line_numbers = rows[1:], line_numbers[1:]
-    width = len(columns) if columns is not None else len(rows[0]) if rows else 0
     if not rows:
         raise ValueError(f"{name}: no rows of data")
+    first = [cell.strip() for cell in rows[0]]
+    width = len(first)
+
+    def is_header(indices):
+        return not all(_is_number_or_missing(first[j]) for j in indices)
+
+    if any(not _is_index(column) for column in columns or drop or ()):
+        header = first if is_header(range(width)) else None  # names need a header
+        indices = _chosen_columns(name, width, header, columns, drop)
+    else:
+        # Told from the chosen cells only: without a header, a first row whose
+        # text lies in a column left out is data.
+        indices = _chosen_columns(name, width, None, columns, drop)
+        header = first if is_header(indices) else None
+    if header is not None:
+        rows, line_numbers = rows[1:], line_numbers[1:]
+        if not rows:
+            raise ValueError(f"{name}: no rows of data")
     for row, line in zip(rows, line_numbers):
         if len(row) != width:
             raise ValueError(
                 f"{name}, line {line}: {len(row)} fields, expected {width}"
             )
+    if indices != list(range(width)):
+        rows = [[row[j] for j in indices] for row in rows]
     try:
         X = np.array(rows, dtype=np.float64)  # fast path: every cell a plain number
     except ValueError:
-        X = np.empty((len(rows), width))
+        X = np.empty((len(rows), len(indices)))
         for i, (row, line) in enumerate(zip(rows, line_numbers)):
-            for j, cell in enumerate(row):
+            for k, (j, cell) in enumerate(zip(indices, row)):
                 try:
-                    X[i, j] = _parse_cell(cell)
+                    X[i, k] = _parse_cell(cell)
                 except ValueError:
-                    column = columns[j] if columns is not None else j + 1
+                    # Columns are named as in the header, else counted from 1 like
+                    # lines; --drop counts from 0.
+                    if header is not None:
+                        column, hint = header[j], _drop_hint(header[j])
+                    else:
+                        column = j + 1
+                        hint = _drop_hint(j) + " (indices count from 0)"
                     raise ValueError(
                         f"{name}, line {line}, column {column}: {cell.strip()!r} is "
-                        "not a number"
+                        f"not a number; {hint}"
                     ) from None
-    return X, columns
+    names = None if header is None else [header[j] for j in indices]
+    return X, names
 
 
 def write_table(destination, columns):
