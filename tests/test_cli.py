@@ -274,7 +274,7 @@ def test_select_prints_the_table_and_saves_the_best_model(tmp_path, capsys):
     assert_array_equal(model.means_, want.best_estimator_.means_)
     header, *rows = table.read_text().splitlines()
     assert header.split(",")[:3] == ["n_components", "covariance_type", "prior"]
-    assert len(rows) == 16 and rows[0].split(",")[1:3] == ["full", "none"]
+    assert len(rows) == 16 and rows[0].split(",")[1:3] == ["full", "None"]
     assert len(out.splitlines()) == 1 + 16 + 2  # header, rows, best, saved
     assert f"best by bic: {model.n_components} " in out
 
