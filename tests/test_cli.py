@@ -6,10 +6,11 @@ import io
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 from _builders import RandomData
 from fastem import GaussianMixture, _cli, load, select
@@ -75,6 +76,26 @@ def test_demo_recovers_the_true_means_and_draws_them(tmp_path, capsys):
         assert f"wrote {tmp_path / name}" in output
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_demo_names_components_as_its_pictures_do(tmp_path, capsys, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(_cli, "_draw_demo", lambda fits, _: drawn.extend(fits))
+    code, output, _ = run(["demo", "--seed", 0], capsys)
+    assert code == 0
+    printed = re.findall(r"component (\d+): .*\n\s+mean\s+\[([^\]]*)\]", output)
+    assert len(printed) == 4
+    for i, (k, mean) in enumerate(printed):
+        model = drawn[i // 2][1]  # two components in each example
+        # The pictures colour and label component k as model.means_[k].
+        assert_allclose(np.array(mean.split(), float), model.means_[int(k)], atol=1e-3)
+
+
+def test_demo_pictures_are_ignored_by_git():
+    gitignore = Path(__file__).parents[1] / ".gitignore"
+    if not gitignore.exists():
+        pytest.skip("not run from a checkout")
+    assert set(_cli.DEMO_PICTURES) <= set(gitignore.read_text().split())
 
 
 def test_demo_without_matplotlib_prints_how_to_get_pictures(

@@ -510,18 +510,21 @@ def _demo(args):
         ).fit(X)
         elapsed = time.perf_counter() - start
         fits.append((title, model, X))
-        order = np.argsort(model.means_[:, 0])
+        # EM finds the components in no particular order: each is named by its
+        # index in the model, as in the pictures, and compared with the true
+        # component of the same rank along the first feature.
+        true_index = np.argsort(np.argsort(model.means_[:, 0]))
         print(title)
         print(
             f"  fitted in {elapsed * 1e3:.1f} ms, {model.n_iter_} EM iterations, "
             f"mean log-likelihood {model.lower_bound_:.4f}"
         )
-        for k, index in enumerate(order):
-            print(f"  component {k}: weight {model.weights_[index]:.3f} (true 0.500)")
-            print(f"    mean       {model.means_[index]}  (true {true_means[k]})")
+        for k, truth in enumerate(true_index):
+            print(f"  component {k}: weight {model.weights_[k]:.3f} (true 0.500)")
+            print(f"    mean       {model.means_[k]}  (true {true_means[truth]})")
             print(
-                f"    covariance {model.covariances_[index].ravel()}  "
-                f"(true {true_covariances[k].ravel()})"
+                f"    covariance {model.covariances_[k].ravel()}  "
+                f"(true {true_covariances[truth].ravel()})"
             )
     _draw_demo(fits, args.output_dir)
     return 0
