@@ -13,9 +13,17 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from _builders import RandomData
-from fastem import GaussianMixture, _cli, load, select
+from fastem import (
+    GaussianMixture,
+    GaussianMixtureImputer,
+    _cli,
+    _selection,
+    load,
+    select,
+)
 from fastem._cli import COMMANDS, main
 from fastem._data_files import read_table
+from fastem._persistence import save_model
 
 MEAN_LINE = re.compile(r"mean\s+\[([^\]]*)\]\s+\(true \[([^\]]*)\]\)")
 
@@ -458,6 +466,7 @@ def bad_inputs(tmp_path, model):
         (["predict", model, d / "three.csv"], "has 3 features"),
         (["predict", model, d / "other.csv"], "do not match the model's features"),
         (["sample", model, 0], "n_samples"),
+        (["sample", model, 10**12], "1000000000000 samples of 2 features need"),
     ]
 
 
@@ -469,6 +478,76 @@ def test_user_errors_exit_2_with_one_line(fitted, tmp_path, capsys):
         assert err.startswith("fastem: error: "), err
         assert err.count("\n") == 1, err
         assert message in err, (message, err)
+
+
+def test_a_missing_file_is_named_alike_in_every_format(fitted, tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    _, model_path, _ = fitted
+    for name in ("missing.csv", "missing.npy", "missing.parquet"):
+        code, _, err = run(["predict", model_path, tmp_path / name], capsys)
+        assert code == 2
+        assert err == f"fastem: error: {tmp_path / name}: No such file or directory\n"
+
+
+def test_a_model_file_of_another_class_is_refused_by_name(fitted, tmp_path, capsys):
+    csv, _, X = fitted
+    imputer = GaussianMixtureImputer(2, random_state=0).fit(X)
+    del imputer.random_state_  # a RandomState has no saved form; not what is tested
+    save_model(imputer, tmp_path / "imputer.npz")
+    imputer_path = tmp_path / "imputer.npz"
+    for args in (["predict", imputer_path, csv], ["impute", imputer_path, csv],
+                 ["sample", imputer_path, 3]):  # fmt: skip
+        code, _, err = run(args, capsys)
+        assert code == 2
+        assert err == (
+            f"fastem: error: {imputer_path} holds a GaussianMixtureImputer; fastem "
+            f"{args[0]} needs a GaussianMixture, as fastem fit and fastem select save\n"
+        )
+
+
+def test_sample_refuses_more_than_memory_holds_before_drawing(
+    fitted, monkeypatch, capsys
+):
+    _, model_path, _ = fitted
+    monkeypatch.setattr(_cli, "_physical_memory", lambda: 2**30)
+    monkeypatch.setattr(GaussianMixture, "sample", None)  # never reached
+    n_samples = 2**30 // (2 * 8 + 8) + 1  # two float64 features and a label
+    code, _, err = run(["sample", model_path, n_samples], capsys)
+    assert code == 2
+    assert err == (
+        f"fastem: error: {n_samples} samples of 2 features need 1.0 GiB of memory, "
+        "more than this machine's 1.0 GiB: draw fewer (runs with different --seed "
+        "draw more)\n"
+    )
+
+
+def test_running_out_of_memory_is_one_line(fitted, monkeypatch, capsys):
+    csv, model_path, _ = fitted
+
+    def predict(self, X):
+        raise MemoryError("Unable to allocate 8.00 TiB for an array")
+
+    monkeypatch.setattr(GaussianMixture, "predict", predict)
+    code, _, err = run(["predict", model_path, csv], capsys)
+    assert code == 2
+    assert err == "fastem: error: Unable to allocate 8.00 TiB for an array\n"
+
+
+def test_outputs_are_checked_before_fitting(fitted, tmp_path, monkeypatch, capsys):
+    csv, _, _ = fitted
+    monkeypatch.setattr(GaussianMixture, "fit", None)  # never reached
+    monkeypatch.setattr(_selection, "select", None)
+    missing = tmp_path / "no" / "out.csv"
+    for args, message in [
+        (["fit", csv, "-k", 1, "-o", missing], f"{missing.parent}: no such directory"),
+        (["fit", csv, "-k", 1, "-o", tmp_path], f"{tmp_path}: is a directory"),
+        (["select", csv, "-o", missing], f"{missing.parent}: no such directory"),
+        (["select", csv, "--table", missing], f"{missing.parent}: no such directory"),
+        (["select", csv, "--table", tmp_path], f"{tmp_path}: is a directory"),
+    ]:
+        code, _, err = run(args, capsys)
+        assert code == 2
+        assert err == f"fastem: error: {message}\n", args
 
 
 def test_argument_errors_exit_2():

@@ -174,13 +174,16 @@ def _pyarrow():
 
 def _read_parquet(path, columns, drop):
     pa = _pyarrow()
-    try:
-        parquet = pa.parquet.ParquetFile(path)
-        names = parquet.schema_arrow.names
-        indices = _chosen_columns(path, len(names), names, columns, drop)
-        table = parquet.read(columns=[names[j] for j in indices])
-    except pa.ArrowException as error:
-        raise ValueError(f"{path}: not a readable Parquet file: {error}") from error
+    # Python opens the file, so that a missing or unreadable one is named as in the
+    # other formats ("PATH: No such file or directory"); pyarrow's errors are not.
+    with open(path, "rb") as file:
+        try:
+            parquet = pa.parquet.ParquetFile(file)
+            names = parquet.schema_arrow.names
+            indices = _chosen_columns(path, len(names), names, columns, drop)
+            table = parquet.read(columns=[names[j] for j in indices])
+        except pa.ArrowException as error:
+            raise ValueError(f"{path}: not a readable Parquet file: {error}") from error
     columns = []
     for name, column in zip(table.column_names, table.columns):
         kind = column.type
