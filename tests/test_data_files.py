@@ -146,6 +146,7 @@ def test_without_a_header_columns_are_chosen_by_index(tmp_path):
     [
         (dict(drop=["sex"]), "no column named 'sex'; its columns: "),
         (dict(columns=[3]), "has 3 columns: no column 3 \\(indices count from 0"),
+        (dict(drop=[-1]), "has 3 columns: no column -1 "),
         (dict(columns=["mass", "2"]), "a column is chosen twice"),
         (dict(drop=["species", 1, "mass"]), "no columns left to read"),
         (dict(columns=["mass"], drop=["species"]), "not both"),

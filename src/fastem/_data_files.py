@@ -110,7 +110,7 @@ def _chosen_columns(source, width, names, columns, drop):
 
     def index(column):
         if _is_index(column):
-            if int(column) >= width:
+            if not 0 <= int(column) < width:
                 raise ValueError(
                     f"{source} has {width} columns: no column {int(column)} (indices "
                     "count from 0)"
