@@ -305,3 +305,22 @@ def test_any_memory_layout_gives_the_contiguous_fit(layout, tmp_path):
         assert_array_equal(getattr(got, method)(view), getattr(want, method)(X))
     if layout in ("read-only", "memmap"):
         assert not view.flags.writeable
+
+
+# --- the package ----------------------------------------------------------------------
+
+
+def test_public_names_load_on_first_use():
+    # fastem's names are imported lazily (PEP 562); every way of reaching them works.
+    import fastem
+    from fastem import _gaussian_mixture, plot
+
+    assert fastem.GaussianMixture is _gaussian_mixture.GaussianMixture
+    assert fastem.plot is plot
+    assert set(fastem.__all__) <= set(dir(fastem))
+    assert "plot" in dir(fastem)
+    namespace = {}
+    exec("from fastem import *", namespace)
+    assert set(fastem.__all__) <= set(namespace)
+    with pytest.raises(AttributeError, match="no attribute 'GaussianMixtures'"):
+        fastem.GaussianMixtures  # noqa: B018

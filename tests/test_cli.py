@@ -6,13 +6,21 @@ import io
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 from _builders import RandomData
-from fastem import GaussianMixture, _cli, load, select
+from fastem import (
+    GaussianMixture,
+    GaussianMixtureImputer,
+    _cli,
+    _selection,
+    load,
+    select,
+)
 from fastem._cli import COMMANDS, main
 from fastem._data_files import read_table
 
@@ -75,6 +83,26 @@ def test_demo_recovers_the_true_means_and_draws_them(tmp_path, capsys):
         assert f"wrote {tmp_path / name}" in output
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_demo_names_components_as_its_pictures_do(tmp_path, capsys, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(_cli, "_draw_demo", lambda fits, _: drawn.extend(fits))
+    code, output, _ = run(["demo", "--seed", 0], capsys)
+    assert code == 0
+    printed = re.findall(r"component (\d+): .*\n\s+mean\s+\[([^\]]*)\]", output)
+    assert len(printed) == 4
+    for i, (k, mean) in enumerate(printed):
+        model = drawn[i // 2][1]  # two components in each example
+        # The pictures colour and label component k as model.means_[k].
+        assert_allclose(np.array(mean.split(), float), model.means_[int(k)], atol=1e-3)
+
+
+def test_demo_pictures_are_ignored_by_git():
+    gitignore = Path(__file__).parents[1] / ".gitignore"
+    if not gitignore.exists():
+        pytest.skip("not run from a checkout")
+    assert set(_cli.DEMO_PICTURES) <= set(gitignore.read_text().split())
 
 
 def test_demo_without_matplotlib_prints_how_to_get_pictures(
@@ -274,7 +302,7 @@ def test_select_prints_the_table_and_saves_the_best_model(tmp_path, capsys):
     assert_array_equal(model.means_, want.best_estimator_.means_)
     header, *rows = table.read_text().splitlines()
     assert header.split(",")[:3] == ["n_components", "covariance_type", "prior"]
-    assert len(rows) == 16 and rows[0].split(",")[1:3] == ["full", "none"]
+    assert len(rows) == 16 and rows[0].split(",")[1:3] == ["full", "None"]
     assert len(out.splitlines()) == 1 + 16 + 2  # header, rows, best, saved
     assert f"best by bic: {model.n_components} " in out
 
@@ -311,6 +339,94 @@ def test_csv_from_stdin(fitted, monkeypatch, capsys):
     )
 
 
+def test_a_row_of_empty_cells_keeps_its_place(fitted, tmp_path, capsys):
+    # "," is a row whose values are all missing: never dropped like a blank line.
+    _, model_path, X = fitted
+    holes = tmp_path / "holes.csv"
+    write_csv(holes, X[:3])
+    lines = holes.read_text().splitlines()
+    lines[2] = ","
+    holes.write_text("\n".join(lines) + "\n")
+    for command in ("predict", "impute"):
+        code, out, err = run([command, model_path, holes], capsys)
+        if code == 0:  # the estimator gives an all-missing row its answer
+            assert len(out.splitlines()) == 1 + 3, command
+        else:  # the estimator refuses all-missing rows: its one line, no row lost
+            assert code == 2, err
+            assert err.startswith("fastem: error: Row 1 of X is entirely NaN"), err
+            assert err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("text", ["a,b\n1,2\n", "1,2\n"])
+def test_a_byte_order_mark_on_stdin_is_not_data(text, tmp_path):
+    model_path = tmp_path / "m.npz"
+    result = subprocess.run(
+        [sys.executable, "-m", "fastem", "fit", "-", "-k", "1", "-o", model_path],
+        input=b"\xef\xbb\xbf" + f"{text}3,4\n5,7\n".encode(),
+        capture_output=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "on 3 rows x 2 features" in result.stdout.decode()
+    names = getattr(load(model_path), "feature_names_in_", None)
+    assert (None if names is None else list(names)) == (
+        ["a", "b"] if text.startswith("a") else None
+    )
+
+
+def test_columns_and_drop_choose_what_is_read(fitted, tmp_path, capsys):
+    # The fitted data with an id column in front and a text column between.
+    csv, model_path, X = fitted
+    labelled = tmp_path / "labelled.csv"
+    rows = [f"{i},{a!r},{'Adelie' if i % 2 else 'Gentoo'},{b!r}" for i, (a, b) in
+            enumerate(X.tolist())]  # fmt: skip
+    labelled.write_text("\n".join(["id,a,species,b", *rows]) + "\n")
+    expected = run(["predict", model_path, csv], capsys)[1]
+    for choice in (["--drop", "id", "species"], ["--columns", "b", "1"]):
+        code, out, err = run(["predict", model_path, labelled, *choice], capsys)
+        assert (code, err) == (0, "")
+        assert out == expected, choice
+    code, _, err = run(
+        ["fit", labelled, "--drop", "species", "0", "-k", 3, "--seed", 0, "-o",
+         tmp_path / "m.npz"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    refit = load(tmp_path / "m.npz")
+    assert list(refit.feature_names_in_) == ["a", "b"]
+    assert_array_equal(refit.means_, load(model_path).means_)
+    for command in (["score"], ["impute"]):
+        code, _, err = run([*command, model_path, labelled, "--columns", "a", "b"],
+                           capsys)  # fmt: skip
+        assert code == 0, (command, err)
+    code, out, err = run(
+        ["select", labelled, "--drop", "species", "id", "-k", 1, 2,
+         "--covariance-types", "full"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+
+    code, _, err = run(["predict", model_path, labelled], capsys)
+    assert code == 2
+    assert err == (
+        f"fastem: error: {labelled}, line 2, column species: 'Gentoo' is not a "
+        "number; leave the column out with --drop species\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["fit", "predict", "score", "impute", "select"])
+def test_every_command_that_reads_data_chooses_columns(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = capsys.readouterr().out
+    assert "--columns COLUMN [COLUMN ...]" in help_text
+    assert "--drop COLUMN [COLUMN ...]" in help_text
+    arguments = {"fit": ["-k", "1"], "select": []}.get(command, ["model.npz"])
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, *arguments, "x.csv", "--columns", "a", "--drop", "b"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument --columns" in capsys.readouterr().err
+
+
 def test_float32_npy_gives_a_float32_model(tmp_path, data, capsys):
     np.save(tmp_path / "x.npy", data.astype(np.float32))
     code, _, _ = run(["fit", tmp_path / "x.npy", "-k", 2, "-o", tmp_path / "m"], capsys)
@@ -328,6 +444,7 @@ def bad_inputs(tmp_path, model):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "three.csv").write_text("1,2,3\n4,5,6\n")
     (tmp_path / "other.csv").write_text("a,c\n1,2\n3,4\n")
+    (tmp_path / "huge.csv").write_text("1,2\n1," + "1" * 140_000 + "\n")
     np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
     d = tmp_path
     return [
@@ -335,6 +452,9 @@ def bad_inputs(tmp_path, model):
         (["fit", d / "text.csv", "-k", 1, "-o", d / "m"], "line 3, column b: 'x'"),
         (["fit", d / "ragged.csv", "-k", 1, "-o", d / "m"], "line 2: 3 fields"),
         (["fit", d / "empty.csv", "-k", 1, "-o", d / "m"], "no rows of data"),
+        (["fit", d / "huge.csv", "-k", 1, "-o", d / "m"], "line 2: field larger"),
+        (["predict", model, d / "three.csv", "--delimiter", ""], "character, got ''"),
+        (["predict", model, d / "three.csv", "--delimiter", ";;"], "got ';;'"),
         (["fit", d / "cube.npy", "-k", 1, "-o", d / "m"], "1-D or 2-D"),
         (["fit", d / "data.xlsx", "-k", 1, "-o", d / "m"], "unknown data format"),
         (["fit", d / "three.csv", "-k", 0, "-o", d / "m"], "'n_components'"),
@@ -345,6 +465,7 @@ def bad_inputs(tmp_path, model):
         (["predict", model, d / "three.csv"], "has 3 features"),
         (["predict", model, d / "other.csv"], "do not match the model's features"),
         (["sample", model, 0], "n_samples"),
+        (["sample", model, 10**12], "1000000000000 samples of 2 features need"),
     ]
 
 
@@ -356,6 +477,75 @@ def test_user_errors_exit_2_with_one_line(fitted, tmp_path, capsys):
         assert err.startswith("fastem: error: "), err
         assert err.count("\n") == 1, err
         assert message in err, (message, err)
+
+
+def test_a_missing_file_is_named_alike_in_every_format(fitted, tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    _, model_path, _ = fitted
+    for name in ("missing.csv", "missing.npy", "missing.parquet"):
+        code, _, err = run(["predict", model_path, tmp_path / name], capsys)
+        assert code == 2
+        assert err == f"fastem: error: {tmp_path / name}: No such file or directory\n"
+
+
+def test_a_model_file_of_another_class_is_refused_by_name(fitted, tmp_path, capsys):
+    csv, _, X = fitted
+    imputer = GaussianMixtureImputer(2, random_state=0).fit(X)
+    imputer.save(tmp_path / "imputer.npz")
+    imputer_path = tmp_path / "imputer.npz"
+    for args in (["predict", imputer_path, csv], ["impute", imputer_path, csv],
+                 ["sample", imputer_path, 3]):  # fmt: skip
+        code, _, err = run(args, capsys)
+        assert code == 2
+        assert err == (
+            f"fastem: error: {imputer_path} holds a GaussianMixtureImputer; fastem "
+            f"{args[0]} needs a GaussianMixture, as fastem fit and fastem select save\n"
+        )
+
+
+def test_sample_refuses_more_than_memory_holds_before_drawing(
+    fitted, monkeypatch, capsys
+):
+    _, model_path, _ = fitted
+    monkeypatch.setattr(_cli, "_physical_memory", lambda: 2**30)
+    monkeypatch.setattr(GaussianMixture, "sample", None)  # never reached
+    n_samples = 2**30 // (2 * 8 + 8) + 1  # two float64 features and a label
+    code, _, err = run(["sample", model_path, n_samples], capsys)
+    assert code == 2
+    assert err == (
+        f"fastem: error: {n_samples} samples of 2 features need 1.0 GiB of memory, "
+        "more than this machine's 1.0 GiB: draw fewer (runs with different --seed "
+        "draw more)\n"
+    )
+
+
+def test_running_out_of_memory_is_one_line(fitted, monkeypatch, capsys):
+    csv, model_path, _ = fitted
+
+    def predict(self, X):
+        raise MemoryError("Unable to allocate 8.00 TiB for an array")
+
+    monkeypatch.setattr(GaussianMixture, "predict", predict)
+    code, _, err = run(["predict", model_path, csv], capsys)
+    assert code == 2
+    assert err == "fastem: error: Unable to allocate 8.00 TiB for an array\n"
+
+
+def test_outputs_are_checked_before_fitting(fitted, tmp_path, monkeypatch, capsys):
+    csv, _, _ = fitted
+    monkeypatch.setattr(GaussianMixture, "fit", None)  # never reached
+    monkeypatch.setattr(_selection, "select", None)
+    missing = tmp_path / "no" / "out.csv"
+    for args, message in [
+        (["fit", csv, "-k", 1, "-o", missing], f"{missing.parent}: no such directory"),
+        (["fit", csv, "-k", 1, "-o", tmp_path], f"{tmp_path}: is a directory"),
+        (["select", csv, "-o", missing], f"{missing.parent}: no such directory"),
+        (["select", csv, "--table", missing], f"{missing.parent}: no such directory"),
+        (["select", csv, "--table", tmp_path], f"{tmp_path}: is a directory"),
+    ]:
+        code, _, err = run(args, capsys)
+        assert code == 2
+        assert err == f"fastem: error: {message}\n", args
 
 
 def test_argument_errors_exit_2():
@@ -380,6 +570,26 @@ def test_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out == f"fastem {fastem.__version__}\n"
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_import_no_estimator(flag):
+    # What makes them slow is importing scikit-learn, SciPy and matplotlib: check
+    # what a real process imports, not how long it takes (the machine is noisy).
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "fastem", flag],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "fastem" in imported
+    heavy = {"sklearn", "scipy", "matplotlib", "joblib", "pandas", "pyarrow"}
+    assert not imported & heavy
 
 
 def test_no_traceback_in_a_real_process(tmp_path):

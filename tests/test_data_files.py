@@ -1,6 +1,9 @@
 """Data files for the command line: CSV header detection and missing cells, .npy and
 Parquet, exact round trips, and errors that name the file, line and column."""
 
+import io
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +12,8 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_array_equal
 
 from fastem._data_files import read_table, write_table
+
+nan = np.nan
 
 
 def read_text(tmp_path, text, name="data.csv", **kwargs):
@@ -37,6 +42,32 @@ def test_missing_cells_are_nan(tmp_path):
     assert columns is None and np.isnan(X[0, 0])
 
 
+def test_a_row_of_empty_cells_is_a_row_of_missing_values(tmp_path):
+    X, columns = read_text(tmp_path, "a,b\n1,2\n,\n3,4\n , \n,\n\n")
+    assert columns == ["a", "b"]
+    # The empty line at the end is no row; every line with its delimiter is one.
+    assert_array_equal(X, [[1, 2], [nan, nan], [3, 4], [nan, nan], [nan, nan]])
+    X, columns = read_text(tmp_path, ",,\n1,2,3\n")
+    assert columns is None
+    assert_array_equal(X, [[nan, nan, nan], [1, 2, 3]])
+
+
+def test_an_empty_line_of_a_one_column_table_is_a_missing_value(tmp_path):
+    # With one column an empty line is an empty cell; only the lines before the
+    # first value and after the last are blank.
+    X, columns = read_text(tmp_path, "\nx\n1\n\n3\n\n\n")
+    assert columns == ["x"]
+    assert_array_equal(X, [[1], [np.nan], [3]])
+
+
+@pytest.mark.parametrize("text", ["\ufeffa,b\n1,2\n", "\ufeff1,2\n"])
+def test_a_byte_order_mark_on_stdin_is_not_data(text, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text + "3,4\n"))
+    X, columns = read_table("-")
+    assert columns == (["a", "b"] if text.startswith("\ufeffa") else None)
+    assert_array_equal(X, [[1.0, 2.0], [3.0, 4.0]])
+
+
 def test_delimiters_bom_and_blank_lines(tmp_path):
     for text, name in [
         ("a\tb\n1\t2\n", "data.tsv"),
@@ -60,11 +91,86 @@ def test_delimiters_bom_and_blank_lines(tmp_path):
         ("1,2\n3,4x\n", "data.csv, line 2, column 2: '4x' is not a number"),
         ("a,b\n", "data.csv: no rows of data"),
         ("", "data.csv: no rows of data"),
+        (
+            "a,b\n1,2\n1," + "1" * 140_000 + "\n",
+            r"data.csv, line 3: field larger than field limit \(131072\)",
+        ),
     ],
 )
 def test_bad_csv_names_the_place(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
         read_text(tmp_path, text)
+
+
+@pytest.mark.parametrize("delimiter", ["", ";;"])
+def test_a_delimiter_is_one_character(tmp_path, delimiter):
+    with pytest.raises(ValueError, match="the delimiter must be one character"):
+        read_text(tmp_path, "1,2\n", delimiter=delimiter)
+
+
+PENGUINS = "species,bill length,mass\nAdelie,39.1,3750\nGentoo,46.1,\n"
+
+
+BILL_MASS, MASS_BILL = [[39.1, 3750], [46.1, nan]], [[3750, 39.1], [nan, 46.1]]
+
+
+@pytest.mark.parametrize(
+    "choice, names, X",
+    [
+        (dict(drop=["species"]), ["bill length", "mass"], BILL_MASS),
+        (dict(drop=[0]), ["bill length", "mass"], BILL_MASS),
+        (dict(columns=["mass", "bill length"]), ["mass", "bill length"], MASS_BILL),
+        (dict(columns=["2", 1]), ["mass", "bill length"], MASS_BILL),
+        (dict(columns=["mass", "1"]), ["mass", "bill length"], MASS_BILL),
+    ],
+)
+def test_columns_are_chosen_by_name_or_index(tmp_path, choice, names, X):
+    read, columns = read_text(tmp_path, PENGUINS, **choice)
+    assert columns == names
+    assert_array_equal(read, X)
+
+
+def test_without_a_header_columns_are_chosen_by_index(tmp_path):
+    # The text is in the column left out, so the first row is data, not a header.
+    X, columns = read_text(tmp_path, "Adelie,1,2\nGentoo,3,4\n", drop=["0"])
+    assert columns is None
+    assert_array_equal(X, [[1, 2], [3, 4]])
+    X, _ = read_text(tmp_path, "Adelie,1,2\nGentoo,3,4\n", columns=[2])
+    assert_array_equal(X, [[2], [4]])
+    with pytest.raises(ValueError, match="no column names: choose its columns by 0"):
+        read_text(tmp_path, "1,2\n3,4\n", drop=["a"])
+
+
+@pytest.mark.parametrize(
+    "choice, message",
+    [
+        (dict(drop=["sex"]), "no column named 'sex'; its columns: "),
+        (dict(columns=[3]), "has 3 columns: no column 3 \\(indices count from 0"),
+        (dict(drop=[-1]), "has 3 columns: no column -1 "),
+        (dict(columns=["mass", "2"]), "a column is chosen twice"),
+        (dict(drop=["species", 1, "mass"]), "no columns left to read"),
+        (dict(columns=["mass"], drop=["species"]), "not both"),
+        ({}, "column species: 'Adelie' is not a number; leave the column out with "
+         "--drop species$"),
+        (dict(drop=["mass"]), "--drop species"),
+        (dict(columns=["species"]), "--drop species"),
+    ],
+)  # fmt: skip
+def test_bad_column_choices_say_what_to_do(tmp_path, choice, message):
+    with pytest.raises(ValueError, match=message):
+        read_text(tmp_path, PENGUINS, **choice)
+
+
+def test_a_text_column_is_named_so_that_the_shell_reads_it_back(tmp_path):
+    text = "length,species name\n1,Adelie\n"
+    with pytest.raises(ValueError, match="--drop 'species name'$"):
+        read_text(tmp_path, text)
+    with pytest.raises(
+        ValueError,
+        match="column 2: 'x' is not a number; leave the "
+        r"column out with --drop 1 \(indices count from 0\)$",
+    ):
+        read_text(tmp_path, "1,2\n3,x\n")
 
 
 def test_npy_keeps_its_dtype_and_is_not_copied(tmp_path):
@@ -76,6 +182,17 @@ def test_npy_keeps_its_dtype_and_is_not_copied(tmp_path):
     assert_array_equal(read, X)
     np.save(tmp_path / "v.npy", np.arange(5))
     assert read_table(tmp_path / "v.npy")[0].shape == (5, 1)
+
+
+def test_npy_columns_by_index_only(tmp_path):
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(tmp_path / "x.npy", X)
+    read, columns = read_table(tmp_path / "x.npy", columns=["2", 0])
+    assert columns is None and read.dtype == np.float32
+    assert_array_equal(read, X[:, [2, 0]])
+    assert_array_equal(read_table(tmp_path / "x.npy", drop=[1])[0], X[:, [0, 2]])
+    with pytest.raises(ValueError, match="x.npy has no column names"):
+        read_table(tmp_path / "x.npy", drop=["a"])
 
 
 @pytest.mark.parametrize(
@@ -104,9 +221,17 @@ def test_parquet_nulls_dtypes_and_errors(tmp_path):
     pq.write_table(single, tmp_path / "f.pq")
     assert read_table(tmp_path / "f.pq")[0].dtype == np.float32
 
-    pq.write_table(pa.table({"name": ["a", "b"]}), tmp_path / "s.parquet")
+    pq.write_table(
+        pa.table({"name": ["a", "b"], "x": [1.0, 2.0]}), tmp_path / "s.parquet"
+    )
     with pytest.raises(ValueError, match="column 'name' holds string, not numbers"):
         read_table(tmp_path / "s.parquet")
+    with pytest.raises(ValueError, match="leave the column out with --drop name$"):
+        read_table(tmp_path / "s.parquet", columns=["x", "name"])
+    for choice in (dict(drop=["name"]), dict(columns=["x"]), dict(drop=[0])):
+        X, columns = read_table(tmp_path / "s.parquet", **choice)
+        assert columns == ["x"]
+        assert_array_equal(X, [[1.0], [2.0]])
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     with pytest.raises(ValueError, match="not a readable Parquet file"):
         read_table(tmp_path / "bad.parquet")

@@ -8,6 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import fastem
 from _builders import RandomData
 from fastem import GaussianMixture, GaussianMixtureImputer
 
@@ -101,3 +102,13 @@ def test_weights_reach_the_mixture():
     imputer = GaussianMixtureImputer(3, random_state=0).fit(X, sample_weight=weight)
     model = GaussianMixture(3, random_state=0).fit(X, sample_weight=weight)
     assert_array_equal(imputer.mixture_.means_, model.means_)
+
+
+def test_a_saved_imputer_loads_and_draws_from_its_random_state(tmp_path):
+    X, _ = holed(seed=9, fraction=0.2)
+    imputer = GaussianMixtureImputer(2, sample_posterior=True, random_state=5).fit(X)
+    imputer.save(tmp_path / "imputer.npz")
+    loaded = fastem.load(tmp_path / "imputer.npz")
+    assert_array_equal(loaded.mixture_.means_, imputer.mixture_.means_)
+    fresh = GaussianMixtureImputer(2, sample_posterior=True, random_state=5).fit(X)
+    assert_array_equal(loaded.transform(X), fresh.transform(X))

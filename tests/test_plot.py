@@ -3,13 +3,14 @@ the model's: the mixture curve is exp(score_samples), the ellipses are the covar
 axes, the lower-bound line is lower_bounds_, the criterion line is bic()."""
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from _builders import RandomData
-from fastem import GaussianMixture, plot
+from fastem import GaussianMixture, _selection, plot, select
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -159,6 +160,54 @@ def test_criterion_from_models_and_from_a_table(tmp_path):
         assert_array_equal(line.get_xdata(), [1, 2, 3])  # sorted
         assert_array_equal(line.get_ydata(), [9.0, 4.0, 5.0])
         assert ax.get_lines()[-1].get_xdata()[0] == 2
+
+
+@pytest.mark.parametrize("with_pandas", [True, False])
+def test_criterion_of_a_selection_result(with_pandas, monkeypatch, tmp_path):
+    if with_pandas:
+        pytest.importorskip("pandas")
+    else:  # select's table is then a structured array
+        monkeypatch.setattr(_selection, "_pandas_or_none", lambda: None)
+    X = RandomData(seed=6).X["full"]
+    result = select(X, n_components=[1, 2, 3], covariance_types=("full", "diag"),
+                    priors=(None, "default"), random_state=0)  # fmt: skip
+
+    ax = plot.plot_criterion(result, X)
+
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    table = result.table
+    for covariance_type in ("full", "diag"):
+        for prior, label in [(None, ""), ("default", ", prior default")]:
+            rows = [
+                i
+                for i, model in enumerate(result.estimators_)
+                if (model.covariance_type, model.prior) == (covariance_type, prior)
+            ]
+            line = lines[covariance_type + label]
+            assert_array_equal(line.get_xdata(), [1, 2, 3])
+            assert_array_equal(line.get_ydata(), np.asarray(table["bic"])[rows])
+    star = lines["best BIC"]
+    assert star.get_xdata()[0] == result.best_params_["n_components"]
+    assert star.get_ydata()[0] == np.asarray(table["bic"])[result.best_index_]
+    assert_non_trivial_png(ax, tmp_path / "selection.png")
+
+
+def test_the_best_is_starred_among_the_models_that_were_fitted():
+    table = {"n_components": [1, 2, 3], "bic": [5.0, np.nan, 4.0]}
+    ax = plot.plot_criterion(table)
+    assert ax.get_lines()[-1].get_xdata()[0] == 3
+
+
+def test_plots_of_a_dataframe_fitted_model_keep_its_feature_names():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(RandomData(seed=9).X["full"], columns=["width", "height"])
+    model = GaussianMixture(3, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "X does not have valid feature names"
+        ax = plot.plot_components_2d(model, X)
+        plot.plot_density_1d(model, X, feature=1)
+        plot.plot_criterion([model], X)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("width", "height")
 
 
 @pytest.mark.parametrize(

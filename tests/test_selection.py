@@ -116,7 +116,7 @@ def test_table_rows_and_columns():
     assert list(table.columns) == TABLE_COLUMNS
     assert list(table["covariance_type"]) == ["diag"] * 3 + ["full"] * 3
     assert list(table["n_components"]) == [1, 2, 3] * 2
-    assert list(table["prior"]) == ["none"] * 6
+    assert list(table["prior"]) == [None] * 6
     assert len(result.estimators_) == 6
     for (_, row), estimator in zip(table.iterrows(), result.estimators_):
         assert estimator.n_components == row["n_components"]
@@ -327,7 +327,20 @@ def test_structured_array_without_pandas(monkeypatch):
     assert list(table.dtype.names) == TABLE_COLUMNS
     for name in TABLE_COLUMNS:
         assert_array_equal(table[name], frame[name].to_numpy(), err_msg=name)
-    assert table["prior"].tolist() == ["none"] * 3
+    assert table["prior"].tolist() == [None] * 3
+
+
+@pytest.mark.parametrize("with_pandas", [True, False])
+def test_the_table_says_prior_as_best_params_does(with_pandas, monkeypatch):
+    if not with_pandas:
+        monkeypatch.setattr(_selection, "_pandas_or_none", lambda: None)
+    X = blobs(0)
+    for priors in [(None,), ("default",), (None, "default")]:
+        result = select(X, n_components=[1, 2], covariance_types="full", priors=priors)
+        column = np.asarray(result.table["prior"])
+        assert column.dtype == object
+        assert column[result.best_index_] == result.best_params_["prior"]
+        assert column.tolist() == [model.prior for model in result.estimators_]
 
 
 def test_dataframe_input_names_the_features():
@@ -396,7 +409,7 @@ def test_any_data_gives_a_consistent_table_or_a_clear_error(X, criterion):
 def test_failed_models_get_nan_criteria_and_a_warning():
     # Two distinct values: two or three components cannot all have a variance.
     X = np.repeat([[0.0], [1.0]], 20, axis=0)
-    with pytest.warns(UserWarning, match=r"2 of 3 models failed .*\(3, 'full', none\)"):
+    with pytest.warns(UserWarning, match=r"2 of 3 models failed .*\(3, 'full', None\)"):
         result = select(X, n_components=[1, 2, 3], covariance_types="full",
                         reg_covar=0.0, random_state=0)  # fmt: skip
     for index in (1, 2):
@@ -463,9 +476,9 @@ def test_priors_on_and_off_are_rows_of_the_grid():
         X, n_components=[1, 2], covariance_types=("full",), priors=(None, "default")
     )
     table = result.table
-    assert sorted(table["prior"]) == ["default", "default", "none", "none"]
+    assert list(table["prior"]) == [None, None, "default", "default"]
     for row, model in zip(table.itertuples(), result.estimators_):
-        assert model.prior == (None if row.prior == "none" else "default")
+        assert model.prior == row.prior
         assert model.n_components == row.n_components
         assert np.isfinite(row.log_likelihood)
     with pytest.raises(ValueError, match="'prior' parameter"):

@@ -1,6 +1,7 @@
 """fastem: fast Expectation-Maximization for latent-variable models."""
 
 import os
+from importlib import import_module
 
 # macOS wheels vendor their own libomp, as scikit-learn's do, and two LLVM OpenMP
 # runtimes in one process abort ("OMP: Error #15") unless allowed to coexist: the
@@ -8,27 +9,37 @@ import os
 # (BLAS called from the kernels' threads runs on one thread).
 os.environ.setdefault("KMP_DUPLICATE_LIB_OK", "True")
 
-from . import plot  # noqa: F401  (fastem.plot; matplotlib is imported on use)
-from ._families.gaussian_prior import GaussianPrior
-from ._gaussian_mixture import DegenerateComponentWarning, GaussianMixture
-from ._imputer import GaussianMixtureImputer
-from ._kernels import use_backend
-from ._persistence import load
-from ._selection import GaussianMixtureIC, SelectionResult, select
-from ._show_versions import show_versions
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "DegenerateComponentWarning",
-    "GaussianMixture",
-    "GaussianMixtureIC",
-    "GaussianMixtureImputer",
-    "GaussianPrior",
-    "SelectionResult",
-    "load",
-    "select",
-    "show_versions",
-    "use_backend",
-    "__version__",
-]
+# Each public name and the module that defines it. They are imported on first use
+# (PEP 562), not with the package: `fastem --help` and `fastem --version` would
+# otherwise wait seconds for scikit-learn and SciPy.
+_PUBLIC_MODULES = {
+    "DegenerateComponentWarning": "._gaussian_mixture",
+    "GaussianMixture": "._gaussian_mixture",
+    "GaussianMixtureIC": "._selection",
+    "GaussianMixtureImputer": "._imputer",
+    "GaussianPrior": "._families.gaussian_prior",
+    "SelectionResult": "._selection",
+    "load": "._persistence",
+    "select": "._selection",
+    "show_versions": "._show_versions",
+    "use_backend": "._kernels",
+}
+_SUBMODULES = ("plot",)  # fastem.plot: matplotlib is imported on use
+
+__all__ = [*_PUBLIC_MODULES, "__version__"]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
+    if name not in _PUBLIC_MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_PUBLIC_MODULES[name], __name__), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_PUBLIC_MODULES, *_SUBMODULES})

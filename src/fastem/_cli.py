@@ -7,6 +7,7 @@ parameter, the estimator's ValueError) end with exit code 2 and one line
 """
 
 import argparse
+import errno
 import os
 import sys
 import time
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._data_files import read_table, write_table
+# Only light modules here: the estimators (scikit-learn, SciPy) are imported inside
+# the commands that use them, so that --help and --version answer at once.
+from ._data_files import STDIO, read_table, write_table
 
 # A fit shorter than this shows no progress bar at all; the bar redraws at most
 # this often.
@@ -45,6 +48,20 @@ def _add_data_argument(parser):
     parser.add_argument(
         "--delimiter", help="CSV field separator (default: guessed from the first line)"
     )
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="COLUMN",
+        help="read only these columns, in this order: header names or 0-based indices",
+    )
+    choice.add_argument(
+        "--drop",
+        nargs="+",
+        metavar="COLUMN",
+        help="read every column but these (a text column, an id): header names or "
+        "0-based indices",
+    )
 
 
 def _add_output_argument(parser, what, default="-"):
@@ -58,13 +75,36 @@ def _add_output_argument(parser, what, default="-"):
 
 
 def _read_data(args):
-    return read_table(args.data, delimiter=args.delimiter)
+    return read_table(
+        args.data, delimiter=args.delimiter, columns=args.columns, drop=args.drop
+    )
 
 
-def _load_model(path):
+def _load_model(args):
+    """The GaussianMixture saved in ``args.model``; ValueError for another model."""
+    from . import GaussianMixture
     from ._persistence import load
 
-    return load(path)
+    model = load(args.model)
+    if not isinstance(model, GaussianMixture):
+        raise ValueError(
+            f"{args.model} holds a {type(model).__name__}; fastem {args.command} "
+            "needs a GaussianMixture, as fastem fit and fastem select save"
+        )
+    return model
+
+
+def _check_outputs(*paths):
+    """Fail before a long fit, not after it, where an output could not be written:
+    its directory is missing or the path is a directory (None: no output)."""
+    from ._persistence import check_directory
+
+    for path in paths:
+        if path is None or path == STDIO:
+            continue
+        check_directory(path)
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
 
 
 def _model_and_data(args):
@@ -74,7 +114,7 @@ def _model_and_data(args):
     both have names (the estimator checks their count); their names are the model's,
     else the file's, else None.
     """
-    model = _load_model(args.model)
+    model = _load_model(args)
     X, columns = _read_data(args)
     names = getattr(model, "feature_names_in_", None)
     if names is None:
@@ -156,9 +196,8 @@ def _fit_arguments(parser):
 def _fit(args):
     from . import GaussianMixture
     from ._engine.driver import reporting_iterations
-    from ._persistence import check_directory
 
-    check_directory(args.output)  # before a long fit, not after
+    _check_outputs(args.output)
     X, columns = _read_data(args)
     model = GaussianMixture(
         n_components=args.n_components,
@@ -313,8 +352,33 @@ def _sample_arguments(parser):
     _add_output_argument(parser, "the samples")
 
 
+def _physical_memory():
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        size = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or name
+        return None
+    return size if size > 0 else None
+
+
+def _check_sample_fits_in_memory(n_samples, model):
+    """ValueError, before anything is allocated, if the samples and their labels
+    would not fit in this machine's memory."""
+    n_features = model.means_.shape[1]
+    needed = n_samples * (n_features * model.means_.dtype.itemsize + 8)
+    available = _physical_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"{n_samples} samples of {n_features} features need "
+            f"{needed / 2**30:,.1f} GiB of memory, more than this machine's "
+            f"{available / 2**30:,.1f} GiB: draw fewer (runs with different --seed "
+            "draw more)"
+        )
+
+
 def _sample(args):
-    model = _load_model(args.model)
+    model = _load_model(args)
+    _check_sample_fits_in_memory(args.n_samples, model)
     if args.seed is not None:
         model.random_state = args.seed
     X, labels = model.sample(args.n_samples)
@@ -394,11 +458,9 @@ def _select_arguments(parser):
 
 
 def _select(args):
-    from ._persistence import check_directory
     from ._selection import _TABLE_COLUMNS, select
 
-    if args.output is not None:
-        check_directory(args.output)  # before the grid, not after
+    _check_outputs(args.output, args.table)
     X, columns = _read_data(args)
     result = select(
         X,
@@ -492,18 +554,21 @@ def _demo(args):
         ).fit(X)
         elapsed = time.perf_counter() - start
         fits.append((title, model, X))
-        order = np.argsort(model.means_[:, 0])
+        # EM finds the components in no particular order: each is named by its
+        # index in the model, as in the pictures, and compared with the true
+        # component of the same rank along the first feature.
+        true_index = np.argsort(np.argsort(model.means_[:, 0]))
         print(title)
         print(
             f"  fitted in {elapsed * 1e3:.1f} ms, {model.n_iter_} EM iterations, "
             f"mean log-likelihood {model.lower_bound_:.4f}"
         )
-        for k, index in enumerate(order):
-            print(f"  component {k}: weight {model.weights_[index]:.3f} (true 0.500)")
-            print(f"    mean       {model.means_[index]}  (true {true_means[k]})")
+        for k, truth in enumerate(true_index):
+            print(f"  component {k}: weight {model.weights_[k]:.3f} (true 0.500)")
+            print(f"    mean       {model.means_[k]}  (true {true_means[truth]})")
             print(
-                f"    covariance {model.covariances_[index].ravel()}  "
-                f"(true {true_covariances[k].ravel()})"
+                f"    covariance {model.covariances_[k].ravel()}  "
+                f"(true {true_covariances[truth].ravel()})"
             )
     _draw_demo(fits, args.output_dir)
     return 0
@@ -609,9 +674,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("fastem: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, ImportError) as error:
+    except (ValueError, OSError, ImportError, MemoryError) as error:
         # User errors: bad files, bad cells, bad parameters, a missing optional
-        # package; the estimator's ValueError says what is wrong with the data.
+        # package, data too large for this machine; the estimator's ValueError
+        # says what is wrong with the data.
         print(f"fastem: error: {_one_line(error)}", file=sys.stderr)
         return 2
 

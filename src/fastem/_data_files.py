@@ -2,16 +2,19 @@
 
 ``read_table`` returns a 2-D array and its column names (None when the file has
 none); ``write_table`` writes one. Missing cells (empty, ``NA``, ``nan``, Parquet
-nulls) are read as NaN. Errors a user can fix (no such file, a bad cell, a ragged
-row, an unknown format) raise ``ValueError`` or ``OSError`` naming the file and the
-place.
+nulls) are read as NaN, and a CSV row of empty cells (``,``) is a row of NaN, so
+that the rows written for a file stay aligned with its rows. Errors a user can fix
+(no such file, a bad cell, a ragged row, an unknown format) raise ``ValueError`` or
+``OSError`` naming the file and the place.
 """
 
 import csv
 import io
 import itertools
 import os
+import shlex
 import sys
+from numbers import Integral
 
 import numpy as np
 
@@ -22,14 +25,15 @@ MISSING_CELLS = frozenset(
 CSV_SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 STDIO = "-"
+BYTE_ORDER_MARK = "\ufeff"
 
 
 def _suffix(path):
     return os.path.splitext(os.fspath(path))[1].lower()
 
 
-def read_table(path, delimiter=None):
-    """Read a table of numbers.
+def read_table(path, delimiter=None, columns=None, drop=None):
+    """Read a table of numbers, or some of its columns.
 
     Parameters
     ----------
@@ -38,24 +42,31 @@ def read_table(path, delimiter=None):
         ``.npy`` (1-D or 2-D, numeric; memory-mapped) or ``.parquet``/``.pq``
         (numeric columns; needs pyarrow).
     delimiter : str, optional
-        The CSV field separator; by default a tab for ``.tsv``/``.tab``, otherwise
-        guessed from the first line (tab, comma or semicolon).
+        The CSV field separator, one character; by default a tab for
+        ``.tsv``/``.tab``, otherwise guessed from the first line (tab, comma or
+        semicolon).
+    columns : sequence of str or int, optional
+        Read only these columns, in this order: names (of the CSV header or the
+        Parquet file) or 0-based indices (ints or strings of digits). A .npy file
+        read in part is read into memory.
+    drop : sequence of str or int, optional
+        Read every column but these, in the file's order; not with ``columns``.
 
     Returns
     -------
     X : ndarray of shape (n_rows, n_columns)
         float64 for CSV; the file's dtype for .npy and all-float32 Parquet.
-    columns : list of str or None
-        The header's column names, or None.
+    names : list of str or None
+        The names of X's columns, or None when the file has none.
     """
     path = os.fspath(path)
     suffix = _suffix(path)
     if path == STDIO:
-        return _read_csv(sys.stdin, "<stdin>", delimiter)
+        return _read_csv(sys.stdin, "<stdin>", delimiter, columns, drop)
     if suffix == ".npy":
-        return _read_npy(path), None
+        return _read_npy(path, columns, drop), None
     if suffix in PARQUET_SUFFIXES:
-        return _read_parquet(path)
+        return _read_parquet(path, columns, drop)
     if suffix not in CSV_SUFFIXES:
         raise ValueError(
             f"{path}: unknown data format {suffix or '(no extension)'!r}; use .csv, "
@@ -63,11 +74,79 @@ def read_table(path, delimiter=None):
         )
     if suffix in (".tsv", ".tab") and delimiter is None:
         delimiter = "\t"
-    with open(path, newline="", encoding="utf-8-sig") as file:
-        return _read_csv(file, path, delimiter)
+    with open(path, newline="", encoding="utf-8") as file:
+        return _read_csv(file, path, delimiter, columns, drop)
 
 
-def _read_npy(path):
+def _is_index(column):
+    """Whether a column is chosen by its 0-based index rather than its name."""
+    if isinstance(column, str):
+        return column.isascii() and column.isdigit()
+    return isinstance(column, Integral) and not isinstance(column, bool)
+
+
+def _chosen_columns(source, width, names, columns, drop):
+    """The 0-based indices of the columns to read (see :func:`read_table`).
+
+    Parameters
+    ----------
+    source : str
+        The file's name, for errors.
+    width : int
+        How many columns the file has.
+    names : list of str or None
+        Their names, None when the file has none (then only indices choose).
+    columns, drop : sequence of str or int, or None
+        As in :func:`read_table`.
+
+    Returns
+    -------
+    indices : list of int
+    """
+    if columns is not None and drop is not None:
+        raise ValueError("choose the columns to read or those to drop, not both")
+    if columns is None and drop is None:
+        return list(range(width))
+
+    def index(column):
+        if _is_index(column):
+            if not 0 <= int(column) < width:
+                raise ValueError(
+                    f"{source} has {width} columns: no column {int(column)} (indices "
+                    "count from 0)"
+                )
+            return int(column)
+        if names is None:
+            raise ValueError(
+                f"{source} has no column names: choose its columns by 0-based "
+                f"index, not {column!r}"
+            )
+        matches = [j for j, name in enumerate(names) if name == column]
+        if len(matches) != 1:
+            how_many = "no column" if not matches else "several columns"
+            raise ValueError(
+                f"{source} has {how_many} named {column!r}; its columns: {names}"
+            )
+        return matches[0]
+
+    if columns is not None:
+        indices = [index(column) for column in columns]
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"{source}: a column is chosen twice in {list(columns)}")
+    else:
+        dropped = {index(column) for column in drop}
+        indices = [j for j in range(width) if j not in dropped]
+    if not indices:
+        raise ValueError(f"{source}: no columns left to read")
+    return indices
+
+
+def _drop_hint(column):
+    """How to leave a column out on the command line."""
+    return f"leave the column out with --drop {shlex.quote(str(column))}"
+
+
+def _read_npy(path, columns, drop):
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as error:
@@ -75,10 +154,11 @@ def _read_npy(path):
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{path}: holds {X.dtype} values, not numbers")
     if X.ndim == 1:
-        return X.reshape(-1, 1)
+        X = X.reshape(-1, 1)
     if X.ndim != 2:
         raise ValueError(f"{path}: expected a 1-D or 2-D array, got {X.ndim}-D")
-    return X
+    indices = _chosen_columns(path, X.shape[1], None, columns, drop)
+    return X if indices == list(range(X.shape[1])) else X[:, indices]
 
 
 def _pyarrow():
@@ -92,17 +172,26 @@ def _pyarrow():
     return pyarrow
 
 
-def _read_parquet(path):
+def _read_parquet(path, columns, drop):
     pa = _pyarrow()
-    try:
-        table = pa.parquet.read_table(path)
-    except pa.ArrowException as error:
-        raise ValueError(f"{path}: not a readable Parquet file: {error}") from error
+    # Python opens the file, so that a missing or unreadable one is named as in the
+    # other formats ("PATH: No such file or directory"); pyarrow's errors are not.
+    with open(path, "rb") as file:
+        try:
+            parquet = pa.parquet.ParquetFile(file)
+            names = parquet.schema_arrow.names
+            indices = _chosen_columns(path, len(names), names, columns, drop)
+            table = parquet.read(columns=[names[j] for j in indices])
+        except pa.ArrowException as error:
+            raise ValueError(f"{path}: not a readable Parquet file: {error}") from error
     columns = []
     for name, column in zip(table.column_names, table.columns):
         kind = column.type
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
-            raise ValueError(f"{path}: column {name!r} holds {kind}, not numbers")
+            raise ValueError(
+                f"{path}: column {name!r} holds {kind}, not numbers; "
+                + _drop_hint(name)
+            )
         # Nulls become NaN (integer columns with nulls come back as float64).
         columns.append(column.to_numpy(zero_copy_only=False))
     if not columns:
@@ -137,45 +226,93 @@ def _is_number_or_missing(text):
     return True
 
 
-def _read_csv(file, name, delimiter):
-    first = file.readline()
+def _is_blank(row):
+    """Whether a CSV row is an empty or all-space line: no delimiter, no text."""
+    return len(row) <= 1 and not "".join(row).strip()
+
+
+def _csv_rows(file, name, delimiter):
+    """The rows of a CSV text stream and the line number of each, blank lines left
+    out, except in a one-column table: there an empty line is an empty cell, a
+    missing value, so that the rows stay aligned with the lines. Blank lines
+    before the first row and after the last are never rows."""
+    if delimiter is not None and len(delimiter) != 1:
+        raise ValueError(f"the delimiter must be one character, got {delimiter!r}")
+    # A byte-order mark (Excel writes one) is not part of the first cell, whether
+    # the text comes from a file or from stdin.
+    first = file.readline().removeprefix(BYTE_ORDER_MARK)
     if delimiter is None:
         delimiter = _guess_delimiter(first)
     reader = csv.reader(
         itertools.chain([first], file), delimiter=delimiter, skipinitialspace=True
     )
-    rows, line_numbers, columns = [], [], None
-    for row in reader:
-        if not row or all(not cell.strip() for cell in row):
-            continue  # blank line
-        if columns is None and not rows and not all(map(_is_number_or_missing, row)):
-            columns = [cell.strip() for cell in row]
-            continue
-        rows.append(row)
-        line_numbers.append(reader.line_num)
-    width = len(columns) if columns is not None else len(rows[0]) if rows else 0
+    rows, line_numbers = [], []
+    try:
+        for row in reader:
+            rows.append(row)
+            line_numbers.append(reader.line_num)
+    except csv.Error as error:  # e.g. a field over csv.field_size_limit()
+        raise ValueError(f"{name}, line {reader.line_num}: {error}") from None
+    filled = [i for i, row in enumerate(rows) if not _is_blank(row)]
+    if not filled:
+        return [], []
+    if len(rows[filled[0]]) == 1:
+        span = range(filled[0], filled[-1] + 1)
+        return [rows[i] or [""] for i in span], [line_numbers[i] for i in span]
+    return [rows[i] for i in filled], [line_numbers[i] for i in filled]
+
+
+def _read_csv(file, name, delimiter, columns, drop):
+    rows, line_numbers = _csv_rows(file, name, delimiter)
     if not rows:
         raise ValueError(f"{name}: no rows of data")
+    first = [cell.strip() for cell in rows[0]]
+    width = len(first)
+
+    def is_header(indices):
+        return not all(_is_number_or_missing(first[j]) for j in indices)
+
+    if any(not _is_index(column) for column in columns or drop or ()):
+        header = first if is_header(range(width)) else None  # names need a header
+        indices = _chosen_columns(name, width, header, columns, drop)
+    else:
+        # Told from the chosen cells only: without a header, a first row whose
+        # text lies in a column left out is data.
+        indices = _chosen_columns(name, width, None, columns, drop)
+        header = first if is_header(indices) else None
+    if header is not None:
+        rows, line_numbers = rows[1:], line_numbers[1:]
+        if not rows:
+            raise ValueError(f"{name}: no rows of data")
     for row, line in zip(rows, line_numbers):
         if len(row) != width:
             raise ValueError(
                 f"{name}, line {line}: {len(row)} fields, expected {width}"
             )
+    if indices != list(range(width)):
+        rows = [[row[j] for j in indices] for row in rows]
     try:
         X = np.array(rows, dtype=np.float64)  # fast path: every cell a plain number
     except ValueError:
-        X = np.empty((len(rows), width))
+        X = np.empty((len(rows), len(indices)))
         for i, (row, line) in enumerate(zip(rows, line_numbers)):
-            for j, cell in enumerate(row):
+            for k, (j, cell) in enumerate(zip(indices, row)):
                 try:
-                    X[i, j] = _parse_cell(cell)
+                    X[i, k] = _parse_cell(cell)
                 except ValueError:
-                    column = columns[j] if columns is not None else j + 1
+                    # Columns are named as in the header, else counted from 1 like
+                    # lines; --drop counts from 0.
+                    if header is not None:
+                        column, hint = header[j], _drop_hint(header[j])
+                    else:
+                        column = j + 1
+                        hint = _drop_hint(j) + " (indices count from 0)"
                     raise ValueError(
                         f"{name}, line {line}, column {column}: {cell.strip()!r} is "
-                        "not a number"
+                        f"not a number; {hint}"
                     ) from None
-    return X, columns
+    names = None if header is None else [header[j] for j in indices]
+    return X, names
 
 
 def write_table(destination, columns):

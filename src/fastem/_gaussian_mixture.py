@@ -17,6 +17,13 @@ from ._engine.sources import ArraySource
 from ._families import gaussian as gm
 from ._families.gaussian_frozen import FrozenGaussianMixture
 from ._families.gaussian_prior import GaussianPrior, as_gaussian_prior
+from ._latent.mixture import (
+    check_enough_rows,
+    check_weights,
+    reseeded_weights,
+    worst_rows,
+)
+from ._persistence import register_model
 
 # Rows whose mean centres the sums of a prior's data moments (see _data_moments).
 _MOMENTS_SAMPLE_ROWS = 4096
@@ -75,6 +82,7 @@ class _GaussianFit(FitContext):
         return self.unit_change
 
 
+@register_model
 class GaussianMixture(EMEstimator):
     """Gaussian mixture fitted by EM on fused Cython + OpenMP kernels.
 
@@ -309,18 +317,7 @@ class GaussianMixture(EMEstimator):
                 initial=initial,
                 unit_change=0.0,
             )
-        n_rows = (
-            source.n_samples
-            if source.sample_weight is None
-            else np.count_nonzero(source.sample_weight)
-        )
-        if n_rows < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components "
-                f"but got n_components = {self.n_components}, "
-                f"n_samples = {n_rows}"
-                + ("" if source.sample_weight is None else " (rows of positive weight)")
-            )
+        check_enough_rows(source, self.n_components)
         if self.on_degenerate == "reseed" and not isinstance(source, ArraySource):
             raise ValueError(
                 "on_degenerate='reseed' needs X in memory (it re-seeds at the rows "
@@ -383,7 +380,7 @@ class GaussianMixture(EMEstimator):
         K = self.n_components
         if self.weights_init is not None:
             weights = _checked(self.weights_init, (K,), "weights", ensure_2d=False)
-            _check_weights(
+            check_weights(
                 weights, np.asarray(self.weights_init).dtype, "The parameter 'weights'"
             )
         if self.means_init is not None:
@@ -545,27 +542,19 @@ class GaussianMixture(EMEstimator):
             factors = scorer.precisions_cholesky
             factors = factors if shared else factors[sound]
         factors = gm.upper_precision_cholesky(factors, covariance_type)
-        log_prob = source.score(
-            FrozenGaussianMixture.from_parameters(
-                sound_weights / sound_weights.sum(),
-                sound_means,
-                factors,
-                covariance_type,
-            )
-        )[0]
-        if source.sample_weight is not None:
-            log_prob[source.sample_weight == 0.0] = np.inf  # absent rows
-        worst = np.argsort(log_prob, kind="stable")[: np.count_nonzero(degenerate)]
-        means, weights = means.copy(), weights.copy()
+        sound_model = FrozenGaussianMixture.from_parameters(
+            sound_weights / sound_weights.sum(), sound_means, factors, covariance_type
+        )
+        worst = worst_rows(source, sound_model, np.count_nonzero(degenerate))
+        means = means.copy()
         # A missing coordinate of the worst row keeps the component's old mean.
         seeds = np.asarray(source.X[worst], dtype=np.float64)
         means[degenerate] = np.where(np.isnan(seeds), means[degenerate], seeds)
         if not shared:
             covariances = covariances.copy()
             covariances[degenerate] = np.mean(sound_covariances, axis=0)
-        weights[degenerate] = 1.0 / len(weights)
         context.n_reseeds += int(np.count_nonzero(degenerate))
-        return weights / weights.sum(), means, covariances
+        return reseeded_weights(weights, degenerate), means, covariances
 
     def _set_fitted(self, params, dtype):
         """Store the parameters in ``dtype``, or raise if one is not finite there.
@@ -701,7 +690,7 @@ class GaussianMixture(EMEstimator):
             return
         params = self._loaded_parameters()
         dtype = self.weights_.dtype
-        _check_weights(params["weights_"], dtype, "weights_")
+        check_weights(params["weights_"], dtype, "weights_")
         covariance_type = self.covariance_type
         factors = params["precisions_cholesky_"]
         if covariance_type in ("diag", "spherical"):
@@ -851,21 +840,6 @@ def _checked(value, shape, name, **check_kwargs):
             f"but got {array.shape}"
         )
     return np.array(array, dtype=np.float64)
-
-
-def _check_weights(weights, dtype, subject):
-    """Weights in [0, 1] that sum to 1 (to the rounding of ``dtype``)."""
-    if np.any(weights < 0.0) or np.any(weights > 1.0):
-        raise ValueError(
-            f"{subject} should be in the range [0, 1], but got "
-            f"max value {np.max(weights):.5f}, min value {np.min(weights):.5f}"
-        )
-    atol = 1e-6 if dtype == np.float32 else 1e-8
-    if not np.isclose(np.sum(weights), 1.0, rtol=0.0, atol=atol):
-        raise ValueError(
-            f"{subject} should be normalized, but got "
-            f"sum(weights) = {np.sum(weights):.5f}"
-        )
 
 
 def _check_precisions(precisions, covariance_type, name=None):

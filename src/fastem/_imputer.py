@@ -12,6 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._gaussian_mixture import GaussianMixture
+from ._persistence import register_model, save_model
 
 # GaussianMixture's parameters, less those of partial_fit (an imputer fits in one go).
 _ONLINE_PARAMS = ("learning_offset", "learning_decay")
@@ -22,6 +23,7 @@ _MIXTURE_PARAMS = tuple(
 )
 
 
+@register_model
 class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Replace NaN with their expectation (or a draw) under a Gaussian mixture.
 
@@ -117,6 +119,9 @@ prior, on_degenerate, init_sample_size
         self.init_sample_size = init_sample_size
         self.sample_posterior = sample_posterior
 
+    # The draws' stream is not saved: a loaded imputer draws from random_state anew.
+    _unsaved_attributes = ("random_state_",)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
@@ -167,3 +172,26 @@ prior, on_degenerate, init_sample_size
         return self.mixture_._impute(
             X, self.random_state_ if self.sample_posterior else None
         )
+
+    def save(self, path):
+        """Save the imputer to ``path`` in fastem's safe format (no pickle).
+
+        The fitted mixture is saved exactly; the stream of ``sample_posterior``
+        draws is not: :func:`fastem.load` starts it again from ``random_state``.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+        """
+        save_model(self, path)
+
+    def _check_loaded(self):
+        """Check an imputer read from a file (its mixture checked itself on load)."""
+        self._validate_params()
+        if "mixture_" not in vars(self):
+            return
+        if not isinstance(self.mixture_, GaussianMixture):
+            raise ValueError("mixture_ must be a GaussianMixture")
+        if getattr(self, "n_features_in_", None) != self.mixture_.n_features_in_:
+            raise ValueError("n_features_in_ differs from the mixture's")
+        self.random_state_ = check_random_state(self.random_state)

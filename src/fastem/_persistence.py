@@ -17,8 +17,9 @@ anything that would make it read more than it must: it reads the header first (a
 most ``MAX_HEADER_BYTES``, nested at most ``MAX_HEADER_DEPTH`` levels), then only the
 arrays the header names, each once its ``.npy`` header and the archive's directory
 agree with the header's dtype and shape and when together they hold at most
-``MAX_ARRAY_BYTES``. This module knows no model: the decoded model checks its own
-parameters in ``_check_loaded()`` (a class without that hook is not loaded), e.g. a
+``MAX_ARRAY_BYTES``. This module knows no model: a file may name only a class
+registered with :func:`register_model`, and the decoded model checks its own
+parameters in ``_check_loaded()``, e.g. a
 GaussianMixture refuses what its fit would not produce: values that are not finite,
 parameters that are not float32 or float64, weights outside [0, 1] or not summing to
 1, precision factors that are not upper triangular with a positive diagonal, and
@@ -374,10 +375,12 @@ def _encode_estimator(estimator, prefix, arrays):
 
     if not isinstance(estimator, BaseEstimator):
         raise TypeError(f"can only save fastem estimators, not {type(estimator)}")
+    # A class may leave out attributes it rebuilds on load (a random stream).
+    unsaved = getattr(estimator, "_unsaved_attributes", ())
     attributes = {
         key: value
         for key, value in vars(estimator).items()
-        if key.endswith("_") and not key.startswith("_")
+        if key.endswith("_") and not key.startswith("_") and key not in unsaved
     }
     return {
         "type": "estimator",
@@ -475,16 +478,30 @@ def _float_to_json(value):
 # --- decoding ------------------------------------------------------------------
 
 
-def _decode_estimator(description, arrays, name):
-    from sklearn.base import BaseEstimator
+# The classes a model file may name, each registered by ``register_model``.
+MODEL_CLASSES = {}
 
+
+def register_model(cls):
+    """Class decorator: models of ``cls`` may be loaded from files.
+
+    ``cls`` must check what it is loaded with in ``_check_loaded()`` (called after
+    its parameters and fitted attributes are set), raising ValueError.
+    """
+    if not callable(getattr(cls, "_check_loaded", None)):
+        raise TypeError(f"{cls.__name__} has no _check_loaded()")
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def _decode_estimator(description, arrays, name):
     import fastem
 
     class_name = description.get("class")
-    cls = getattr(fastem, class_name, None) if isinstance(class_name, str) else None
-    # Only a class that checks what it was loaded with (_check_loaded) is loaded.
-    loadable = isinstance(cls, type) and issubclass(cls, BaseEstimator)
-    if not (loadable and hasattr(cls, "_check_loaded")):
+    if isinstance(class_name, str) and class_name in fastem.__all__:
+        getattr(fastem, class_name)  # imports (so registers) a public model class
+    cls = MODEL_CLASSES.get(class_name) if isinstance(class_name, str) else None
+    if cls is None:
         raise ValueError(f"{name} holds an unknown model class: {class_name!r}")
     params = _decode_fields(description.get("params"), arrays, name)
     attributes = _decode_fields(description.get("attributes"), arrays, name)

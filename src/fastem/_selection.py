@@ -57,7 +57,7 @@ _SCORE_CHUNK_ROWS = 65536
 _TABLE_COLUMNS = (
     ("n_components", np.int64),
     ("covariance_type", str),
-    ("prior", str),
+    ("prior", object),  # None, as in best_params_, or the prior's label
     ("log_likelihood", np.float64),
     ("n_parameters", np.int64),
     ("bic", np.float64),
@@ -181,8 +181,9 @@ def select(
         ``best_estimator_``, ``best_params_``, ``best_index_``, ``estimators_`` and
         ``table``: a pandas DataFrame when pandas is installed, else a NumPy structured
         array, with one row per model, ordered by prior, covariance type and number
-        of components, and the columns n_components, covariance_type, prior (a
-        label: 'none' for None), log_likelihood (total over the rows, not the mean),
+        of components, and the columns n_components, covariance_type, prior (None
+        as in ``best_params_``, a prior's name, or the repr of a GaussianPrior; an
+        object column), log_likelihood (total over the rows, not the mean),
         n_parameters, bic, aic, icl, converged, n_iter, warm_started and degenerate.
         A model is degenerate when some component's covariance exceeds
         ``reg_covar`` by less than sqrt(eps) times the data's mean variance along
@@ -412,9 +413,8 @@ def _log_likelihood_and_entropy(estimator, X):
 
 
 def _prior_label(prior):
-    if prior is None:
-        return "none"
-    return prior if isinstance(prior, str) else repr(prior)
+    """The table's prior: None and names as they are, a GaussianPrior by its repr."""
+    return prior if prior is None or isinstance(prior, str) else repr(prior)
 
 
 def _row(estimator, X, prior, warm_started):
@@ -512,7 +512,7 @@ def _warn_about(rows):
         )
     if failed:
         names = ", ".join(
-            f"({row['n_components']}, {row['covariance_type']!r}, {row['prior']})"
+            f"({row['n_components']}, {row['covariance_type']!r}, {row['prior']!r})"
             for row in failed
         )
         warnings.warn(

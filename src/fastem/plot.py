@@ -7,7 +7,8 @@ Each function draws on ``ax`` (a new figure's axes when None) and returns the ax
 - :func:`plot_components_2d`: scatter of the data coloured by component, with each
   component's covariance ellipses or the mixture's density contours, on two features;
 - :func:`plot_lower_bound`: the lower bound at each EM iteration of the best run;
-- :func:`plot_criterion`: BIC or AIC against the number of components.
+- :func:`plot_criterion`: BIC or AIC against the number of components, of fitted
+  models or of :func:`fastem.select`'s result.
 
 On more features than the picture has, components are drawn as their marginals on
 the chosen features (a Gaussian's marginal keeps the sub-vector of its mean and the
@@ -16,6 +17,8 @@ sub-matrix of its covariance).
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
+
+from ._selection import SelectionResult, _prior_label
 
 __all__ = [
     "plot_components_2d",
@@ -165,9 +168,8 @@ def plot_components_2d(
     sd = np.sqrt(np.diagonal(covariances, axis1=1, axis2=2))
     low, high = np.min(means - 3 * sd, axis=0), np.max(means + 3 * sd, axis=0)
     if X is not None:
-        X = _as_2d(X, np.shape(model.means_)[1])
-        labels = model.predict(X)
-        points = X[:, list(features)]
+        points = _as_2d(X, np.shape(model.means_)[1])[:, list(features)]
+        labels = model.predict(X)  # X as given: a DataFrame keeps its feature names
         colours = np.array([f"C{k % 10}" for k in range(len(weights))])[labels]
         ax.scatter(points[:, 0], points[:, 1], s=6, c=colours, alpha=0.6, lw=0)
         low = np.minimum(low, np.nanmin(points, axis=0))
@@ -254,17 +256,18 @@ def plot_lower_bound(model, *, ax=None):
 def plot_criterion(models, X=None, *, criterion="bic", ax=None):
     """An information criterion against the number of components.
 
-    One line per covariance type (and per criterion); the best (lowest) value of
-    each criterion is starred.
+    One line per covariance type and prior (and per criterion); the best (lowest)
+    value of each criterion is starred. Models whose fit failed (NaN) are left out.
 
     Parameters
     ----------
-    models : sequence of fitted GaussianMixture, or a table
-        Fitted models (their criterion is computed on ``X``), or a table of
-        results: a mapping or DataFrame with the columns ``n_components``, the
-        criterion's name and optionally ``covariance_type``.
+    models : sequence of fitted GaussianMixture, SelectionResult, or a table
+        Fitted models (their criterion is computed on ``X``), the result of
+        :func:`fastem.select` (its table), or a table of results: a mapping,
+        DataFrame or structured array with the columns ``n_components``, the
+        criterion's name and optionally ``covariance_type`` and ``prior``.
     X : array-like of shape (n_samples, n_features)
-        Needed with models, ignored with a table.
+        Needed with models, ignored with a table or a SelectionResult.
     criterion : {"bic", "aic"} or sequence of them, default="bic"
     ax : matplotlib Axes, optional
 
@@ -278,16 +281,16 @@ def plot_criterion(models, X=None, *, criterion="bic", ax=None):
     table = _criterion_table(models, X, criteria)
     ax = _new_axes(ax)
     styles = {"bic": "-", "aic": "--"}
-    types = list(dict.fromkeys(table["covariance_type"]))
+    lines = list(dict.fromkeys(table["line"]))
     for name in criteria:
         values = table[name]
-        best = np.argmin(values)
-        for t, covariance_type in enumerate(types):
-            rows = np.flatnonzero(table["covariance_type"] == covariance_type)
+        best = np.nanargmin(values)
+        for t, line in enumerate(lines):
+            rows = np.flatnonzero(table["line"] == line)
             rows = rows[np.argsort(table["n_components"][rows])]
-            label = name.upper() if covariance_type == "" else covariance_type
-            if len(criteria) > 1 and covariance_type != "":
-                label = f"{name.upper()} {covariance_type}"
+            label = name.upper() if line == "" else line
+            if len(criteria) > 1 and line != "":
+                label = f"{name.upper()} {line}"
             ax.plot(
                 table["n_components"][rows],
                 values[rows],
@@ -314,22 +317,42 @@ def plot_criterion(models, X=None, *, criterion="bic", ax=None):
     return ax
 
 
+def _line_label(covariance_type, prior):
+    """The name of a line of :func:`plot_criterion`: its covariance type, and its
+    prior's label (as in :func:`fastem.select`'s table) unless there is none
+    (None, or NaN in a table read back from a file)."""
+    if prior is None or (isinstance(prior, float) and np.isnan(prior)):
+        return covariance_type
+    return f"{covariance_type}, prior {prior}"
+
+
+def _column_names(table):
+    """The columns of a mapping, a DataFrame or a structured array; None otherwise."""
+    names = getattr(getattr(table, "dtype", None), "names", None)
+    if names is None and hasattr(table, "keys"):
+        names = list(table.keys())
+    return names
+
+
 def _criterion_table(models, X, criteria):
-    """Columns n_components, covariance_type and each criterion, as arrays."""
-    if hasattr(models, "keys"):
-        missing = [c for c in ["n_components", *criteria] if c not in models.keys()]
+    """Columns n_components, line (the name of each row's line) and each
+    criterion, as arrays."""
+    if isinstance(models, SelectionResult):
+        models = models.table
+    names = _column_names(models)
+    if names is not None:
+        missing = [c for c in ["n_components", *criteria] if c not in names]
         if missing:
             raise ValueError(f"the table has no column(s) {missing}")
         n_components = np.asarray(models["n_components"])
-        types = (
-            models["covariance_type"]
-            if "covariance_type" in models.keys()
-            else [""] * len(n_components)
-        )
-        table = {
-            "n_components": n_components,
-            "covariance_type": np.asarray(types, dtype=str),
-        }
+
+        def column(name, default):
+            if name in names:
+                return np.asarray(models[name], dtype=object)
+            return np.full(len(n_components), default, dtype=object)
+
+        lines = map(_line_label, column("covariance_type", ""), column("prior", None))
+        table = {"n_components": n_components, "line": np.array(list(lines))}
         for name in criteria:
             table[name] = np.asarray(models[name], dtype=np.float64)
         return table
@@ -340,7 +363,12 @@ def _criterion_table(models, X, criteria):
         raise ValueError("X is needed to compute the criterion of fitted models")
     table = {
         "n_components": np.array([m.n_components for m in models]),
-        "covariance_type": np.array([m.covariance_type for m in models]),
+        "line": np.array(
+            [
+                _line_label(m.covariance_type, _prior_label(getattr(m, "prior", None)))
+                for m in models
+            ]  # scikit-learn's GaussianMixture has no prior
+        ),
     }
     for name in criteria:
         table[name] = np.array([getattr(m, name)(X) for m in models])
