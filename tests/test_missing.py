@@ -398,13 +398,49 @@ def test_fit_reaches_the_scipy_optimize_maximum(n_components):
 # --- bad input ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["fit", "score_samples", "predict", "impute"])
-def test_empty_rows_raise(method):
-    gmm, X = fitted_on("full")
-    X = X.copy()
-    X[4] = np.nan
-    with pytest.raises(ValueError, match="Row 4 of X is entirely NaN"):
-        getattr(gmm, method)(X)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_rows_with_nothing_observed_add_nothing_and_get_the_prior_answer(
+    covariance_type,
+):
+    gmm, X = fitted_on(covariance_type)
+    X = with_holes(X, 0.2)
+    empty = [4, 17, 30]
+    X_empty = X.copy()
+    X_empty[empty] = np.nan
+    kept = np.setdiff1d(np.arange(len(X)), empty)
+    start = {
+        "weights_init": gmm.weights_,
+        "means_init": gmm.means_,
+        "precisions_init": gmm.precisions_,
+    }
+    params = dict(covariance_type=covariance_type, max_iter=5, tol=0, **start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with_empty = GaussianMixture(len(gmm.weights_), **params).fit(X_empty)
+        without = GaussianMixture(len(gmm.weights_), **params).fit(X_empty[kept])
+    # Nothing added to the statistics; the lower bound is per row of X.
+    for name in ("weights_", "means_", "covariances_"):
+        assert_allclose(getattr(with_empty, name), getattr(without, name), rtol=1e-10)
+    assert_allclose(
+        with_empty.lower_bounds_,
+        np.array(without.lower_bounds_) * len(kept) / len(X),
+        rtol=1e-12,
+    )
+    # The answer without observations: p = 1, the weights, the mixture's mean.
+    assert_array_equal(with_empty.score_samples(X_empty)[empty], 0.0)
+    assert_allclose(
+        with_empty.predict_proba(X_empty)[empty],
+        np.tile(with_empty.weights_, (3, 1)),
+        rtol=1e-14,
+    )
+    assert_array_equal(
+        with_empty.predict(X_empty)[empty], np.argmax(with_empty.weights_)
+    )
+    assert_allclose(
+        with_empty.impute(X_empty)[empty],
+        np.tile(with_empty.weights_ @ with_empty.means_, (3, 1)),
+        rtol=1e-12,
+    )
 
 
 def test_empty_columns_raise_in_fit_only():
@@ -443,9 +479,13 @@ def test_palmerpenguins_fitted_with_its_holes():
     palmerpenguins = pytest.importorskip("palmerpenguins")
     frame = palmerpenguins.load_penguins().select_dtypes("number")
     measures = frame.drop(columns="year").to_numpy()
-    # Rows 3 and 271 have no measurement at all.
-    with pytest.raises(ValueError, match="Row 3 of X is entirely NaN"):
-        GaussianMixture(3).fit(measures)
+    # Rows 3 and 271 have no measurement at all: the mixture's mean fills them.
+    empty = np.isnan(measures).all(axis=1)
+    assert np.flatnonzero(empty).tolist() == [3, 271]
+    model = GaussianMixture(3, random_state=0).fit(measures)
+    assert_allclose(
+        model.impute(measures)[empty], np.tile(model.weights_ @ model.means_, (2, 1))
+    )
     X = frame.to_numpy()
     X = (X - np.nanmean(X, axis=0)) / np.nanstd(X, axis=0)
     assert np.isnan(X).sum() == 8

@@ -70,7 +70,8 @@ class FrozenModel:
 
     def marginal(self, observed, missing):
         """The model of the ``observed`` columns alone (a FrozenModel of them), for
-        rows whose ``missing`` columns are NaN, with two more methods:
+        rows whose ``missing`` columns are NaN (``observed`` may be empty: its
+        ``score`` then gives the prior's answer, log p = 0), with two more methods:
         ``lift(stats)`` (statistics of the observed columns -> statistics of all
         columns, the missing ones as latent) and ``impute(X_observed, resp,
         random_state)`` (values for the missing columns).

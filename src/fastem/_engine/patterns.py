@@ -26,8 +26,9 @@ RESP_ONLY = {"log_prob": False, "resp": True, "labels": False}
 
 
 def check_missing(X, fitting=True):
-    """Reject what a NaN cannot stand for: infinities, all-NaN rows and, in data to
-    fit, all-NaN columns.
+    """Reject what a NaN cannot stand for: infinities and, in data to fit, all-NaN
+    columns (nothing could be estimated for them). A row that is entirely NaN is
+    fine: it contributes nothing to the likelihood or the statistics.
 
     Parameters
     ----------
@@ -44,8 +45,7 @@ def check_missing(X, fitting=True):
     Raises
     ------
     ValueError
-        If X holds +/-inf, a row that is entirely NaN, or (when fitting) a column
-        that is entirely NaN.
+        If X holds +/-inf, or (when fitting) a column that is entirely NaN.
     """
     if np.isfinite(np.sum(X)):  # no NaN and no infinity: one pass, no (n, d) mask
         return None
@@ -54,12 +54,6 @@ def check_missing(X, fitting=True):
     missing = np.isnan(X)
     if not missing.any():
         return None
-    empty_rows = np.flatnonzero(missing.all(axis=1))
-    if len(empty_rows):
-        raise ValueError(
-            f"Row {empty_rows[0]} of X is entirely NaN ({len(empty_rows)} such rows); "
-            "a row needs at least one observed value."
-        )
     empty_columns = np.flatnonzero(missing.all(axis=0)) if fitting else []
     if len(empty_columns):
         raise ValueError(
@@ -164,6 +158,8 @@ class MissingValueSource(ArraySource):
         latent) and the observed-data log-likelihood."""
 
         def pattern_stats(pattern, marginal, n_threads):
+            if len(pattern.observed) == 0:  # nothing observed: nothing to add
+                return model.zero_stats()
             observed_stats = marginal.zero_stats()
             for rows, block in self._chunks(pattern):
                 weight = (

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from scipy.special import logsumexp
 
 from .._engine.model import FrozenModel
 from .._kernels import get_backend
@@ -208,6 +209,19 @@ class GaussianMarginal(FrozenGaussianMixture):
             regression,
             conditional,
         )
+
+    def score(self, X, n_threads, log_prob, resp, labels):
+        if len(self.observed):
+            super().score(X, n_threads, log_prob, resp, labels)
+            return
+        # Nothing observed: p(x_O) = 1 and the responsibilities are the weights
+        # (log_norm is then log w_k); the label is the heaviest component.
+        if log_prob is not None:
+            log_prob[:] = 0.0
+        if resp is not None:
+            resp[:] = np.exp(self.log_norm - logsumexp(self.log_norm))
+        if labels is not None:
+            labels[:] = np.argmax(self.log_norm)
 
     def lift(self, observed_stats):
         """Statistics of all columns around the full means, from the kernels'
