@@ -20,6 +20,8 @@ import numpy as np
 
 from fastem import GaussianMixture
 from fastem._engine import sources as _sources
+from fastem._engine import streams
+from fastem._threads import effective_n_threads
 
 N_FEATURES, N_COMPONENTS = 8, 16
 BLOCK_ROWS = 500_000
@@ -77,7 +79,7 @@ def main():
     memory = iteration_seconds(_sources.ArraySource, reference.fit, X)
     in_memory = np.median(memory)
     print(
-        f"in memory ({_sources.effective_n_threads()} OpenMP threads): "
+        f"in memory ({effective_n_threads()} OpenMP threads): "
         f"{in_memory:.2f} s per iteration"
     )
     for threads in (1, 2):
@@ -92,7 +94,7 @@ def main():
         ):
             blocks = da.from_array(X, chunks=(BLOCK_ROWS, N_FEATURES))
             model = GaussianMixture(**params)
-            passes = iteration_seconds(_sources.DaskSource, model.fit, blocks)
+            passes = iteration_seconds(streams.DaskSource, model.fit, blocks)
             # The first pass also moves the rows to the worker (persist is lazy).
             per_pass = np.median(passes[1:]) if len(passes) > 1 else passes[0]
             error = np.max(np.abs(model.means_ - reference.means_))

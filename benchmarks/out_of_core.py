@@ -71,10 +71,10 @@ def peak_resident_bytes():
 def child(path, n_iter):
     """Fit in this process (a fresh one) and print the measurements as JSON."""
     from fastem import GaussianMixture
-    from fastem._engine import sources as _sources
+    from fastem._engine import streams
 
     timings = []
-    accumulate = _sources.ChunkSource.accumulate
+    accumulate = streams.ChunkSource.accumulate
 
     def timed_accumulate(self, *args):
         start, disk = time.perf_counter(), read_bytes()
@@ -88,7 +88,7 @@ def child(path, n_iter):
         )
         return stats
 
-    _sources.ChunkSource.accumulate = timed_accumulate
+    streams.ChunkSource.accumulate = timed_accumulate
     X = np.load(path, mmap_mode="r")
     model = GaussianMixture(N_COMPONENTS, max_iter=n_iter, tol=0.0, random_state=0)
     start, disk = time.perf_counter(), read_bytes()

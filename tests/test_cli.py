@@ -670,3 +670,33 @@ def test_progress_bar_on_a_terminal_only(fitted, tmp_path, capsys, monkeypatch):
     terminal.seek(0), terminal.truncate()
     assert main([str(a) for a in [*args, "-q", "-o", tmp_path / "m3"]]) == 0
     assert "EM run" not in terminal.getvalue()
+
+
+def test_npy_files_with_missing_values_fit_as_csv_files_do(tmp_path, data, capsys):
+    """A .npy file is memory-mapped and read in chunks: NaN in it is a missing value
+    there too, and the fit is the one of the same rows read from CSV."""
+    X = data.copy()
+    X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    X[5] = np.nan
+    np.save(tmp_path / "holes.npy", X)
+    csv = write_csv(tmp_path / "holes.csv", X)
+    for source in (tmp_path / "holes.npy", csv):
+        code, _, err = run(
+            ["fit", source, "-k", 2, "--seed", 0, "-o", f"{source}.model.npz"], capsys
+        )
+        assert code == 0, err
+    from_npy = load(f"{tmp_path / 'holes.npy'}.model.npz")
+    from_csv = load(f"{csv}.model.npz")
+    assert_allclose(from_npy.means_, from_csv.means_, rtol=1e-10)
+    code, out, err = run(
+        [
+            "impute",
+            f"{csv}.model.npz",
+            tmp_path / "holes.npy",
+            "-o",
+            tmp_path / "f.npy",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert not np.isnan(np.load(tmp_path / "f.npy")).any()

@@ -130,3 +130,28 @@ def test_partial_fit_bad_input():
         GaussianMixture(3, learning_decay=0.4).partial_fit(X)
     with pytest.raises(ValueError, match="chunk 1 has 3 columns"):
         model.partial_fit(iter([X, np.ones((4, 3))]))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_a_stream_with_missing_values_is_learnt_as_fit_learns_it(covariance_type):
+    """Each batch runs through the pattern source, as fit's rows do: the first batch
+    with NaN starts like fit, and a stream with holes recovers the mixture."""
+    truth, batches, held_out = stream(covariance_type)
+    rng = np.random.default_rng(1)
+    holed = batches.copy()
+    holed[rng.random(holed.shape) < 0.15] = np.nan
+    first = GaussianMixture(3, covariance_type=covariance_type, random_state=0)
+    first.partial_fit(holed[0])
+    fitted = GaussianMixture(
+        3, covariance_type=covariance_type, random_state=0, max_iter=1
+    ).fit(holed[0])
+    assert_allclose(first.means_, fitted.means_, rtol=1e-12)
+    online = GaussianMixture(3, covariance_type=covariance_type, random_state=0)
+    for batch in holed:
+        online.partial_fit(batch)
+    order = [
+        int(np.argmin(np.linalg.norm(truth.means - m, axis=1))) for m in online.means_
+    ]
+    assert sorted(order) == [0, 1, 2]
+    assert_allclose(online.means_, truth.means[order], atol=0.1)

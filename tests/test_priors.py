@@ -23,7 +23,8 @@ from _builders import (
 )
 from fastem import GaussianMixture, GaussianPrior
 from fastem._engine.patterns import MissingValueSource, mean_imputed
-from fastem._engine.sources import ArraySource, ChunkSource, as_source
+from fastem._engine.sources import ArraySource
+from fastem._engine.streams import ChunkSource, as_source
 from fastem._families import gaussian as gm
 from fastem._families.gaussian_prior import as_gaussian_prior, flat_degrees_of_freedom
 from fastem._gaussian_mixture import _data_moments

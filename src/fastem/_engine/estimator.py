@@ -19,8 +19,9 @@ from sklearn.utils.validation import (
 from .._persistence import save_model
 from .._threads import limit_blas_threads
 from .driver import run_em
-from .patterns import MissingValueSource, check_missing
-from .sources import ArraySource, ChunkSource, _is_dask_array, as_source
+from .patterns import MissingValueSource, rows_source
+from .sources import ArraySource
+from .streams import ChunkSource, _is_dask_array, as_source
 
 
 class FitContext:
@@ -81,12 +82,15 @@ class EMEstimator(DensityMixin, BaseEstimator):
 
     # --- hooks with defaults ------------------------------------------------
 
-    def _accepts_missing_values(self):
-        return self.__sklearn_tags__().input_tags.allow_nan
+    def _missing_values(self):
+        """What NaN in X is: an error (False), or a missing value handled one
+        missingness pattern at a time by the model's marginals ('patterns', where
+        the scikit-learn tags allow NaN) or by its kernel itself ('native')."""
+        return "patterns" if self.__sklearn_tags__().input_tags.allow_nan else False
 
     def _validate_rows(self, X, *, reset, fitting):
         """In-memory X validated as the model reads it (float32 / float64 arrays
-        here; NaN left for :func:`check_missing` where the model accepts it)."""
+        here; NaN left for ``check_missing`` where the model accepts it)."""
         return validate_data(
             self,
             X,
@@ -94,18 +98,19 @@ class EMEstimator(DensityMixin, BaseEstimator):
             reset=reset,
             ensure_min_samples=2 if fitting else 1,
             # check_missing finds NaN and rejects infinities in one pass.
-            ensure_all_finite=not self._accepts_missing_values(),
+            ensure_all_finite=not self._missing_values(),
         )
 
     def _in_memory_source(self, X, sample_weight, *, fitting):
         """The source over validated in-memory X: per missingness pattern if X has
-        NaN and the model accepts it."""
-        if not self._accepts_missing_values():
-            return ArraySource(X, sample_weight)
-        missing = check_missing(X, fitting)
-        if missing is None:
-            return ArraySource(X, sample_weight)
-        return MissingValueSource(X, missing, sample_weight)
+        NaN and the model's marginals handle it."""
+        if self._missing_values() == "patterns":
+            return rows_source(X, sample_weight, fitting)
+        return ArraySource(X, sample_weight)
+
+    def _as_source(self, X, **options):
+        """:func:`as_source` with this model's handling of NaN."""
+        return as_source(X, missing_values=self._missing_values(), **options)
 
     def _log_prior(self, context, params):
         return 0.0
@@ -209,7 +214,7 @@ class EMEstimator(DensityMixin, BaseEstimator):
     def _training_source(self, X, sample_weight):
         """X's data source, with ``n_samples``, ``n_features`` and ``dtype``;
         ``n_features_in_`` (and ``feature_names_in_``) set from X."""
-        source = as_source(X)
+        source = self._as_source(X)
         if source is None:
             X = self._validate_rows(X, reset=True, fitting=True)
             sample_weight = checked_sample_weight(sample_weight, X)
@@ -244,7 +249,8 @@ class EMEstimator(DensityMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), or chunks
             One batch; or an iterator, or a callable returning one, of 2-D chunks,
-            or a memory map / HDF5 / Zarr array: each chunk is one batch.
+            or a memory map / HDF5 / Zarr array: each chunk is one batch. Where the
+            model accepts NaN in ``fit``, batches may hold it too.
         y : Ignored
 
         Returns
@@ -258,7 +264,7 @@ class EMEstimator(DensityMixin, BaseEstimator):
             )
         self._check_online()
         n_features = getattr(self, "n_features_in_", None)
-        chunks = as_source(X, n_features=n_features, one_pass=True)
+        chunks = self._as_source(X, n_features=n_features, one_pass=True)
         # As in run_em: BLAS threads spinning beside tiny LAPACK calls cost ~20 ms
         # per batch on a loaded machine.
         with limit_blas_threads():
@@ -266,8 +272,8 @@ class EMEstimator(DensityMixin, BaseEstimator):
                 self._partial_fit_batch(X)
             else:
                 for _, chunk in chunks.validated_chunks():
-                    if chunk.shape[0]:
-                        self._partial_fit_batch(chunk)
+                    if chunk.n_samples:
+                        self._partial_fit_batch(chunk.X)
         return self
 
     def _check_online(self):
@@ -275,7 +281,7 @@ class EMEstimator(DensityMixin, BaseEstimator):
 
     def _partial_fit_batch(self, X):
         first = not self._is_fitted()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        X = self._validate_rows(X, reset=first, fitting=False)
         n_required = max(2, getattr(self, "n_components", 1))
         if first and X.shape[0] < n_required:
             raise ValueError(
@@ -283,7 +289,9 @@ class EMEstimator(DensityMixin, BaseEstimator):
                 f"n_samples >= max(2, n_components) = {n_required}, "
                 f"got {X.shape[0]}"
             )
-        context = self._begin_fit(ArraySource(X), online=True)
+        context = self._begin_fit(
+            self._in_memory_source(X, None, fitting=first), online=True
+        )
         if first:
             params = self._initialize(context, check_random_state(self.random_state))
         else:
@@ -310,7 +318,7 @@ class EMEstimator(DensityMixin, BaseEstimator):
     def _scoring_source(self, X):
         """The data source of X to score with the fitted model."""
         check_is_fitted(self)
-        source = as_source(X, n_features=self.n_features_in_, one_pass=True)
+        source = self._as_source(X, n_features=self.n_features_in_, one_pass=True)
         if source is not None:
             return source
         X = self._validate_rows(X, reset=False, fitting=False)

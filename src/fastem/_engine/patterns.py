@@ -102,6 +102,26 @@ def group_patterns(missing):
     ]
 
 
+def rows_source(X, sample_weight=None, fitting=False):
+    """The source over in-memory rows: per missingness pattern where X has NaN.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    sample_weight : ndarray of shape (n_samples,) or None
+    fitting : bool
+        Whether X is to be fitted (see :func:`check_missing`).
+
+    Returns
+    -------
+    ArraySource or MissingValueSource
+    """
+    missing = check_missing(X, fitting)
+    if missing is None:
+        return ArraySource(X, sample_weight)
+    return MissingValueSource(X, missing, sample_weight)
+
+
 class MissingValueSource(ArraySource):
     """Rows of an array with NaN, passed to the kernels one missingness pattern at a
     time (in chunks of gathered rows); the same methods as ``ArraySource``.
