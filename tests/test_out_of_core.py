@@ -130,6 +130,32 @@ def test_streamed_rows_with_missing_values_give_the_in_memory_fit(
 
 
 @ignore_convergence
+@pytest.mark.parametrize("scale", [1e-40, 1e120])
+@pytest.mark.parametrize("kind", [*SOURCE_KINDS, "dask"])
+def test_streamed_rows_at_extreme_scales_are_rescaled_as_in_memory(
+    kind, scale, tmp_path
+):
+    """Out of core too, data beyond 2**+-100 runs on an exactly rescaled copy (each
+    chunk as it is read): the fit is the in-memory one, not every variance at
+    reg_covar and one label for all rows."""
+    data = RandomData(seed=6, n_samples=400, n_components=2, n_features=2)
+    X = data.X["full"] * scale
+    params = dict(n_components=2, max_iter=10, tol=0.0, random_state=0)
+    want = GaussianMixture(**params).fit(X)
+    if kind == "dask":
+        da = pytest.importorskip("dask.array")
+        pytest.importorskip("distributed")
+        stored = da.from_array(X, chunks=(97, 2))
+    else:
+        stored = out_of_core(X, kind, tmp_path)
+    got = GaussianMixture(**params).fit(stored)
+    assert_close_fit(got, want)
+    assert len(np.unique(np.asarray(got.predict(stored)))) == 2
+    with pytest.raises(ValueError, match="cannot be represented in float64"):
+        GaussianMixture(2).fit(chunk_callable(X / scale * 1e200, rows=50))
+
+
+@ignore_convergence
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_streamed_fit_equals_the_in_memory_fit_on_real_data(covariance_type):
     X = load_iris().data

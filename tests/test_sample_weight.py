@@ -161,3 +161,15 @@ def test_weights_are_not_written():
     weight.setflags(write=False)
     GaussianMixture(3, random_state=0).fit(X, sample_weight=weight)
     assert_array_equal(weight, copy)
+
+
+@pytest.mark.parametrize("scale", [1e305, 1e306])
+def test_weights_too_large_to_sum_are_refused_clearly(scale):
+    X = RandomData(seed=2, n_samples=100).X["full"]
+    with pytest.raises(ValueError, match="sample_weight sums to .* would overflow"):
+        GaussianMixture(2, random_state=0).fit(X, sample_weight=np.full(100, scale))
+    # Scaled down, the same relative weights fit: the fit does not depend on scale.
+    model = GaussianMixture(2, random_state=0).fit(X, sample_weight=np.full(100, 1e3))
+    unit = GaussianMixture(2, random_state=0).fit(X)
+    assert np.isfinite(model.lower_bound_)
+    assert_allclose(model.means_, unit.means_, rtol=1e-10)

@@ -324,12 +324,11 @@ class GaussianMixture(EMEstimator):
                 f"fitted worst), not {type(source).__name__} data read in chunks"
             )
         initial = self._check_initial_parameters(source.n_features)
-        # Data at extreme scales runs on an exactly rescaled copy (2**-exponent).
-        exponent = gm.scale_exponent(source.X) if isinstance(source, ArraySource) else 0
+        # Data at extreme scales runs on an exactly rescaled copy (2**-exponent):
+        # in memory, or each chunk as it is read.
+        exponent = gm.scale_exponent(source.largest_magnitude(), source.dtype)
         if exponent:
-            source = self._in_memory_source(
-                np.ldexp(source.X, -exponent), source.sample_weight, fitting=True
-            )
+            source = source.scaled(exponent)
         weights_init, means_init, precisions_init = initial
         initial = (
             weights_init,

@@ -23,6 +23,10 @@ from .patterns import MissingValueSource, rows_source
 from .sources import ArraySource
 from .streams import ChunkSource, _is_dask_array, as_source
 
+# Row weights may sum to at most this: the weighted log-likelihood (|log p| of a row
+# can reach thousands) must stay within float64.
+MAX_TOTAL_WEIGHT = 1e300
+
 
 class FitContext:
     """What one fit (or one ``partial_fit`` batch) needs beyond the parameters.
@@ -482,10 +486,19 @@ def checked_sample_weight(sample_weight, X):
     Raises
     ------
     ValueError
-        If the weights are negative, NaN, infinite, all zero or not one per row.
+        If the weights are negative, NaN, infinite, all zero or not one per row,
+        or sum beyond ``MAX_TOTAL_WEIGHT``.
     """
     if sample_weight is None:
         return None
-    return _check_sample_weight(
+    sample_weight = _check_sample_weight(
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
+    total = float(np.sum(sample_weight))
+    if not total <= MAX_TOTAL_WEIGHT:
+        raise ValueError(
+            f"sample_weight sums to {total:.3g}: weighted sums of log-likelihoods "
+            "would overflow float64. Divide the weights by a constant (without a "
+            "prior the fit does not depend on their scale)."
+        )
+    return sample_weight

@@ -6,6 +6,8 @@ This module holds rows in memory (or memory-mapped, read as one array); rows wit
 NaN are in ``patterns``, rows streamed in chunks or held by Dask in ``streams``.
 """
 
+import copy
+
 import numpy as np
 
 from .._seeding import kmeans_plusplus
@@ -55,6 +57,16 @@ class ArraySource:
                 model.threads(self.n_threads, self.X.shape[0]),
             )
 
+    def largest_magnitude(self):
+        """max |x| over the rows, NaN ignored (0 for no rows)."""
+        return largest_magnitude(self.X)
+
+    def scaled(self, exponent):
+        """The same rows times 2**-exponent (exact), in a new in-memory source."""
+        scaled = copy.copy(self)
+        scaled.X = np.ldexp(self.X, -exponent)
+        return scaled
+
     def sample(self, size, random_state):
         """The source itself: in memory, initialisation reads every row."""
         return self
@@ -91,3 +103,13 @@ class ArraySource:
                 resp=resp,
                 labels=labels,
             )
+
+
+def largest_magnitude(X):
+    """max |x| over an array, NaN ignored (0 for an empty or all-NaN one)."""
+    if X.size == 0:
+        return 0.0
+    # Two reductions rather than np.abs(X), which would copy X; fmax and fmin skip
+    # NaN without a warning.
+    largest = max(np.fmax.reduce(X, axis=None), -np.fmin.reduce(X, axis=None))
+    return 0.0 if np.isnan(largest) else float(largest)

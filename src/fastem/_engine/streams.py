@@ -3,6 +3,7 @@ chunk callables) or held by Dask workers; each pass runs a frozen model's kernel
 them chunk by chunk (block by block) and adds up the statistics.
 """
 
+import copy
 import ctypes
 import mmap
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 from sklearn.utils.random import sample_without_replacement
 
 from .patterns import MissingValueSource, rows_source
-from .sources import ArraySource
+from .sources import ArraySource, largest_magnitude
 
 # Bytes of rows read per chunk out of core: the kernel's threads stay busy and the
 # per-chunk overhead is negligible, while memory stays far below a machine's.
@@ -179,6 +180,7 @@ class ChunkSource:
         self.dtype = None if dtype is None else _data_dtype(dtype)
         self._release = release
         self.missing_values = missing_values
+        self._exponent = 0
 
     @classmethod
     def from_sliceable(cls, X, n_features=None, missing_values=False):
@@ -209,6 +211,8 @@ class ChunkSource:
         index = -1
         for index, raw in enumerate(self._chunks()):
             chunk = _checked_chunk(raw, index, self.n_features, self.missing_values)
+            if self._exponent:
+                chunk = chunk.scaled(self._exponent)
             if self.n_features is None:
                 self.n_features = chunk.n_features
             if self.dtype is None:
@@ -239,6 +243,20 @@ class ChunkSource:
     def total_weight(self):
         """Sum of the row weights (the number of rows: chunks are unweighted)."""
         return float(self.n_samples)
+
+    def largest_magnitude(self):
+        """max |x| over the rows, NaN ignored: one pass."""
+        return max(
+            (chunk.largest_magnitude() for _, chunk in self.validated_chunks()),
+            default=0.0,
+        )
+
+    def scaled(self, exponent):
+        """The same rows times 2**-exponent (exact), each chunk scaled as it is
+        read."""
+        scaled = copy.copy(self)
+        scaled._exponent = self._exponent + exponent
+        return scaled
 
     def accumulate(self, model):
         """One fused E-step pass over all chunks, as :meth:`ArraySource.accumulate`."""
@@ -347,6 +365,10 @@ def _checked_block(block, n_features, missing_values, block_info=None):
     return _checked_chunk(block, index, n_features, missing_values).X
 
 
+def _block_largest_magnitude(block):
+    return np.array([[largest_magnitude(block)]])
+
+
 def _block_score(block, model, missing_values, wanted, which):
     return _rows(block, missing_values).score(model, **wanted)[which]
 
@@ -391,6 +413,19 @@ class DaskSource:
     @property
     def total_weight(self):
         return float(self.n_samples)
+
+    def largest_magnitude(self):
+        """max |x| over the rows, NaN ignored: one pass on the workers."""
+        per_block = self.X.map_blocks(
+            _block_largest_magnitude, dtype=np.float64, chunks=(1, 1)
+        )
+        return float(np.max(per_block.compute(), initial=0.0))
+
+    def scaled(self, exponent):
+        """The same rows times 2**-exponent (exact), persisted on the workers."""
+        scaled = copy.copy(self)
+        scaled.X = self.X.map_blocks(np.ldexp, -exponent, dtype=self.dtype).persist()
+        return scaled
 
     def accumulate(self, model):
         """One fused E-step on the workers, statistics summed here in block order."""

@@ -505,8 +505,10 @@ def stats_from_random_resp(
 _RESCALE_EXPONENT = 100
 
 
-def scale_exponent(X):
-    """e such that X * 2**-e has its largest magnitude in [0.5, 1), or 0.
+def scale_exponent(largest, dtype):
+    """e such that X * 2**-e has its largest magnitude in [0.5, 1), or 0, for data X
+    of ``dtype`` whose largest magnitude is ``largest`` (see the sources'
+    ``largest_magnitude``).
 
     Returns 0 for data whose largest magnitude lies within 2**+-100: it is fitted as it
     is, exactly as scikit-learn does. Beyond, squared sums over many rows overflow
@@ -519,17 +521,14 @@ def scale_exponent(X):
         If the covariances or precisions of such data cannot be represented in X's
         dtype (|x| beyond about 2**+-508 in float64, 2**+-60 in float32).
     """
-    # Two reductions rather than np.abs(X), which would copy X (NaN-aware: X may
-    # hold missing values).
-    largest = max(float(np.nanmax(X)), -float(np.nanmin(X))) if X.size else 0.0
     if largest == 0.0:
         return 0
     exponent = math.frexp(largest)[1]
-    limit = 508 if X.dtype == np.float64 else 60
+    limit = 508 if dtype == np.float64 else 60
     if abs(exponent) > limit:
         raise ValueError(
             f"The largest magnitude in X is {largest:.3g}: the covariances and "
-            f"precisions of data at this scale cannot be represented in {X.dtype}. "
-            + ("Convert X to float64." if X.dtype == np.float32 else "Rescale X.")
+            f"precisions of data at this scale cannot be represented in {dtype}. "
+            + ("Convert X to float64." if dtype == np.float32 else "Rescale X.")
         )
     return exponent if abs(exponent) > _RESCALE_EXPONENT else 0
