@@ -700,3 +700,12 @@ def test_npy_files_with_missing_values_fit_as_csv_files_do(tmp_path, data, capsy
     )
     assert code == 0, err
     assert not np.isnan(np.load(tmp_path / "f.npy")).any()
+
+
+def test_select_takes_missing_values_as_fit_does(tmp_path, data, capsys):
+    X = data.copy()
+    X[np.random.default_rng(2).random(X.shape) < 0.1] = np.nan
+    csv = write_csv(tmp_path / "holes.csv", X)
+    code, out, err = run(["select", csv, "-k", 1, 2, 3, "--seed", 0], capsys)
+    assert code == 0, err
+    assert "best by bic" in out

@@ -271,7 +271,7 @@ def test_split_start_cuts_the_heaviest_component_along_its_principal_axis():
         ]
     )
     two = GaussianMixture(2, random_state=0).fit(X)
-    start = _selection._split_start(two, X)
+    start = two._split_heaviest(X)
     means = start["means_init"][np.argsort(start["means_init"][:, 1])]
     order = np.argsort(means[:2, 0])
     assert_allclose(means[:2][order], [[-3, 0], [3, 0]], atol=0.2)
@@ -302,7 +302,7 @@ def test_same_results_for_any_number_of_jobs():
 def test_parallel_jobs_share_the_threads(monkeypatch):
     seen = {}
 
-    def record(covariance_type, prior, ks, **kwargs):
+    def record(point, ks, **kwargs):
         seen["kernel"] = effective_n_threads()
         seen["blas"] = {
             info["num_threads"]
@@ -312,7 +312,7 @@ def test_parallel_jobs_share_the_threads(monkeypatch):
         return []
 
     monkeypatch.setattr(_selection, "_fit_chain", record)
-    _selection._fit_chain_limited("full", None, [1], threads=1, X=None)
+    _selection._fit_chain_limited({}, [1], threads=1, X=None)
     assert seen["kernel"] == 1
     assert seen["blas"] <= {1}
 
@@ -458,8 +458,8 @@ def test_bad_arguments_are_named(kwargs, error, message):
 
 
 def test_bad_data_is_rejected():
-    with pytest.raises(ValueError, match="NaN"):
-        select(np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 1.0]]), n_components=[1])
+    with pytest.raises(ValueError, match="infinity"):
+        select(np.array([[0.0, 1.0], [np.inf, 2.0], [1.0, 1.0]]), n_components=[1])
     with pytest.raises(ValueError, match="minimum of 2"):
         select(np.zeros((1, 2)), n_components=[1])
 
@@ -620,3 +620,33 @@ def test_estimator_in_a_pipeline_with_feature_names():
     model = pipeline[-1]
     assert_array_equal(model.feature_names_in_, iris.data.columns)
     assert pipeline.predict(iris.data).shape == (150,)
+
+
+def test_missing_values_are_selected_over_as_fit_takes_them():
+    """select, GaussianMixtureIC and their models take NaN as fit does: each row of
+    the table is the model fit gives on the same data."""
+    X = blobs(0).copy()
+    X[np.random.default_rng(1).random(X.shape) < 0.15] = np.nan
+    X[3] = np.nan  # nothing observed
+    result = select(
+        X, n_components=[1, 2, 3], covariance_types=("full", "diag"),
+        warm_start=False, random_state=0,
+    )  # fmt: skip
+    for estimator in result.estimators_:
+        refit = GaussianMixture(
+            estimator.n_components,
+            covariance_type=estimator.covariance_type,
+            random_state=0,
+        ).fit(X)
+        assert_allclose(estimator.means_, refit.means_, rtol=1e-12)
+    row = result.best_index_
+    assert_allclose(
+        result.table["log_likelihood"][row],
+        result.best_estimator_.score(X) * len(X),
+        rtol=1e-12,
+    )
+    model = GaussianMixtureIC([1, 2, 3], random_state=0).fit(X)
+    assert model.predict(X).shape == (len(X),)
+    assert np.isfinite(model.bic(X))
+    warm = select(X, n_components=[1, 2, 3], covariance_types="full", random_state=0)
+    assert warm.best_params_["n_components"] == result.best_params_["n_components"]

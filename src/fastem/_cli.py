@@ -458,7 +458,7 @@ def _select_arguments(parser):
 
 
 def _select(args):
-    from ._selection import _TABLE_COLUMNS, select
+    from ._selection import select
 
     _check_outputs(args.output, args.table)
     X, columns = _read_data(args)
@@ -472,7 +472,12 @@ def _select(args):
         random_state=args.random_state,
         n_jobs=args.jobs,
     )
-    table = {name: np.asarray(result.table[name]) for name, _ in _TABLE_COLUMNS}
+    names = (
+        result.table.dtype.names
+        if isinstance(result.table, np.ndarray)
+        else list(result.table.columns)
+    )
+    table = {name: np.asarray(result.table[name]) for name in names}
     if args.table is not None:
         write_table(args.table, table)
     best = result.best_estimator_

@@ -6,6 +6,7 @@ from collections import namedtuple
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -24,6 +25,11 @@ from ._latent.mixture import (
     worst_rows,
 )
 from ._persistence import register_model
+
+# A component is degenerate when, along some direction, its covariance exceeds
+# reg_covar by less than this fraction of the data's mean variance per feature (see
+# GaussianMixture._is_degenerate_fit).
+DEGENERATE_RTOL = np.sqrt(np.finfo(np.float64).eps)
 
 # Rows whose mean centres the sums of a prior's data moments (see _data_moments).
 _MOMENTS_SAMPLE_ROWS = 4096
@@ -601,6 +607,71 @@ class GaussianMixture(EMEstimator):
             ),
             self.covariance_type,
         )
+
+    # --- model selection (fastem.select) ------------------------------------
+
+    def _split_heaviest(self, X):
+        """weights_init, means_init, precisions_init for K + 1 components: the fitted
+        K-component model with its heaviest component split in two.
+
+        The rows the model assigns to that component are cut by the hyperplane through
+        their mean normal to their principal axis; each half then gets the mean and
+        covariance of its rows (as after a hard-assignment initialisation). None when
+        the component holds fewer than two rows or its halves give a singular
+        covariance.
+        Rows with NaN are placed mean-imputed. (:func:`fastem.select`'s warm start
+        along K.)
+        """
+        labels = self.predict(X)
+        if not sp.issparse(X) and np.isnan(X).any():
+            X = mean_imputed(X)  # the split's geometry; EM then fits the NaN
+        heaviest = int(np.argmax(self.weights_))
+        rows = np.flatnonzero(labels == heaviest)
+        if rows.size < 2:
+            return None
+        held = np.asarray(X[rows], dtype=np.float64)
+        centred = held - held.mean(axis=0)
+        # The principal axis is the first right singular vector of the centred rows.
+        axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+        side = centred @ axis > 0.0
+        if side.all() or not side.any():
+            return None
+        k = self.n_components
+        labels[rows[side]] = k
+        stats = gm.stats_from_labels(X, labels, k + 1, self.covariance_type)
+        eps = 10 * np.finfo(X.dtype).eps
+        try:
+            mass, means, covariances = gm.maximize(
+                stats, self.covariance_type, self.reg_covar, eps
+            )
+            precisions_chol = gm.precision_cholesky(covariances, self.covariance_type)
+        except ValueError:
+            return None
+        return {
+            "weights_init": mass / mass.sum(),
+            "means_init": means,
+            "precisions_init": gm.precisions_from_cholesky(
+                precisions_chol, self.covariance_type
+            ),
+        }
+
+    def _is_degenerate_fit(self, data_variance):
+        """Whether some component's variance (over directions) exceeds
+        ``reg_covar`` by at most DEGENERATE_RTOL times ``data_variance``, the data's
+        mean variance per feature: its rows lie on a lower-dimensional set
+        (repeated values, collinear rows), where the likelihood grows without bound
+        as reg_covar -> 0."""
+        floor = self.reg_covar + DEGENERATE_RTOL * data_variance
+        covariances = np.asarray(self.covariances_, dtype=np.float64)
+        if self.covariance_type in ("full", "tied"):
+            covariances = np.linalg.eigvalsh(covariances)
+        return bool(np.min(covariances) <= floor)
+
+    def _is_fit_failure(self, error):
+        return gm.SINGULAR_COVARIANCE_MESSAGE in str(error)
+
+    def _fit_failure_message(self):
+        return gm.SINGULAR_COVARIANCE_MESSAGE
 
     # --- using a fitted model ------------------------------------------------
 

@@ -18,7 +18,7 @@ sub-matrix of its covariance).
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._selection import SelectionResult, _prior_label
+from ._selection import SelectionResult, grid_label
 
 __all__ = [
     "plot_components_2d",
@@ -365,7 +365,7 @@ def _criterion_table(models, X, criteria):
         "n_components": np.array([m.n_components for m in models]),
         "line": np.array(
             [
-                _line_label(m.covariance_type, _prior_label(getattr(m, "prior", None)))
+                _line_label(m.covariance_type, grid_label(getattr(m, "prior", None)))
                 for m in models
             ]  # scikit-learn's GaussianMixture has no prior
         ),

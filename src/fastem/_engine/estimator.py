@@ -128,6 +128,15 @@ class EMEstimator(DensityMixin, BaseEstimator):
         self.lower_bound_ = result.lower_bound - change
         self.lower_bounds_ = [value - change for value in result.lower_bounds]
 
+    def _is_fit_failure(self, error):
+        """Whether ``error``, a ValueError from fit, is a way this model's fit can
+        fail on data (which :func:`fastem.select` records as a failed model)."""
+        return False
+
+    def _fit_failure_message(self):
+        """What to tell a user whose fits failed so (see ``_is_fit_failure``)."""
+        return ""
+
     def _is_fitted(self):
         return hasattr(self, self._fitted_attribute)
 
