@@ -5,7 +5,9 @@ X read as it is and never written, exact statistics for tight clusters far from 
 origin, a safe exp, and ValueError (not a crash) on bad arguments.
 """
 
+import contextvars
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
+import fastem
 from _builders import (
     BOUNDARY_ROW_COUNTS,
     COVARIANCE_TYPES,
@@ -29,7 +32,14 @@ from _builders import (
     with_layout,
 )
 from fastem import _gaussian_math as gm
-from fastem._kernels import BACKENDS, COMPILED, COMPILED_VARIANT, _platform, _reference
+from fastem._kernels import (
+    BACKENDS,
+    COMPILED,
+    COMPILED_VARIANT,
+    _platform,
+    _reference,
+    get_backend,
+)
 from fastem._threads import limit_blas_threads
 
 # Kernel vs twin, relative to the sum of absolute terms of each statistic. The kernel
@@ -163,6 +173,62 @@ def test_variants_are_ordered_by_what_they_need():
     assert not _platform.x86_64_v4_supported() or _platform.x86_64_v3_supported()
     levels = ["baseline", "x86-64-v3", "x86-64-v4"]
     assert list(COMPILED) == [level for level in levels if level in COMPILED]
+
+
+# --- choosing the backend -------------------------------------------------------------
+
+
+def test_use_backend_called_alone_switches_until_the_next_call():
+    """The README's bare ``fastem.use_backend("numpy")`` switches (run in a copy of
+    the context, so that the switch ends with this test)."""
+
+    def calls():
+        fastem.use_backend("numpy")
+        assert get_backend() is _reference
+        fastem.use_backend("cython-baseline")
+        assert get_backend() is COMPILED["baseline"]
+
+    contextvars.copy_context().run(calls)
+    assert get_backend() is BACKENDS["cython"]
+
+
+def test_use_backend_rejects_a_bad_name_at_the_call():
+    with pytest.raises(ValueError, match=r"backend must be one of \[.*'numpy'"):
+        fastem.use_backend("fortran")
+    assert get_backend() is BACKENDS["cython"]
+
+
+def test_use_backend_in_a_with_block_restores_the_previous_one():
+    with fastem.use_backend("numpy"):
+        assert get_backend() is _reference
+        with fastem.use_backend("cython-baseline"):
+            assert get_backend() is COMPILED["baseline"]
+        assert get_backend() is _reference
+    assert get_backend() is BACKENDS["cython"]
+    with pytest.raises(KeyError), fastem.use_backend("numpy"):
+        raise KeyError
+    assert get_backend() is BACKENDS["cython"]
+
+
+def test_use_backend_leaves_other_threads_alone():
+    """A joblib or Dask worker thread keeps its backend while another thread is in
+    a ``with fastem.use_backend(...)`` block."""
+    entered, checked = threading.Event(), threading.Event()
+    seen = []
+
+    def switching():
+        with fastem.use_backend("numpy"):
+            entered.set()
+            checked.wait(timeout=30)
+            seen.append(get_backend())
+
+    thread = threading.Thread(target=switching)
+    thread.start()
+    assert entered.wait(timeout=30)
+    seen.append(get_backend())
+    checked.set()
+    thread.join()
+    assert seen == [BACKENDS["cython"], _reference]
 
 
 # --- kernel == twin on random problems ------------------------------------------------
