@@ -1,0 +1,142 @@
+"""Threads across the process: the BLAS limit of fits running in several threads at
+once, and in a child forked while a limit was on."""
+
+import os
+import threading
+import time
+import traceback
+
+import pytest
+from threadpoolctl import threadpool_info
+
+from _builders import RandomData
+from fastem import GaussianMixture
+from fastem._threads import limit_blas_threads
+
+# --- BLAS limits ---------------------------------------------------------------------
+
+
+def blas_threads():
+    """The thread count of each BLAS library loaded in this process."""
+    return [
+        pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"
+    ]
+
+
+@pytest.fixture
+def blas_threads_before():
+    """The BLAS thread counts now; more than one, or a limit left behind cannot show.
+    (Not set here with threadpoolctl: the thread that sets a limit would own the
+    BLAS pool and every other thread's limit would do nothing.)"""
+    before = blas_threads()
+    if not before or min(before) < 2:
+        pytest.skip("BLAS runs on one thread here: a limit left behind would not show")
+    return before
+
+
+def run_threads(*targets):
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+
+
+def run_in_forked_child(function, timeout=60):
+    """Run ``function()`` in a child of ``os.fork()``; fail unless it returns within
+    ``timeout`` seconds (a hung child is killed)."""
+    pid = os.fork()
+    if pid == 0:  # the child: never back into pytest
+        status = 1
+        try:
+            function()
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail(f"the forked child did not finish in {timeout} s")
+
+
+def test_blas_limits_overlapping_in_two_threads_restore_the_first_setting(
+    blas_threads_before,
+):
+    """A enters, B enters, A leaves, B leaves: BLAS on one thread while both are
+    inside, then the setting from before, and limits still work."""
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with limit_blas_threads():
+            a_in.set()
+            assert b_in.wait(timeout=30)
+        a_out.set()
+
+    def second():
+        assert a_in.wait(timeout=30)
+        with limit_blas_threads():
+            seen["both inside"] = blas_threads()
+            b_in.set()
+            assert a_out.wait(timeout=30)
+
+    run_threads(first, second)
+    assert seen["both inside"] == [1] * len(blas_threads_before)
+    assert blas_threads() == blas_threads_before
+    with limit_blas_threads():
+        assert blas_threads() == [1] * len(blas_threads_before)
+    assert blas_threads() == blas_threads_before
+
+
+def test_concurrent_fits_leave_the_blas_threads_as_they_were(blas_threads_before):
+    X = RandomData(seed=0, n_samples=5000).X["full"]
+    start = threading.Barrier(4)
+
+    def fits():
+        start.wait(timeout=30)
+        for seed in range(5):
+            GaussianMixture(3, max_iter=5, random_state=seed).fit(X)
+
+    run_threads(*[fits] * 4)
+    assert blas_threads() == blas_threads_before
+
+
+def test_a_child_forked_inside_a_blas_limit_gets_the_setting_back(
+    blas_threads_before,
+):
+    """The limit of a thread that does not exist in the child is lifted there, and
+    the child limits and fits as any process."""
+    inside, leave = threading.Event(), threading.Event()
+
+    def holding():
+        with limit_blas_threads():
+            inside.set()
+            assert leave.wait(timeout=30)
+
+    def child():
+        assert blas_threads() == blas_threads_before
+        with limit_blas_threads():
+            assert blas_threads() == [1] * len(blas_threads_before)
+        assert blas_threads() == blas_threads_before
+        GaussianMixture(2, init_params="random_from_data", random_state=0).fit(
+            RandomData(seed=0).X["diag"]
+        )
+
+    thread = threading.Thread(target=holding)
+    thread.start()
+    try:
+        assert inside.wait(timeout=30)
+        run_in_forked_child(child)
+    finally:
+        leave.set()
+        thread.join()
+    assert blas_threads() == blas_threads_before
