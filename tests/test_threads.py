@@ -1,17 +1,48 @@
-"""Threads across the process: the BLAS limit of fits running in several threads at
-once, and in a child forked while a limit was on."""
+"""Threads across the process: the same bits for any number of threads from every
+initialisation, and the BLAS limit of fits running in several threads at once and in
+a child forked while a limit was on."""
 
 import os
 import threading
 import time
 import traceback
 
+import numpy as np
 import pytest
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from _builders import RandomData
+from _builders import RandomData, assert_identical_fit
 from fastem import GaussianMixture
 from fastem._threads import limit_blas_threads
+
+# --- the same bits for any number of threads -----------------------------------------
+
+# Data on which scikit-learn's float32 KMeans labels differ for 1, 2 and 3 threads.
+THREAD_SENSITIVE = RandomData(
+    seed=2, n_samples=20_000, n_components=8, n_features=2, spread=1.0
+)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "init_params", ["kmeans", "k-means++", "random", "random_from_data"]
+)
+def test_every_initialisation_gives_the_same_bits_for_any_number_of_threads(
+    init_params, dtype
+):
+    X = THREAD_SENSITIVE.X["full"].astype(dtype)
+    fits = []
+    for n_threads in (1, 2, 3):
+        with threadpool_limits(limits=n_threads, user_api="openmp"):
+            fits.append(
+                GaussianMixture(
+                    8, init_params=init_params, max_iter=5, random_state=2
+                ).fit(X)
+            )
+    assert_identical_fit(fits[1], fits[0])
+    assert_identical_fit(fits[2], fits[0])
+
 
 # --- BLAS limits ---------------------------------------------------------------------
 

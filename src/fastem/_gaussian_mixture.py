@@ -500,9 +500,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 X, K, covariance_type, random_state, sample_weight
             )
         if self.init_params == "kmeans":
-            labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(
-                X, sample_weight=sample_weight
-            )
+            # On float64: scikit-learn's KMeans adds its threads' sums in an order
+            # that depends on their number, which in float32 changes the labels
+            # (in float64, only the last bits of the centres). A copy of our own,
+            # so KMeans may centre it in place.
+            X_kmeans = np.array(X, dtype=np.float64, order="C")
+            labels = KMeans(
+                n_clusters=K, n_init=1, random_state=random_state, copy_x=False
+            ).fit(X_kmeans, sample_weight=sample_weight)
             labels = labels.labels_
         else:
             if self.init_params == "random_from_data":
