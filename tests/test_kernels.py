@@ -2,11 +2,15 @@
 
 Also the kernels' own promises: the same bits for any number of threads, the caller's
 X read as it is and never written, exact statistics for tight clusters far from the
-origin, a safe exp, and ValueError (not a crash) on bad arguments.
+origin, a safe exp, ValueError (not a crash) on bad arguments and MemoryError (not a
+crash) where a thread's scratch cannot be allocated.
 """
 
 import contextvars
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
@@ -722,3 +726,76 @@ def test_valid_arguments_are_accepted(kernel, compiled):
 
     for name in OUTPUTS[kernel]:
         assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-10, err_msg=name)
+
+
+# --- scratch that cannot be allocated -------------------------------------------------
+
+# A child process whose address space is limited to what it uses plus HEADROOM: the
+# kernels' per-thread scratch of each scenario (about 600-800 MiB) does not fit, and
+# nothing is really allocated. A thread pool runs first, so its threads exist.
+ALLOCATION_FAILURE = textwrap.dedent(
+    """
+    import resource, sys
+    import numpy as np
+    from fastem import GaussianMixture
+
+    HEADROOM = 512 * 2**20
+    K = 400_000  # a thread's EM scratch holds K rows of 264 doubles: 806 MiB
+    rng = np.random.default_rng(0)
+    model = GaussianMixture(2, covariance_type="spherical", random_state=0)
+    model.fit(rng.normal(size=(1000, 1)))
+    scenario = sys.argv[1]
+    if scenario == "fit":
+        X = rng.normal(size=(K, 1))
+        model = GaussianMixture(
+            K, covariance_type="spherical", weights_init=np.full(K, 1 / K),
+            means_init=X.copy(), precisions_init=np.ones(K), max_iter=1,
+        )
+    elif scenario == "predict":  # a model with K components, as from a crafted file
+        model.weights_ = np.full(K, 1 / K)
+        model.means_ = rng.normal(size=(K, 1))
+        for name in ("covariances_", "precisions_", "precisions_cholesky_"):
+            setattr(model, name, np.ones(K))
+        X = rng.normal(size=(10, 1))
+    else:  # k-means++: 256 rows of 300,000 features per thread, 586 MiB
+        X = rng.normal(size=(4, 300_000)).astype(np.float32)
+        model = GaussianMixture(
+            2, covariance_type="diag", init_params="k-means++", max_iter=1
+        )
+    with open("/proc/self/status") as status:
+        used = next(int(line.split()[1]) * 1024 for line in status
+                    if line.startswith("VmSize:"))
+    resource.setrlimit(resource.RLIMIT_AS, (used + HEADROOM, resource.RLIM_INFINITY))
+    try:
+        model.predict(X) if scenario == "predict" else model.fit(X)
+    except MemoryError as error:
+        print(f"MemoryError: {error}")
+    """
+)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux's"
+)
+@pytest.mark.parametrize("scenario", ["fit", "predict", "k-means++"])
+def test_scratch_that_cannot_be_allocated_raises_memory_error(scenario):
+    """Each thread's malloc of its scratch is checked: a failure is a MemoryError
+    after the parallel region, not a NULL pointer written to (a segfault)."""
+    child = subprocess.run(
+        [sys.executable, "-c", ALLOCATION_FAILURE, scenario],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("MemoryError: cannot allocate the "), child.stdout
+    assert "MiB of scratch each" in child.stdout
+
+
+def test_scratch_beyond_what_malloc_takes_raises_memory_error(compiled):
+    """Sizes that a Py_ssize_t cannot hold are refused before any malloc."""
+    gaussian, kmeans_plusplus = compiled.modules
+    with pytest.raises(MemoryError, match="n_components=4611686018427387904 "):
+        gaussian._scratch_length(2**62, 0, 2**62, 1)
+    with pytest.raises(MemoryError, match="n_features=4611686018427387904 "):
+        kmeans_plusplus._scratch_length(2**62, 4)
