@@ -1,19 +1,26 @@
 """Threads across the process: the same bits for any number of threads from every
-initialisation, and the BLAS limit of fits running in several threads at once and in
-a child forked while a limit was on."""
+initialisation; a child forked after a fit, which must not hang; and the BLAS limit of
+fits running in several threads at once and in a child forked while a limit was on."""
 
+import contextlib
+import io
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import traceback
+import warnings
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
+import fastem
 from _builders import RandomData, assert_identical_fit
-from fastem import GaussianMixture
-from fastem._threads import limit_blas_threads
+from fastem import ForkedAfterOpenMPWarning, GaussianMixture
+from fastem._threads import effective_n_threads, limit_blas_threads, max_kernel_threads
 
 # --- the same bits for any number of threads -----------------------------------------
 
@@ -44,6 +51,88 @@ def test_every_initialisation_gives_the_same_bits_for_any_number_of_threads(
     assert_identical_fit(fits[2], fits[0])
 
 
+# --- fork ----------------------------------------------------------------------------
+
+
+def run_in_forked_child(function, timeout=60):
+    """Run ``function()`` in a child of ``os.fork()``; fail unless it returns within
+    ``timeout`` seconds (a hung child is killed)."""
+    pid = os.fork()
+    if pid == 0:  # the child: never back into pytest
+        status = 1
+        try:
+            function()
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail(f"the forked child did not finish in {timeout} s")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_child_forked_after_a_fit_runs_on_one_thread_with_one_warning():
+    """GNU OpenMP's threads do not survive fork: the child's next fit hung in its
+    first parallel region (fastem's kernels, or scikit-learn's KMeans)."""
+    if max_kernel_threads() < 2:
+        pytest.skip("one thread here: no OpenMP threads to lose in a fork")
+    X = RandomData(seed=3, n_samples=100_000).X["full"]  # enough for 2 threads
+    fitted = {
+        init: GaussianMixture(3, init_params=init, max_iter=5, random_state=0).fit(X)
+        for init in ("kmeans", "k-means++")
+    }
+
+    def child():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for init, parent in fitted.items():
+                model = GaussianMixture(
+                    3, init_params=init, max_iter=5, random_state=0
+                ).fit(X)
+                assert_identical_fit(model, parent)
+                model.predict(X)
+        forks = [w for w in caught if w.category is ForkedAfterOpenMPWarning]
+        assert len(forks) == 1
+        assert "'spawn' or 'forkserver'" in str(forks[0].message)
+        assert effective_n_threads() == 1
+        with contextlib.redirect_stdout(io.StringIO()) as report:
+            fastem.show_versions()
+        assert "kernel threads: 1 (this process was forked" in report.getvalue()
+
+    run_in_forked_child(child)
+
+
+def test_a_child_forked_before_any_fit_keeps_its_threads():
+    """A fresh interpreter that imports fastem and forks: the child keeps every
+    thread and gets no warning."""
+    code = textwrap.dedent(
+        """
+        import os, warnings
+        from fastem._threads import effective_n_threads, max_kernel_threads
+        pid = os.fork()
+        if pid == 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                same = effective_n_threads() == max_kernel_threads()
+            os._exit(0 if same else 1)
+        raise SystemExit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        """
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr
+
+
 # --- BLAS limits ---------------------------------------------------------------------
 
 
@@ -72,31 +161,6 @@ def run_threads(*targets):
     for thread in threads:
         thread.join(timeout=60)
         assert not thread.is_alive()
-
-
-def run_in_forked_child(function, timeout=60):
-    """Run ``function()`` in a child of ``os.fork()``; fail unless it returns within
-    ``timeout`` seconds (a hung child is killed)."""
-    pid = os.fork()
-    if pid == 0:  # the child: never back into pytest
-        status = 1
-        try:
-            function()
-            status = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(status)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            assert os.waitstatus_to_exitcode(status) == 0
-            return
-        time.sleep(0.05)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    pytest.fail(f"the forked child did not finish in {timeout} s")
 
 
 def test_blas_limits_overlapping_in_two_threads_restore_the_first_setting(

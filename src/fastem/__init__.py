@@ -16,11 +16,13 @@ from ._persistence import load
 from ._priors import GaussianPrior
 from ._selection import GaussianMixtureIC, SelectionResult, select
 from ._show_versions import show_versions
+from ._threads import ForkedAfterOpenMPWarning
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DegenerateComponentWarning",
+    "ForkedAfterOpenMPWarning",
     "GaussianMixture",
     "GaussianMixtureIC",
     "GaussianMixtureImputer",

@@ -22,7 +22,7 @@ from ._missing import MissingValueSource, check_missing, mean_imputed
 from ._persistence import save_model
 from ._priors import GaussianPrior, as_gaussian_prior
 from ._sources import ArraySource, ChunkSource, _is_dask_array, as_source
-from ._threads import limit_blas_threads
+from ._threads import limit_blas_threads, scikit_learn_openmp_limit
 
 # Rows whose mean centres the sums of a prior's data moments (see _data_moments).
 _MOMENTS_SAMPLE_ROWS = 4096
@@ -505,9 +505,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             # (in float64, only the last bits of the centres). A copy of our own,
             # so KMeans may centre it in place.
             X_kmeans = np.array(X, dtype=np.float64, order="C")
-            labels = KMeans(
-                n_clusters=K, n_init=1, random_state=random_state, copy_x=False
-            ).fit(X_kmeans, sample_weight=sample_weight)
+            with scikit_learn_openmp_limit():
+                labels = KMeans(
+                    n_clusters=K, n_init=1, random_state=random_state, copy_x=False
+                ).fit(X_kmeans, sample_weight=sample_weight)
             labels = labels.labels_
         else:
             if self.init_params == "random_from_data":

@@ -2,6 +2,8 @@
 
 import os
 import threading
+import warnings
+from contextlib import nullcontext
 from functools import cache
 
 import threadpoolctl
@@ -11,8 +13,46 @@ from threadpoolctl import ThreadpoolController
 from ._kernels._platform import omp_max_threads
 
 
-def effective_n_threads():
-    """Threads for one kernel call, resolved as scikit-learn's KMeans does.
+class ForkedAfterOpenMPWarning(UserWarning):
+    """This process was forked after OpenMP threads had started: fastem's kernels
+    and the KMeans of its initialisation run on one thread in it."""
+
+
+FORK_MESSAGE = (
+    "this process was forked after fastem had run OpenMP threads, and GNU OpenMP "
+    "(libgomp) does not survive fork: more than one thread would hang. fastem runs "
+    "on one thread in this process. To keep every thread, start processes with "
+    "multiprocessing's 'spawn' or 'forkserver' method (get_context('spawn')), or "
+    "fork before the first fit."
+)
+
+# GNU libgomp keeps its threads between parallel regions, and a forked child has
+# none of them: its first region on more than one thread waits for them forever.
+# A region on one thread uses none. So a child of a process that may have run a
+# region on more than one thread (fastem's, or scikit-learn's KMeans) runs on one.
+_threads_started = False  # this process resolved more than one kernel thread
+_forked_after_threads = False  # ... or is a fork of one that did
+_fork_warned = False
+
+
+def _after_fork_in_child():
+    global _forked_after_threads, _fork_warned
+    _forked_after_threads = _forked_after_threads or _threads_started
+    _fork_warned = False  # one warning in each process
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def forked_after_threads():
+    """Whether this process was forked after OpenMP threads had started (fastem
+    then runs on one thread in it)."""
+    return _forked_after_threads
+
+
+def max_kernel_threads():
+    """Threads the kernels may use, resolved as scikit-learn's KMeans does.
 
     ``OMP_NUM_THREADS`` and threadpoolctl limits (through ``omp_get_max_threads``) are
     honoured; otherwise no more than the CPUs this process may use (cgroups included).
@@ -20,6 +60,31 @@ def effective_n_threads():
     if os.environ.get("OMP_NUM_THREADS"):
         return max(1, omp_max_threads())
     return max(1, min(omp_max_threads(), cpu_count()))
+
+
+def effective_n_threads():
+    """Threads for one kernel call: :func:`max_kernel_threads`, but one in a process
+    forked after OpenMP threads had started (with a
+    :class:`ForkedAfterOpenMPWarning`, once)."""
+    global _threads_started, _fork_warned
+    if _forked_after_threads:
+        if not _fork_warned:
+            _fork_warned = True
+            warnings.warn(FORK_MESSAGE, ForkedAfterOpenMPWarning)
+        return 1
+    n_threads = max_kernel_threads()
+    if n_threads > 1:
+        _threads_started = True
+    return n_threads
+
+
+def scikit_learn_openmp_limit():
+    """Context manager: scikit-learn's OpenMP code (KMeans) on one thread in this
+    thread where the process was forked after OpenMP threads had started (its
+    threads would hang too); no limit elsewhere."""
+    if not _forked_after_threads:
+        return nullcontext()
+    return _threadpool_controller().select(user_api="openmp").limit(limits=1)
 
 
 # (row, component) pairs a thread must get before it is worth waking: ~0.5 ms of work.
@@ -34,10 +99,9 @@ def threads_for(n_threads, n_samples, n_components):
 
 
 @cache
-def _blas_controller():
+def _threadpool_controller():
     # Finding the loaded BLAS and OpenMP libraries takes tens of milliseconds: once.
-    # BLAS only: its limits then leave the OpenMP settings alone.
-    return ThreadpoolController().select(user_api="blas")
+    return ThreadpoolController()
 
 
 def _let_go_of_blas():
@@ -70,7 +134,9 @@ class _SharedBlasLimit:
     def __enter__(self):
         with self._lock:
             if self._users == 0:
-                self._limiter = _blas_controller().limit(limits=1)
+                # BLAS only: restoring leaves the OpenMP settings alone.
+                blas = _threadpool_controller().select(user_api="blas")
+                self._limiter = blas.limit(limits=1)
                 _let_go_of_blas()
             self._users += 1
             self._depth.n = getattr(self._depth, "n", 0) + 1
