@@ -2,10 +2,16 @@
 
 Also the kernels' own promises: the same bits for any number of threads, the caller's
 X read as it is and never written, exact statistics for tight clusters far from the
-origin, a safe exp, and ValueError (not a crash) on bad arguments.
+origin, a safe exp, ValueError (not a crash) on bad arguments and MemoryError (not a
+crash) where a thread's scratch cannot be allocated.
 """
 
+import contextvars
 import os
+import subprocess
+import sys
+import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -15,6 +21,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
+import fastem
 from _builders import (
     BOUNDARY_ROW_COUNTS,
     COVARIANCE_TYPES,
@@ -29,7 +36,14 @@ from _builders import (
     with_layout,
 )
 from fastem._families import gaussian as gm
-from fastem._kernels import BACKENDS, COMPILED, COMPILED_VARIANT, _platform, _reference
+from fastem._kernels import (
+    BACKENDS,
+    COMPILED,
+    COMPILED_VARIANT,
+    _platform,
+    _reference,
+    get_backend,
+)
 from fastem._threads import limit_blas_threads
 
 # Kernel vs twin, relative to the sum of absolute terms of each statistic. The kernel
@@ -163,6 +177,62 @@ def test_variants_are_ordered_by_what_they_need():
     assert not _platform.x86_64_v4_supported() or _platform.x86_64_v3_supported()
     levels = ["baseline", "x86-64-v3", "x86-64-v4"]
     assert list(COMPILED) == [level for level in levels if level in COMPILED]
+
+
+# --- choosing the backend -------------------------------------------------------------
+
+
+def test_use_backend_called_alone_switches_until_the_next_call():
+    """The README's bare ``fastem.use_backend("numpy")`` switches (run in a copy of
+    the context, so that the switch ends with this test)."""
+
+    def calls():
+        fastem.use_backend("numpy")
+        assert get_backend() is _reference
+        fastem.use_backend("cython-baseline")
+        assert get_backend() is COMPILED["baseline"]
+
+    contextvars.copy_context().run(calls)
+    assert get_backend() is BACKENDS["cython"]
+
+
+def test_use_backend_rejects_a_bad_name_at_the_call():
+    with pytest.raises(ValueError, match=r"backend must be one of \[.*'numpy'"):
+        fastem.use_backend("fortran")
+    assert get_backend() is BACKENDS["cython"]
+
+
+def test_use_backend_in_a_with_block_restores_the_previous_one():
+    with fastem.use_backend("numpy"):
+        assert get_backend() is _reference
+        with fastem.use_backend("cython-baseline"):
+            assert get_backend() is COMPILED["baseline"]
+        assert get_backend() is _reference
+    assert get_backend() is BACKENDS["cython"]
+    with pytest.raises(KeyError), fastem.use_backend("numpy"):
+        raise KeyError
+    assert get_backend() is BACKENDS["cython"]
+
+
+def test_use_backend_leaves_other_threads_alone():
+    """A joblib or Dask worker thread keeps its backend while another thread is in
+    a ``with fastem.use_backend(...)`` block."""
+    entered, checked = threading.Event(), threading.Event()
+    seen = []
+
+    def switching():
+        with fastem.use_backend("numpy"):
+            entered.set()
+            checked.wait(timeout=30)
+            seen.append(get_backend())
+
+    thread = threading.Thread(target=switching)
+    thread.start()
+    assert entered.wait(timeout=30)
+    seen.append(get_backend())
+    checked.set()
+    thread.join()
+    assert seen == [BACKENDS["cython"], _reference]
 
 
 # --- kernel == twin on random problems ------------------------------------------------
@@ -656,3 +726,76 @@ def test_valid_arguments_are_accepted(kernel, compiled):
 
     for name in OUTPUTS[kernel]:
         assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-10, err_msg=name)
+
+
+# --- scratch that cannot be allocated -------------------------------------------------
+
+# A child process whose address space is limited to what it uses plus HEADROOM: the
+# kernels' per-thread scratch of each scenario (about 600-800 MiB) does not fit, and
+# nothing is really allocated. A thread pool runs first, so its threads exist.
+ALLOCATION_FAILURE = textwrap.dedent(
+    """
+    import resource, sys
+    import numpy as np
+    from fastem import GaussianMixture
+
+    HEADROOM = 512 * 2**20
+    K = 400_000  # a thread's EM scratch holds K rows of 264 doubles: 806 MiB
+    rng = np.random.default_rng(0)
+    model = GaussianMixture(2, covariance_type="spherical", random_state=0)
+    model.fit(rng.normal(size=(1000, 1)))
+    scenario = sys.argv[1]
+    if scenario == "fit":
+        X = rng.normal(size=(K, 1))
+        model = GaussianMixture(
+            K, covariance_type="spherical", weights_init=np.full(K, 1 / K),
+            means_init=X.copy(), precisions_init=np.ones(K), max_iter=1,
+        )
+    elif scenario == "predict":  # a model with K components, as from a crafted file
+        model.weights_ = np.full(K, 1 / K)
+        model.means_ = rng.normal(size=(K, 1))
+        for name in ("covariances_", "precisions_", "precisions_cholesky_"):
+            setattr(model, name, np.ones(K))
+        X = rng.normal(size=(10, 1))
+    else:  # k-means++: 256 rows of 300,000 features per thread, 586 MiB
+        X = rng.normal(size=(4, 300_000)).astype(np.float32)
+        model = GaussianMixture(
+            2, covariance_type="diag", init_params="k-means++", max_iter=1
+        )
+    with open("/proc/self/status") as status:
+        used = next(int(line.split()[1]) * 1024 for line in status
+                    if line.startswith("VmSize:"))
+    resource.setrlimit(resource.RLIMIT_AS, (used + HEADROOM, resource.RLIM_INFINITY))
+    try:
+        model.predict(X) if scenario == "predict" else model.fit(X)
+    except MemoryError as error:
+        print(f"MemoryError: {error}")
+    """
+)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux's"
+)
+@pytest.mark.parametrize("scenario", ["fit", "predict", "k-means++"])
+def test_scratch_that_cannot_be_allocated_raises_memory_error(scenario):
+    """Each thread's malloc of its scratch is checked: a failure is a MemoryError
+    after the parallel region, not a NULL pointer written to (a segfault)."""
+    child = subprocess.run(
+        [sys.executable, "-c", ALLOCATION_FAILURE, scenario],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("MemoryError: cannot allocate the "), child.stdout
+    assert "MiB of scratch each" in child.stdout
+
+
+def test_scratch_beyond_what_malloc_takes_raises_memory_error(compiled):
+    """Sizes that a Py_ssize_t cannot hold are refused before any malloc."""
+    gaussian, kmeans_plusplus = compiled.modules
+    with pytest.raises(MemoryError, match="n_components=4611686018427387904 "):
+        gaussian._scratch_length(2**62, 0, 2**62, 1)
+    with pytest.raises(MemoryError, match="n_features=4611686018427387904 "):
+        kmeans_plusplus._scratch_length(2**62, 4)

@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 # otherwise wait seconds for scikit-learn and SciPy.
 _PUBLIC_MODULES = {
     "DegenerateComponentWarning": "._gaussian_mixture",
+    "ForkedAfterOpenMPWarning": "._threads",
     "GaussianMixture": "._gaussian_mixture",
     "GaussianMixtureIC": "._selection",
     "GaussianMixtureImputer": "._imputer",

@@ -25,6 +25,7 @@ from ._latent.mixture import (
     worst_rows,
 )
 from ._persistence import register_model
+from ._threads import scikit_learn_openmp_limit
 
 # A component is degenerate when, along some direction, its covariance exceeds
 # reg_covar by less than this fraction of the data's mean variance per feature (see
@@ -446,9 +447,15 @@ class GaussianMixture(EMEstimator):
                 X, K, covariance_type, random_state, sample_weight
             )
         if self.init_params == "kmeans":
-            labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(
-                X, sample_weight=sample_weight
-            )
+            # On float64: scikit-learn's KMeans adds its threads' sums in an order
+            # that depends on their number, which in float32 changes the labels
+            # (in float64, only the last bits of the centres). A copy of our own,
+            # so KMeans may centre it in place.
+            X_kmeans = np.array(X, dtype=np.float64, order="C")
+            with scikit_learn_openmp_limit():
+                labels = KMeans(
+                    n_clusters=K, n_init=1, random_state=random_state, copy_x=False
+                ).fit(X_kmeans, sample_weight=sample_weight)
             labels = labels.labels_
         else:
             if self.init_params == "random_from_data":

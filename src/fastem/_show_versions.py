@@ -10,7 +10,7 @@ from joblib import cpu_count
 
 from . import _build_info
 from ._kernels import COMPILED, COMPILED_VARIANT
-from ._threads import effective_n_threads
+from ._threads import FORK_MESSAGE, forked_after_threads, max_kernel_threads
 
 DEPENDENCIES = ("numpy", "scipy", "scikit-learn", "threadpoolctl", "joblib")
 
@@ -33,7 +33,11 @@ def _sections():
             "kernel_checks": str(_build_info.KERNEL_CHECKS),
         },
         "Threads": {
-            "kernel threads": str(effective_n_threads()),
+            "kernel threads": (
+                f"1 ({FORK_MESSAGE})"
+                if forked_after_threads()
+                else str(max_kernel_threads())
+            ),
             "cpus": str(cpu_count()),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
         },

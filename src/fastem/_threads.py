@@ -1,16 +1,58 @@
 """How many threads the kernels use."""
 
 import os
+import threading
+import warnings
+from contextlib import nullcontext
 from functools import cache
 
+import threadpoolctl
 from joblib import cpu_count
 from threadpoolctl import ThreadpoolController
 
 from ._kernels._platform import omp_max_threads
 
 
-def effective_n_threads():
-    """Threads for one kernel call, resolved as scikit-learn's KMeans does.
+class ForkedAfterOpenMPWarning(UserWarning):
+    """This process was forked after OpenMP threads had started: fastem's kernels
+    and the KMeans of its initialisation run on one thread in it."""
+
+
+FORK_MESSAGE = (
+    "this process was forked after fastem had run OpenMP threads, and GNU OpenMP "
+    "(libgomp) does not survive fork: more than one thread would hang. fastem runs "
+    "on one thread in this process. To keep every thread, start processes with "
+    "multiprocessing's 'spawn' or 'forkserver' method (get_context('spawn')), or "
+    "fork before the first fit."
+)
+
+# GNU libgomp keeps its threads between parallel regions, and a forked child has
+# none of them: its first region on more than one thread waits for them forever.
+# A region on one thread uses none. So a child of a process that may have run a
+# region on more than one thread (fastem's, or scikit-learn's KMeans) runs on one.
+_threads_started = False  # this process resolved more than one kernel thread
+_forked_after_threads = False  # ... or is a fork of one that did
+_fork_warned = False
+
+
+def _after_fork_in_child():
+    global _forked_after_threads, _fork_warned
+    _forked_after_threads = _forked_after_threads or _threads_started
+    _fork_warned = False  # one warning in each process
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def forked_after_threads():
+    """Whether this process was forked after OpenMP threads had started (fastem
+    then runs on one thread in it)."""
+    return _forked_after_threads
+
+
+def max_kernel_threads():
+    """Threads the kernels may use, resolved as scikit-learn's KMeans does.
 
     ``OMP_NUM_THREADS`` and threadpoolctl limits (through ``omp_get_max_threads``) are
     honoured; otherwise no more than the CPUs this process may use (cgroups included).
@@ -18,6 +60,31 @@ def effective_n_threads():
     if os.environ.get("OMP_NUM_THREADS"):
         return max(1, omp_max_threads())
     return max(1, min(omp_max_threads(), cpu_count()))
+
+
+def effective_n_threads():
+    """Threads for one kernel call: :func:`max_kernel_threads`, but one in a process
+    forked after OpenMP threads had started (with a
+    :class:`ForkedAfterOpenMPWarning`, once)."""
+    global _threads_started, _fork_warned
+    if _forked_after_threads:
+        if not _fork_warned:
+            _fork_warned = True
+            warnings.warn(FORK_MESSAGE, ForkedAfterOpenMPWarning)
+        return 1
+    n_threads = max_kernel_threads()
+    if n_threads > 1:
+        _threads_started = True
+    return n_threads
+
+
+def scikit_learn_openmp_limit():
+    """Context manager: scikit-learn's OpenMP code (KMeans) on one thread in this
+    thread where the process was forked after OpenMP threads had started (its
+    threads would hang too); no limit elsewhere."""
+    if not _forked_after_threads:
+        return nullcontext()
+    return _threadpool_controller().select(user_api="openmp").limit(limits=1)
 
 
 # (row, component) pairs a thread must get before it is worth waking: ~0.5 ms of work.
@@ -37,6 +104,71 @@ def _threadpool_controller():
     return ThreadpoolController()
 
 
+def _let_go_of_blas():
+    """threadpoolctl (>= 3.6) lets only the thread that last sized a process-wide
+    OpenBLAS pool size it again until that thread lets go (as a ``with`` block's
+    exit does): let go, so that whichever thread restores the setting may."""
+    let_go = getattr(threadpoolctl.OpenBLASController, "clear_controlling_thread", None)
+    if let_go is not None:
+        let_go()
+
+
+class _SharedBlasLimit:
+    """BLAS on one thread while any call is inside; the setting from before the
+    first call in comes back when the last one leaves.
+
+    A BLAS library's thread count is one setting for the whole process. Calls that
+    each set and restore a limit, overlapping in several threads, restore each
+    other's: the last to leave may restore the one thread it found, for good (so
+    may scikit-learn's KMeans, which limits BLAS per call, run inside a fit). Here
+    a count under a lock makes the first call in set the limit and the last out
+    restore it.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._depth = threading.local()  # this thread's calls inside (its ``n``)
+        self._limiter = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._users == 0:
+                # BLAS only: restoring leaves the OpenMP settings alone.
+                blas = _threadpool_controller().select(user_api="blas")
+                self._limiter = blas.limit(limits=1)
+                _let_go_of_blas()
+            self._users += 1
+            self._depth.n = getattr(self._depth, "n", 0) + 1
+        return self
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._depth.n -= 1
+            self._users -= 1
+            if self._users == 0:
+                self._limiter.restore_original_limits()
+                _let_go_of_blas()
+                self._limiter = None
+
+    def _after_fork_in_child(self):
+        """A forked child has only the forking thread: the calls of the others are
+        not inside here (and if none of its own is, the setting comes back), and
+        the lock may have been held by one of them."""
+        self._lock = threading.Lock()
+        self._users = getattr(self._depth, "n", 0)
+        if self._users == 0 and self._limiter is not None:
+            self._limiter.restore_original_limits()
+            _let_go_of_blas()
+            self._limiter = None
+
+
+_BLAS_LIMIT = _SharedBlasLimit()
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_BLAS_LIMIT._after_fork_in_child)
+
+
 def limit_blas_threads():
-    """Context manager: BLAS on one thread (a cached controller, as scikit-learn's)."""
-    return _threadpool_controller().limit(limits=1, user_api="blas")
+    """Context manager: BLAS on one thread while any call of the process is inside
+    one; after the last leaves, the BLAS setting the first found (re-entrant)."""
+    return _BLAS_LIMIT

@@ -19,7 +19,7 @@ The environment variable ``FASTEM_KERNEL`` (``baseline``, ``x86-64-v3`` or
 """
 
 import os
-from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import import_module
 from types import SimpleNamespace
 
@@ -70,30 +70,60 @@ BACKENDS = {
     **{f"cython-{name}": kernels for name, kernels in COMPILED.items()},
     "numpy": _reference,
 }
-_active = "cython"
+# The backend of the current context: a thread (a joblib or Dask worker's too) starts
+# with the default, whatever another thread chose; an asyncio task with its creator's.
+_active = ContextVar("fastem_backend", default="cython")
 
 
 def get_backend():
     """The kernels in use: a namespace (compiled) or module (the twin) that has every
     name of ``_reference.__all__``."""
-    return BACKENDS[_active]
+    return BACKENDS[_active.get()]
 
 
-@contextmanager
 def use_backend(name):
-    """Run the kernels of backend ``name`` inside the block.
+    """Run the kernels of backend ``name`` in the current context.
+
+    Called alone, it switches until the next call; in a ``with`` statement, the
+    previous backend returns at the end of the block::
+
+        fastem.use_backend("numpy")        # from now on, in this context
+        with fastem.use_backend("numpy"):  # inside the block only
+            ...
+
+    The choice belongs to the current thread (more exactly, its ``contextvars``
+    context): other threads, such as joblib's or Dask's workers, keep theirs.
 
     Parameters
     ----------
     name : str
         One of ``BACKENDS``: 'cython' (default), 'numpy' (the twin: slow, but the
         specification), or a specific compiled variant such as 'cython-baseline'.
+
+    Returns
+    -------
+    context manager
+        Already switched; on exit from a ``with`` block, restores the backend
+        that was active before the call.
+
+    Raises
+    ------
+    ValueError
+        At the call, for a name not in ``BACKENDS``.
     """
-    global _active
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")
-    previous, _active = _active, name
-    try:
-        yield
-    finally:
-        _active = previous
+    return _BackendSwitch(_active.set(name))
+
+
+class _BackendSwitch:
+    """What :func:`use_backend` returns: the switch is made; exit undoes it."""
+
+    def __init__(self, token):
+        self._token = token
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        _active.reset(self._token)

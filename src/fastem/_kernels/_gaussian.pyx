@@ -29,6 +29,7 @@ The contract of every public function is the twin's, in ``_reference.py``.
 
 from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -396,6 +397,27 @@ def _flat_output(array, shape, name):
     return array.reshape(-1)
 
 
+def _scratch_length(rows, extra, n_components, n_features):
+    """Doubles of one thread's scratch: ``rows`` rows of LD and ``extra`` more.
+
+    Python integers, so nothing wraps; MemoryError where the bytes (with the
+    alignment slack) are more than malloc can be asked for. ``rows`` counts a few
+    times the elements of the means, which exist: it does not wrap either.
+    """
+    length = rows * LD + extra
+    if length * sizeof(double) + ALIGN > PY_SSIZE_T_MAX:
+        raise _scratch_error(length, n_components, n_features)
+    return length
+
+
+def _scratch_error(length, n_components, n_features):
+    return MemoryError(
+        f"cannot allocate the {length * sizeof(double) / 2**20:.0f} MiB of scratch "
+        f"each kernel thread needs for n_components={n_components} and "
+        f"n_features={n_features} (it grows by {LD} doubles with each component)"
+    )
+
+
 # --- public entry points --------------------------------------------------------------
 
 
@@ -466,8 +488,12 @@ def accumulate(
     cdef const double *log_norm_ptr = &log_norm[0]
     # Spherical covariances above FE_SMALL_D keep each component's squared distances
     # for the sums (up to FE_SMALL_D, recomputing them is as fast).
-    cdef Py_ssize_t sq_len = K * LD if cov == SPHERICAL and d > FE_SMALL_D else 0
-    cdef Py_ssize_t scratch_len = (3 * d + K) * LD + sq_len + 5 * CHUNK
+    cdef Py_ssize_t sq_rows = K if cov == SPHERICAL and d > FE_SMALL_D else 0
+    cdef Py_ssize_t scratch_len = _scratch_length(
+        3 * d + K + sq_rows, 5 * CHUNK, K, d
+    )
+    # Blocks left undone by threads whose scratch could not be allocated.
+    cdef Py_ssize_t n_undone = 0
     cdef Py_ssize_t b, c, e, start, n_rows, n_padded
     cdef void *raw
     cdef double *scratch
@@ -486,18 +512,24 @@ def accumulate(
 
     with nogil, parallel(num_threads=n_threads):
         raw = malloc(scratch_len * sizeof(double) + ALIGN)
-        scratch = <double *> ((<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1))
-        xt = scratch
-        diff = xt + d * LD
-        diff2 = diff + d * LD
-        expo = diff2 + d * LD
-        weight = expo + K * LD
-        row_max = weight + CHUNK
-        row_sum = row_max + CHUNK
-        anchor = row_sum + CHUNK
-        tmp = anchor + CHUNK
-        sq = tmp + CHUNK if sq_len else NULL
+        if raw != NULL:
+            scratch = <double *> (
+                (<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1)
+            )
+            xt = scratch
+            diff = xt + d * LD
+            diff2 = diff + d * LD
+            expo = diff2 + d * LD
+            weight = expo + K * LD
+            row_max = weight + CHUNK
+            row_sum = row_max + CHUNK
+            anchor = row_sum + CHUNK
+            tmp = anchor + CHUNK
+            sq = tmp + CHUNK if sq_rows else NULL
         for b in prange(n_blocks, schedule="dynamic"):
+            if raw == NULL:  # the thread still takes its share of the loop
+                n_undone += 1
+                continue
             part = &partials[b, 0]
             counts = part + s2_end if anchored else NULL
             for c in range(b * per_block, min((b + 1) * per_block, n_chunks)):
@@ -522,6 +554,8 @@ def accumulate(
                     row_sum, anchor, sq, diff, diff2, tmp, part, counts,
                 )
         free(raw)
+    if n_undone:
+        raise _scratch_error(scratch_len, K, d)
 
     # Blocks are added in order: the same bits for any number of threads.
     cdef double[::1] total = np.zeros(stats_len)
@@ -592,7 +626,9 @@ def score(
     cdef const double *prec_ptr = &prec[0]
     cdef const double *log_norm_ptr = &log_norm[0]
     cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t scratch_len = (2 * d + K) * LD + 4 * CHUNK
+    cdef Py_ssize_t scratch_len = _scratch_length(2 * d + K, 4 * CHUNK, K, d)
+    # Chunks left undone by threads whose scratch could not be allocated.
+    cdef Py_ssize_t n_undone = 0
     cdef Py_ssize_t c, k, r, start, n_rows, n_padded, best
     cdef void *raw
     cdef double *scratch
@@ -606,15 +642,21 @@ def score(
 
     with nogil, parallel(num_threads=n_threads):
         raw = malloc(scratch_len * sizeof(double) + ALIGN)
-        scratch = <double *> ((<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1))
-        xt = scratch
-        diff = xt + d * LD
-        expo = diff + d * LD
-        weight = expo + K * LD
-        row_max = weight + CHUNK
-        row_sum = row_max + CHUNK
-        tmp = row_sum + CHUNK
+        if raw != NULL:
+            scratch = <double *> (
+                (<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1)
+            )
+            xt = scratch
+            diff = xt + d * LD
+            expo = diff + d * LD
+            weight = expo + K * LD
+            row_max = weight + CHUNK
+            row_sum = row_max + CHUNK
+            tmp = row_sum + CHUNK
         for c in prange(n_chunks, schedule="dynamic"):
+            if raw == NULL:  # the thread still takes its share of the loop
+                n_undone += 1
+                continue
             start = c * CHUNK
             n_rows = min(<Py_ssize_t> CHUNK, n_samples - start)
             n_padded = _padded(n_rows)
@@ -638,3 +680,5 @@ def score(
             if want_resp:
                 fe_write_resp(expo, n_rows, K, row_sum, weight, resp_ptr + start * K)
         free(raw)
+    if n_undone:
+        raise _scratch_error(scratch_len, K, d)

@@ -18,6 +18,7 @@ over blocks balances the load. The contract of every public function is the twin
 in ``_reference.py``.
 """
 
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
@@ -77,6 +78,27 @@ cdef inline const double *_data_or_null(const double[::1] values):
     return NULL if values is None else &values[0]
 
 
+def _scratch_length(n_features, n_candidates):
+    """Doubles of one thread's scratch: the transposed chunk, its closest distances
+    and weights, and each candidate's partial sums.
+
+    Python integers, so nothing wraps; MemoryError where the bytes are more than
+    malloc can be asked for.
+    """
+    length = (n_features + 2) * KPP_CHUNK + n_candidates * KPP_LANES
+    if length * sizeof(double) > PY_SSIZE_T_MAX:
+        raise _scratch_error(length, n_features)
+    return length
+
+
+def _scratch_error(length, n_features):
+    return MemoryError(
+        f"cannot allocate the {length * sizeof(double) / 2**20:.0f} MiB of scratch "
+        f"each k-means++ thread needs for n_features={n_features} ({KPP_CHUNK} "
+        "doubles per feature)"
+    )
+
+
 # --- public entry points --------------------------------------------------------------
 
 
@@ -119,6 +141,9 @@ def kmeanspp_potentials(
     cdef const double *centres_ptr = &centres[0, 0]
     cdef double *closest_ptr = &closest[0]
     cdef double *sums_ptr = &block_sums[0, 0]
+    cdef Py_ssize_t scratch_len = _scratch_length(d, n_candidates)
+    # Blocks left undone by threads whose scratch could not be allocated.
+    cdef Py_ssize_t n_undone = 0
     cdef Py_ssize_t b
     cdef double *scratch
     cdef double *xt
@@ -127,14 +152,16 @@ def kmeanspp_potentials(
     cdef double *acc
 
     with nogil, parallel(num_threads=n_threads):
-        scratch = <double *> malloc(
-            ((d + 2) * KPP_CHUNK + n_candidates * KPP_LANES) * sizeof(double)
-        )
-        xt = scratch
-        cl = xt + d * KPP_CHUNK
-        w_chunk = cl + KPP_CHUNK
-        acc = w_chunk + KPP_CHUNK
+        scratch = <double *> malloc(scratch_len * sizeof(double))
+        if scratch != NULL:
+            xt = scratch
+            cl = xt + d * KPP_CHUNK
+            w_chunk = cl + KPP_CHUNK
+            acc = w_chunk + KPP_CHUNK
         for b in prange(n_blocks, schedule="dynamic"):
+            if scratch == NULL:  # the thread still takes its share of the loop
+                n_undone += 1
+                continue
             kpp_block(
                 X_ptr, row_stride, col_stride, itemsize, <int> d, b * block_rows,
                 min((b + 1) * block_rows, n_samples), last_ptr, centres_ptr,
@@ -142,6 +169,8 @@ def kmeanspp_potentials(
                 sums_ptr + b * n_candidates,
             )
         free(scratch)
+    if n_undone:
+        raise _scratch_error(scratch_len, d)
 
 
 def kmeanspp_searchsorted(
