@@ -25,8 +25,8 @@ from fastem import GaussianMixture as FastemGaussianMixture
 from ._problem import COVARIANCE_TYPES, initial_parameters, mixture_data
 
 try:  # commits before the seeding kernels: KMeansPlusPlus is skipped
-    from fastem._seeding import kmeans_plusplus as _fastem_kmeans_plusplus
-    from fastem._threads import effective_n_threads
+    from fastem._engine.seeding import kmeans_plusplus as _fastem_kmeans_plusplus
+    from fastem._engine.threads import effective_n_threads
 except ImportError:
     _fastem_kmeans_plusplus = None
 

@@ -21,7 +21,7 @@ from functools import partial
 from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
 from threadpoolctl import threadpool_limits
 
-from fastem._seeding import kmeans_plusplus as fastem_kmeans_plusplus
+from fastem._engine.seeding import kmeans_plusplus as fastem_kmeans_plusplus
 
 if __package__:
     from ._problem import mixture_data

@@ -21,7 +21,7 @@ import numpy as np
 from fastem import GaussianMixture
 from fastem._engine import sources as _sources
 from fastem._engine import streams
-from fastem._threads import effective_n_threads
+from fastem._engine.threads import effective_n_threads
 
 N_FEATURES, N_COMPONENTS = 8, 16
 BLOCK_ROWS = 500_000

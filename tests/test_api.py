@@ -308,9 +308,9 @@ def test_any_memory_layout_gives_the_contiguous_fit(layout, tmp_path):
 def test_public_names_load_on_first_use():
     # fastem's names are imported lazily (PEP 562); every way of reaching them works.
     import fastem
-    from fastem import _gaussian_mixture, plot
+    from fastem import mixture, plot
 
-    assert fastem.GaussianMixture is _gaussian_mixture.GaussianMixture
+    assert fastem.GaussianMixture is mixture.GaussianMixture
     assert fastem.plot is plot
     assert set(fastem.__all__) <= set(dir(fastem))
     assert "plot" in dir(fastem)

@@ -16,13 +16,13 @@ from _builders import RandomData
 from fastem import (
     GaussianMixture,
     GaussianMixtureImputer,
-    _cli,
-    _selection,
     load,
     select,
 )
-from fastem._cli import COMMANDS, main
-from fastem._data_files import read_table
+from fastem.cli import _commands as _cli
+from fastem.cli._commands import COMMANDS, main
+from fastem.cli._data_files import read_table
+from fastem.mixture import _selection
 
 MEAN_LINE = re.compile(r"mean\s+\[([^\]]*)\]\s+\(true \[([^\]]*)\]\)")
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_array_equal
 
-from fastem._data_files import read_table, write_table
+from fastem.cli._data_files import read_table, write_table
 
 nan = np.nan
 

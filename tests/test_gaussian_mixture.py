@@ -27,8 +27,8 @@ from _builders import (
     assert_identical_fit,
 )
 from fastem import GaussianMixture
+from fastem._engine.threads import effective_n_threads, threads_for
 from fastem._kernels import BACKENDS, COMPILED
-from fastem._threads import effective_n_threads, threads_for
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 REAL_DATASETS = ("iris", "wine", "breast_cancer", "digits")
@@ -504,7 +504,7 @@ def test_same_bits_with_one_and_two_threads(
 ):
     """20 features: the large-d path (blocked kernels or BLAS, by build)."""
     # Small problems run on one thread (threads_for): let this one use two.
-    monkeypatch.setattr(fastem._threads, "MIN_PAIRS_PER_THREAD", 1)
+    monkeypatch.setattr("fastem._engine.threads.MIN_PAIRS_PER_THREAD", 1)
     data = RandomData(seed=13, n_samples=2000, n_features=n_features)  # 8 chunks
     X = data.X[covariance_type]
     params = dict(

@@ -35,6 +35,7 @@ from _builders import (
     stats_buffers,
     with_layout,
 )
+from fastem._engine.threads import limit_blas_threads
 from fastem._families import gaussian as gm
 from fastem._kernels import (
     BACKENDS,
@@ -44,7 +45,6 @@ from fastem._kernels import (
     _reference,
     get_backend,
 )
-from fastem._threads import limit_blas_threads
 
 # Kernel vs twin, relative to the sum of absolute terms of each statistic. The kernel
 # converts float32 rows to float64 exactly and accumulates in float64, so both dtypes

@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from _builders import COVARIANCE_TYPES, RandomData
 from fastem import GaussianMixture, GaussianPrior, load
-from fastem._persistence import FORMAT_VERSION, MAX_ARRAY_BYTES, MAX_HEADER_BYTES
+from fastem._engine.persistence import FORMAT_VERSION, MAX_ARRAY_BYTES, MAX_HEADER_BYTES
 
 METHODS = ("predict", "predict_proba", "score_samples", "score", "bic", "aic")
 

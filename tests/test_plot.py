@@ -10,7 +10,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from _builders import RandomData
-from fastem import GaussianMixture, _selection, plot, select
+from fastem import GaussianMixture, plot, select
+from fastem._engine import selection as _selection
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")

@@ -19,8 +19,8 @@ from sklearn.preprocessing import StandardScaler
 import fastem
 from _builders import LAYOUTS, random_sample_weight, with_layout
 from fastem import GaussianMixture
+from fastem._engine.seeding import BLOCK_ROWS, kmeans_plusplus
 from fastem._kernels import _reference
-from fastem._seeding import BLOCK_ROWS, kmeans_plusplus
 
 DTYPES = (np.float32, np.float64)
 

@@ -26,9 +26,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_info
 
 from _builders import COVARIANCE_TYPES, RandomData, assert_identical_fit
-from fastem import GaussianMixture, GaussianMixtureIC, _selection, select
-from fastem._selection import CRITERIA
-from fastem._threads import effective_n_threads
+from fastem import GaussianMixture, GaussianMixtureIC, select
+from fastem._engine import selection as _selection
+from fastem._engine.selection import CRITERIA
+from fastem._engine.threads import effective_n_threads
 
 MCLUST = json.loads(
     (Path(__file__).parent / "data" / "mclust_reference.json").read_text()

@@ -20,7 +20,11 @@ from threadpoolctl import threadpool_info, threadpool_limits
 import fastem
 from _builders import RandomData, assert_identical_fit
 from fastem import ForkedAfterOpenMPWarning, GaussianMixture
-from fastem._threads import effective_n_threads, limit_blas_threads, max_kernel_threads
+from fastem._engine.threads import (
+    effective_n_threads,
+    limit_blas_threads,
+    max_kernel_threads,
+)
 
 # --- the same bits for any number of threads -----------------------------------------
 
@@ -117,7 +121,7 @@ def test_a_child_forked_before_any_fit_keeps_its_threads():
     code = textwrap.dedent(
         """
         import os, warnings
-        from fastem._threads import effective_n_threads, max_kernel_threads
+        from fastem._engine.threads import effective_n_threads, max_kernel_threads
         pid = os.fork()
         if pid == 0:
             with warnings.catch_warnings():

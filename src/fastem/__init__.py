@@ -15,19 +15,20 @@ __version__ = "0.1.0"
 # (PEP 562), not with the package: `fastem --help` and `fastem --version` would
 # otherwise wait seconds for scikit-learn and SciPy.
 _PUBLIC_MODULES = {
-    "DegenerateComponentWarning": "._gaussian_mixture",
-    "ForkedAfterOpenMPWarning": "._threads",
-    "GaussianMixture": "._gaussian_mixture",
-    "GaussianMixtureIC": "._selection",
-    "GaussianMixtureImputer": "._imputer",
+    "DegenerateComponentWarning": ".mixture._gaussian_mixture",
+    "ForkedAfterOpenMPWarning": "._engine.threads",
+    "GaussianMixture": ".mixture._gaussian_mixture",
+    "GaussianMixtureIC": ".mixture._selection",
+    "GaussianMixtureImputer": ".mixture._imputer",
     "GaussianPrior": "._families.gaussian_prior",
-    "SelectionResult": "._selection",
-    "load": "._persistence",
-    "select": "._selection",
+    "SelectionResult": "._engine.selection",
+    "load": "._engine.persistence",
+    "select": ".mixture._selection",
     "show_versions": "._show_versions",
     "use_backend": "._kernels",
 }
-_SUBMODULES = ("plot",)  # fastem.plot: matplotlib is imported on use
+# fastem.plot (matplotlib is imported on use) and the public modules of models.
+_SUBMODULES = ("mixture", "plot")
 
 __all__ = [*_PUBLIC_MODULES, "__version__"]
 

@@ -9,8 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 from joblib import cpu_count
 
 from . import _build_info
+from ._engine.threads import FORK_MESSAGE, forked_after_threads, max_kernel_threads
 from ._kernels import COMPILED, COMPILED_VARIANT
-from ._threads import FORK_MESSAGE, forked_after_threads, max_kernel_threads
 
 DEPENDENCIES = ("numpy", "scipy", "scikit-learn", "threadpoolctl", "joblib")
 

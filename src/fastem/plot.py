@@ -18,7 +18,7 @@ sub-matrix of its covariance).
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._selection import SelectionResult, grid_label
+from ._engine.selection import SelectionResult, grid_label
 
 __all__ = [
     "plot_components_2d",

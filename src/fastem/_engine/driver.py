@@ -20,7 +20,7 @@ from time import time
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._threads import limit_blas_threads
+from .threads import limit_blas_threads
 
 
 @dataclass

@@ -16,12 +16,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._persistence import save_model
-from .._threads import limit_blas_threads
 from .driver import run_em
 from .patterns import MissingValueSource, rows_source
+from .persistence import save_model
 from .sources import ArraySource
 from .streams import ChunkSource, _is_dask_array, as_source
+from .threads import limit_blas_threads
 
 # Row weights may sum to at most this: the weighted log-likelihood (|log p| of a row
 # can reach thousands) must stay within float64.

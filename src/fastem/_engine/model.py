@@ -9,7 +9,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .._threads import threads_for
+from .threads import threads_for
 
 
 class FrozenModel:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._seeding import kmeans_plusplus
+from .seeding import kmeans_plusplus
 from .sources import ArraySource
 
 # Rows of one pattern gathered per kernel call: bounds the copy (rows x observed

@@ -10,8 +10,8 @@ import copy
 
 import numpy as np
 
-from .._seeding import kmeans_plusplus
-from .._threads import effective_n_threads
+from .seeding import kmeans_plusplus
+from .threads import effective_n_threads
 
 
 class ArraySource:

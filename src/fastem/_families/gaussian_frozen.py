@@ -29,8 +29,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .._engine.model import FrozenModel
+from .._engine.threads import limit_blas_threads
 from .._kernels import get_backend
-from .._threads import limit_blas_threads
 from . import gaussian as gm
 from .gaussian import (
     SINGULAR_COVARIANCE_MESSAGE,

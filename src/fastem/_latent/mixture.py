@@ -63,7 +63,7 @@ def initial_labels(init_params, source, X, n_components, random_state):
         )
         indices = random_state.choice(candidates, size=n_components, replace=False)
     elif sp.issparse(X):
-        # The same draws as the kernels' (fastem._seeding), on sparse rows.
+        # The same draws as the kernels' (fastem._engine.seeding), on sparse rows.
         _, indices = sklearn_kmeans_plusplus(
             X,
             n_components,

@@ -10,7 +10,7 @@ import threadpoolctl
 from joblib import cpu_count
 from threadpoolctl import ThreadpoolController
 
-from ._kernels._platform import omp_max_threads
+from .._kernels._platform import omp_max_threads
 
 
 class ForkedAfterOpenMPWarning(UserWarning):

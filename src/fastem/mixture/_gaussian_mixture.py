@@ -12,20 +12,22 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._engine.estimator import EMEstimator, FitContext
-from ._engine.patterns import MissingValueSource, mean_imputed
-from ._engine.sources import ArraySource
-from ._families import gaussian as gm
-from ._families.gaussian_frozen import FrozenGaussianMixture
-from ._families.gaussian_prior import GaussianPrior, as_gaussian_prior
-from ._latent.mixture import (
+from .._engine.estimator import EMEstimator, FitContext
+from .._engine.patterns import MissingValueSource, mean_imputed
+from .._engine.persistence import register_model, register_value
+from .._engine.sources import ArraySource
+from .._engine.threads import scikit_learn_openmp_limit
+from .._families import gaussian as gm
+from .._families.gaussian_frozen import FrozenGaussianMixture
+from .._families.gaussian_prior import GaussianPrior, as_gaussian_prior
+from .._latent.mixture import (
     check_enough_rows,
     check_weights,
     reseeded_weights,
     worst_rows,
 )
-from ._persistence import register_model
-from ._threads import scikit_learn_openmp_limit
+
+register_value("prior", GaussianPrior)
 
 # A component is degenerate when, along some direction, its covariance exceeds
 # reg_covar by less than this fraction of the data's mean variance per feature (see

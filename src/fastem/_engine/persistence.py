@@ -37,8 +37,6 @@ from dataclasses import fields
 
 import numpy as np
 
-from ._families.gaussian_prior import GaussianPrior
-
 FORMAT_NAME = "fastem-model"
 FORMAT_VERSION = 1
 # What a model file may make load() read, so that a small hostile file cannot make it
@@ -61,7 +59,7 @@ _ARRAY_KINDS = "biufcU"
 
 def save_model(model, path):
     """Write ``model`` to ``path`` (see :meth:`fastem.GaussianMixture.save`)."""
-    from . import __version__
+    from .. import __version__
 
     arrays = {}
     header = {
@@ -424,14 +422,10 @@ def _encode(value, name, arrays):
         return {"type": "dict", "items": _encode_fields(value, name, arrays)}
     if isinstance(value, BaseEstimator):
         return _encode_estimator(value, name, arrays)
-    if isinstance(value, GaussianPrior):
-        hyperparameters = {
-            field.name: getattr(value, field.name) for field in fields(value)
-        }
-        return {
-            "type": "prior",
-            "items": _encode_fields(hyperparameters, name, arrays),
-        }
+    for tag, value_class in VALUE_TYPES.items():
+        if isinstance(value, value_class):
+            items = {field.name: getattr(value, field.name) for field in fields(value)}
+            return {"type": tag, "items": _encode_fields(items, name, arrays)}
     if isinstance(value, np.random.RandomState | np.random.Generator):
         raise ValueError(
             f"cannot save {name.split('.')[-1]}: a {type(value).__name__} instance "
@@ -480,6 +474,16 @@ def _float_to_json(value):
 
 # The classes a model file may name, each registered by ``register_model``.
 MODEL_CLASSES = {}
+
+# Frozen dataclasses a model's parameters may hold (a prior), by the type tag files
+# write for them, each registered by ``register_value``.
+VALUE_TYPES = {}
+
+
+def register_value(tag, value_class):
+    """Parameters of ``value_class`` (a frozen dataclass: a prior, say) may be saved,
+    as their fields under the type ``tag``."""
+    VALUE_TYPES[tag] = value_class
 
 
 def register_model(cls):
@@ -547,8 +551,9 @@ def _decode(description, arrays, name):
             return _decode_fields(description["items"], arrays, name)
         if kind == "estimator":
             return _decode_estimator(description, arrays, name)
-        if kind == "prior":
-            return GaussianPrior(**_decode_fields(description["items"], arrays, name))
+        if kind in VALUE_TYPES:
+            items = _decode_fields(description["items"], arrays, name)
+            return VALUE_TYPES[kind](**items)
     except (KeyError, TypeError) as error:
         raise ValueError(f"{name} has a corrupt header entry: {error!r}") from error
     raise ValueError(f"{name} has a corrupt header: unknown value type {kind!r}")

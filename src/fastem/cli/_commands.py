@@ -82,8 +82,8 @@ def _read_data(args):
 
 def _load_model(args):
     """The GaussianMixture saved in ``args.model``; ValueError for another model."""
-    from . import GaussianMixture
-    from ._persistence import load
+    from .. import GaussianMixture
+    from .._engine.persistence import load
 
     model = load(args.model)
     if not isinstance(model, GaussianMixture):
@@ -97,7 +97,7 @@ def _load_model(args):
 def _check_outputs(*paths):
     """Fail before a long fit, not after it, where an output could not be written:
     its directory is missing or the path is a directory (None: no output)."""
-    from ._persistence import check_directory
+    from .._engine.persistence import check_directory
 
     for path in paths:
         if path is None or path == STDIO:
@@ -194,8 +194,8 @@ def _fit_arguments(parser):
 
 
 def _fit(args):
-    from . import GaussianMixture
-    from ._engine.driver import reporting_iterations
+    from .. import GaussianMixture
+    from .._engine.driver import reporting_iterations
 
     _check_outputs(args.output)
     X, columns = _read_data(args)
@@ -458,7 +458,7 @@ def _select_arguments(parser):
 
 
 def _select(args):
-    from ._selection import select
+    from ..mixture._selection import select
 
     _check_outputs(args.output, args.table)
     X, columns = _read_data(args)
@@ -527,7 +527,7 @@ def _demo_arguments(parser):
 def _demo(args):
     """Fit the two classic examples, print recovered against true parameters and
     draw each fit."""
-    from . import GaussianMixture
+    from .. import GaussianMixture
 
     rng = np.random.default_rng(args.seed)
     examples = [
@@ -588,7 +588,7 @@ def _draw_demo(fits, output_dir):
     except ImportError:
         print("pictures of these fits need matplotlib: pip install fastem[plot]")
         return
-    from .plot import plot_components_2d, plot_density_1d
+    from ..plot import plot_components_2d, plot_density_1d
 
     os.makedirs(output_dir, exist_ok=True)
     for (title, model, X), name, draw in zip(
@@ -638,7 +638,7 @@ COMMANDS = {
 
 
 def _parser():
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="fastem", description="Fast EM for Gaussian mixtures."

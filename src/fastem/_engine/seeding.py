@@ -12,7 +12,7 @@ as sum_j (x_j - c_j)^2 in float64, and sums are added in other orders.
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._kernels import get_backend
+from .._kernels import get_backend
 
 # Rows per block of the kernels: the unit of their parallel schedule and fixed-order
 # sums, and what kmeanspp_searchsorted scans for each candidate.

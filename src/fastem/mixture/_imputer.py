@@ -11,8 +11,8 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._engine.persistence import register_model, save_model
 from ._gaussian_mixture import GaussianMixture
-from ._persistence import register_model, save_model
 
 # GaussianMixture's parameters, less those of partial_fit (an imputer fits in one go).
 _ONLINE_PARAMS = ("learning_offset", "learning_decay")
