@@ -65,8 +65,7 @@ class SelectionResult:
     best_estimator_ : estimator
         The fitted model with the lowest criterion.
     best_params_ : dict
-        Its ``n_components`` and grid parameters (for Gaussian mixtures,
-        ``covariance_type`` and ``prior``).
+        Its ``n_components`` and grid parameters.
     best_index_ : int
         Its row in ``table``.
     table : pandas.DataFrame or numpy structured array
