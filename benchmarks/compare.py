@@ -8,6 +8,9 @@ Peers: scikit-learn, Intel oneDAL's ``em_gmm`` through daal4py, and pomegranate.
 and pomegranate run from their own virtual environments (``--onedal-python``,
 ``--pomegranate-python``), so neither can change the scikit-learn that fastem is
 compared with; a peer whose interpreter is missing is left out with a note.
+``--baseline-python`` adds fastem installed from another commit, as the library
+fastem-baseline: the table's ``fastem-baseline/fastem`` column is then the speed-up
+of this build over that one, measured side by side.
 
 A second table times ``predict``, ``predict_proba`` and ``score_samples`` of fastem and
 scikit-learn on the grid's cases with d <= 8 (on by default when both are in
@@ -238,8 +241,13 @@ def _prepare_pomegranate(covariance_type, n_threads):
     return fit
 
 
-# The libraries with the estimator API, by the module that holds GaussianMixture.
-_ESTIMATOR_MODULES = {"fastem": "fastem", "sklearn": "sklearn.mixture"}
+# The libraries with the estimator API, by the module that holds GaussianMixture;
+# fastem-baseline is fastem installed from another commit (--baseline-python).
+_ESTIMATOR_MODULES = {
+    "fastem": "fastem",
+    "fastem-baseline": "fastem",
+    "sklearn": "sklearn.mixture",
+}
 _PREPARE = {
     **{
         name: _estimator_preparer(module) for name, module in _ESTIMATOR_MODULES.items()
@@ -249,6 +257,7 @@ _PREPARE = {
 }
 _DISTRIBUTIONS = {
     "fastem": ("fastem",),
+    "fastem-baseline": ("fastem",),
     "sklearn": ("scikit-learn",),
     "oneDAL": ("daal4py", "scikit-learn-intelex"),
     "pomegranate": ("pomegranate", "torch"),
@@ -692,6 +701,11 @@ def _parse(argv):
         default=str(REPO / ".venv-pomegranate" / "bin" / "python"),
         help="interpreter with pomegranate (default: .venv-pomegranate/bin/python)",
     )
+    parser.add_argument(
+        "--baseline-python",
+        help="an interpreter with fastem installed from another commit: its fits "
+        "run side by side with this fastem's as the library fastem-baseline",
+    )
     parser.add_argument("--json", type=Path, help="also write all records here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -718,6 +732,9 @@ def _libraries(args):
         Library("pomegranate", args.pomegranate_python, ("full", "diag", "spherical")),
     ]
     wanted = args.libraries.split(",")
+    if args.baseline_python is not None:
+        available.insert(1, Library("fastem-baseline", args.baseline_python))
+        wanted.append("fastem-baseline")
     libraries, notes = [], []
     for library in available:
         if library.name not in wanted:
