@@ -58,13 +58,11 @@ FE_ALWAYS_INLINE ptrdiff_t fd_index(const void *a, ptrdiff_t p, const int narrow
  * between columns, any signs) into xc, row-major with leading dimension ld, as
  * float64, missing values (NaN) as 0. Returns the number of NaN. Rows are read along
  * the smaller stride: one row after another for C-ordered data (a vectorised copy
- * where the columns are contiguous, which also asks for the rows of the next chunk,
- * the first ``ahead`` after this one, to be fetched: they arrive while this chunk's
- * products run), one column after another for Fortran order. */
+ * where the columns are contiguous), one column after another for Fortran order. */
 FE_ALWAYS_INLINE ptrdiff_t fd_load_rows_t(const char *X, ptrdiff_t rs, ptrdiff_t cs,
-                                          ptrdiff_t start, ptrdiff_t n, ptrdiff_t ahead,
-                                          ptrdiff_t d, ptrdiff_t ld,
-                                          double *restrict xc, const int single)
+                                          ptrdiff_t start, ptrdiff_t n, ptrdiff_t d,
+                                          ptrdiff_t ld, double *restrict xc,
+                                          const int single)
 {
     const ptrdiff_t size = single ? 4 : 8;
     ptrdiff_t missing = 0;
@@ -72,9 +70,6 @@ FE_ALWAYS_INLINE ptrdiff_t fd_load_rows_t(const char *X, ptrdiff_t rs, ptrdiff_t
         for (ptrdiff_t i = 0; i < n; i++) {
             const char *row = X + (start + i) * rs;
             double *restrict out = xc + i * ld;
-            if (i < ahead)
-                for (ptrdiff_t byte = 0; byte < d * size; byte += 64)
-                    fe_prefetch(row + n * rs + byte);
             for (ptrdiff_t j = 0; j < d; j++) {
                 const double v = fd_value(row + j * size, single);
                 missing += v != v;
@@ -104,11 +99,11 @@ FE_ALWAYS_INLINE ptrdiff_t fd_load_rows_t(const char *X, ptrdiff_t rs, ptrdiff_t
 }
 
 static ptrdiff_t fd_load_rows(const char *X, ptrdiff_t rs, ptrdiff_t cs, int single,
-                              ptrdiff_t start, ptrdiff_t n, ptrdiff_t ahead, ptrdiff_t d,
-                              ptrdiff_t ld, double *xc)
+                              ptrdiff_t start, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
+                              double *xc)
 {
-    return single ? fd_load_rows_t(X, rs, cs, start, n, ahead, d, ld, xc, 1)
-                  : fd_load_rows_t(X, rs, cs, start, n, ahead, d, ld, xc, 0);
+    return single ? fd_load_rows_t(X, rs, cs, start, n, d, ld, xc, 1)
+                  : fd_load_rows_t(X, rs, cs, start, n, d, ld, xc, 0);
 }
 
 /* mask[i * ld + j] = 1 where X[start + i, j] is NaN, else 0 (the layout of

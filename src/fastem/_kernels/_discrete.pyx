@@ -12,14 +12,12 @@ log-probability. One call is one pass over X.
 
 Dense X: rows are processed in chunks, each copied into a thread-private float64
 buffer (float32, Fortran-ordered, strided, read-only and memory-mapped inputs all
-take the same path; NaN becomes 0 and is counted), which also asks for the next
-chunk's rows to be fetched from memory while this one is computed on. The logits of
-a chunk are one matrix product, L = log w + b + X_c A^T, and its sums one more,
-S += R^T X_c (R the weighted responsibilities), both by BLAS dgemm
-(``scipy.linalg.cython_blas``, on the calling thread: callers hold BLAS to one
-thread, or its threads would nest in ours). A chunk with a NaN also takes its missing
-mask M: L -= M B^T and, where the observed mass is asked for, sum R^T M, taken off
-N_k at the end.
+take the same path; NaN becomes 0 and is counted). The logits of a chunk are one
+matrix product, L = log w + b + X_c A^T, and its sums one more, S += R^T X_c (R the
+weighted responsibilities), both by BLAS dgemm (``scipy.linalg.cython_blas``, on
+the calling thread: callers hold BLAS to one thread, or its threads would nest in
+ours). A chunk with a NaN also takes its missing mask M: L -= M B^T and, where the
+observed mass is asked for, sum R^T M, taken off N_k at the end.
 
 CSR X: one pass over the stored values, O(nnz x K): each value adds a contiguous
 K-vector of A transposed (d, K) to its row's logits, and its row's K-vector of
@@ -67,8 +65,8 @@ cdef extern from "_discrete.h" nogil:
     void fe_write_resp(const double *expo, Py_ssize_t n, Py_ssize_t n_components,
                        const double *row_sum, double *inverse, double *out)
     Py_ssize_t fd_load_rows(const char *X, Py_ssize_t rs, Py_ssize_t cs, int single,
-                            Py_ssize_t start, Py_ssize_t n, Py_ssize_t ahead,
-                            Py_ssize_t d, Py_ssize_t ld, double *xc)
+                            Py_ssize_t start, Py_ssize_t n, Py_ssize_t d,
+                            Py_ssize_t ld, double *xc)
     void fd_missing_mask(const char *X, Py_ssize_t rs, Py_ssize_t cs, int single,
                          Py_ssize_t start, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                          double *mask)
@@ -277,7 +275,6 @@ cdef int _chunk_logits(
     Py_ssize_t start,           # IN  first row of the chunk
     Py_ssize_t n_rows,          # IN  rows in the chunk
     Py_ssize_t n_padded,        # IN  n_rows rounded up to the lanes
-    Py_ssize_t ahead,           # IN  dense: rows after the chunk to fetch early
     Py_ssize_t ldx,             # IN  dense: leading dimension of the chunk
     Scratch *w,                 # OUT logit (K, LD); dense: xc, and mask if missing
     bint *missing,              # OUT dense: whether the chunk has a NaN
@@ -299,8 +296,7 @@ cdef int _chunk_logits(
             return BAD_INDEX
         return DONE
     n_missing = fd_load_rows(
-        src.X, src.row_stride, src.col_stride, src.single, start, n_rows, ahead, d,
-        ldx, w.xc,
+        src.X, src.row_stride, src.col_stride, src.single, start, n_rows, d, ldx, w.xc
     )
     memset(w.xc + n_rows * ldx, 0, (n_padded - n_rows) * ldx * sizeof(double))
     if n_missing and model.bt == NULL:
@@ -602,8 +598,7 @@ def discrete_accumulate(
                 n_padded = _padded(n_rows)
                 missing = False
                 outcome = _chunk_logits(
-                    &src, &model, start, n_rows, n_padded, end - start - n_rows,
-                    ldx, &w, &missing,
+                    &src, &model, start, n_rows, n_padded, ldx, &w, &missing
                 )
                 if outcome != DONE:
                     status[c] = outcome
@@ -721,7 +716,7 @@ def discrete_score(
             n_padded = _padded(n_rows)
             missing = False
             outcome = _chunk_logits(
-                &src, &model, start, n_rows, n_padded, 0, ldx, &w, &missing
+                &src, &model, start, n_rows, n_padded, ldx, &w, &missing
             )
             if outcome != DONE:
                 status[c] = outcome
