@@ -150,7 +150,7 @@ cdef struct Scratch:
     double *row_max            # (CHUNK,)
     double *row_sum            # (CHUNK,)
     double *tmp                # (CHUNK,)
-    double *wr                 # CSR: (kp,)
+    double *wr                 # CSR: (kp,) a row's w_i r_ik
 
 
 # --- chunk helpers --------------------------------------------------------------------
@@ -169,7 +169,7 @@ cdef Py_ssize_t _scratch_doubles(
     Py_ssize_t ldx,             # IN  leading dimension of a dense chunk
     bint with_mask,             # IN  dense with B: room for the missing mask
     Py_ssize_t n_components,    # IN
-    Py_ssize_t kp,              # IN  CSR: K rounded up to FE_W
+    Py_ssize_t kp,              # IN  K rounded up to FE_W
 ) noexcept nogil:
     """Doubles of one thread's scratch (``_carve_scratch``'s layout)."""
     cdef Py_ssize_t chunk = _aligned(rows * ldx)
