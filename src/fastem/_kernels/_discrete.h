@@ -106,6 +106,18 @@ static ptrdiff_t fd_load_rows(const char *X, ptrdiff_t rs, ptrdiff_t cs, int sin
                   : fd_load_rows_t(X, rs, cs, start, n, d, ld, xc, 0);
 }
 
+/* The number of NaN in the n rows (d values each, ld apart) of a float64 chunk read
+ * in place. */
+static ptrdiff_t fd_count_missing(const double *restrict x, ptrdiff_t ld, ptrdiff_t n,
+                                  ptrdiff_t d)
+{
+    ptrdiff_t missing = 0;
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (ptrdiff_t j = 0; j < d; j++)
+            missing += x[i * ld + j] != x[i * ld + j];
+    return missing;
+}
+
 /* mask[i * ld + j] = 1 where X[start + i, j] is NaN, else 0 (the layout of
  * fd_load_rows; read again only for the chunks that have a NaN). */
 static void fd_missing_mask(const char *X, ptrdiff_t rs, ptrdiff_t cs, int single,
