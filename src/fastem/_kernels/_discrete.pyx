@@ -12,7 +12,8 @@ log-probability. One call is one pass over X.
 
 Dense X: rows are processed in chunks, each copied into a thread-private float64
 buffer (float32, Fortran-ordered, strided, read-only and memory-mapped inputs all
-take the same path; NaN becomes 0 and is counted). The logits of a chunk are one
+take the same path; NaN becomes 0 and is counted), except chunks of aligned float64
+rows without NaN, which BLAS reads in place. The logits of a chunk are one
 matrix product, L = log w + b + X_c A^T, and its sums one more, S += R^T X_c (R the
 weighted responsibilities), both by BLAS dgemm (``scipy.linalg.cython_blas``, on
 the calling thread: callers hold BLAS to one thread, or its threads would nest in
