@@ -123,8 +123,9 @@ def clear_labels(weighted_log_prob, tol=1e-9):
 
 
 def test_kernels_and_twin_export_the_same_names(compiled):
-    """The twin exports the union of the compiled kernel modules' names (``_gaussian``
-    and ``_kmeans_plusplus``), each of which is exported by one module only."""
+    """The twin exports the union of the compiled kernel modules' names (``_gaussian``,
+    ``_kmeans_plusplus`` and ``_discrete``), each of which is exported by one module
+    only."""
     names = [name for module in compiled.modules for name in module.__all__]
     assert len(names) == len(set(names))
     assert sorted(names) == sorted(_reference.__all__)

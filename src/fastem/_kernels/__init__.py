@@ -1,8 +1,10 @@
 """Kernels: compiled (each kernel module, and its x86-64-v3 and v4 builds) and their
 NumPy twin.
 
-The kernel modules are ``_gaussian`` (EM: ``accumulate``, ``score``) and
-``_kmeans_plusplus`` (seeding: ``kmeanspp_potentials``, ``kmeanspp_searchsorted``).
+The kernel modules are ``_gaussian`` (EM: ``accumulate``, ``score``),
+``_kmeans_plusplus`` (seeding: ``kmeanspp_potentials``, ``kmeanspp_searchsorted``) and
+``_discrete`` (EM of Bernoulli and multinomial mixtures: ``discrete_accumulate``,
+``discrete_score``).
 A backend is one namespace holding every kernel function, so that the callers never
 ask which module a kernel lives in and one switch moves all of them.
 
@@ -26,7 +28,7 @@ from types import SimpleNamespace
 from . import _reference
 from ._platform import x86_64_v3_supported, x86_64_v4_supported
 
-KERNEL_MODULES = ("_gaussian", "_kmeans_plusplus")
+KERNEL_MODULES = ("_gaussian", "_kmeans_plusplus", "_discrete")
 
 
 def _compiled_variant(suffix):
