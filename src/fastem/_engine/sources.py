@@ -67,6 +67,10 @@ class ArraySource:
         scaled.X = np.ldexp(self.X, -exponent)
         return scaled
 
+    def rows(self, indices):
+        """The rows at ``indices`` (any order)."""
+        return self.X[indices]
+
     def sample(self, size, random_state):
         """The source itself: in memory, initialisation reads every row."""
         return self

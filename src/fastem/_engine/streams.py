@@ -277,15 +277,20 @@ class ChunkSource:
             None if part[0] is None else np.concatenate(part) for part in parts
         )
 
+    def rows(self, indices):
+        """The rows at ``indices`` (any order), in memory: one pass."""
+        positions, order = np.unique(indices, return_inverse=True)
+        parts = []
+        for start, chunk in self.validated_chunks():
+            lo, hi = np.searchsorted(positions, [start, start + chunk.n_samples])
+            parts.append(chunk.X[positions[lo:hi] - start])
+        return np.concatenate(parts)[order]
+
     def sample(self, size, random_state):
         """The in-memory source of ``min(size, n_samples)`` distinct rows drawn with
         ``random_state`` (read in one pass), for initialisation."""
         indices = _sample_indices(self.n_samples, size, random_state)
-        parts = []
-        for start, chunk in self.validated_chunks():
-            lo, hi = np.searchsorted(indices, [start, start + chunk.n_samples])
-            parts.append(chunk.X[indices[lo:hi] - start])
-        return _rows(np.concatenate(parts), self.missing_values, fitting=True)
+        return _rows(self.rows(indices), self.missing_values, fitting=True)
 
 
 def _file_mapping(X):
@@ -470,9 +475,12 @@ class DaskSource:
             )
         return tuple(outputs)
 
+    def rows(self, indices):
+        """The rows at ``indices`` (any order), gathered from the workers."""
+        return np.asarray(self.X[np.asarray(indices)].compute())
+
     def sample(self, size, random_state):
         """The in-memory source of ``min(size, n_samples)`` distinct rows drawn with
         ``random_state``, gathered from the workers, for initialisation."""
         indices = _sample_indices(self.n_samples, size, random_state)
-        rows = np.asarray(self.X[indices].compute())
-        return _rows(rows, self.missing_values, fitting=True)
+        return _rows(self.rows(indices), self.missing_values, fitting=True)

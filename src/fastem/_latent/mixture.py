@@ -130,7 +130,8 @@ def worst_rows(source, sound_model, n_rows):
     -------
     rows : ndarray of shape (n_rows,), intp
     """
-    log_prob = source.score(sound_model)[0]
+    # Streamed rows are scored chunk by chunk (a dask array is computed).
+    log_prob = np.asarray(source.score(sound_model)[0])
     if source.sample_weight is not None:
         log_prob[source.sample_weight == 0.0] = np.inf  # absent rows
     return np.argsort(log_prob, kind="stable")[:n_rows]

@@ -327,11 +327,6 @@ class GaussianMixture(EMEstimator):
                 unit_change=0.0,
             )
         check_enough_rows(source, self.n_components)
-        if self.on_degenerate == "reseed" and not isinstance(source, ArraySource):
-            raise ValueError(
-                "on_degenerate='reseed' needs X in memory (it re-seeds at the rows "
-                f"fitted worst), not {type(source).__name__} data read in chunks"
-            )
         initial = self._check_initial_parameters(source.n_features)
         # Data at extreme scales runs on an exactly rescaled copy (2**-exponent):
         # in memory, or each chunk as it is read.
@@ -562,7 +557,7 @@ class GaussianMixture(EMEstimator):
         worst = worst_rows(source, sound_model, np.count_nonzero(degenerate))
         means = means.copy()
         # A missing coordinate of the worst row keeps the component's old mean.
-        seeds = np.asarray(source.X[worst], dtype=np.float64)
+        seeds = np.asarray(source.rows(worst), dtype=np.float64)
         means[degenerate] = np.where(np.isnan(seeds), means[degenerate], seeds)
         if not shared:
             covariances = covariances.copy()
