@@ -493,13 +493,19 @@ def test_a_model_file_of_another_class_is_refused_by_name(fitted, tmp_path, caps
     imputer = GaussianMixtureImputer(2, random_state=0).fit(X)
     imputer.save(tmp_path / "imputer.npz")
     imputer_path = tmp_path / "imputer.npz"
-    for args in (["predict", imputer_path, csv], ["impute", imputer_path, csv],
-                 ["sample", imputer_path, 3]):  # fmt: skip
-        code, _, err = run(args, capsys)
+    every = "BernoulliMixture or GaussianMixture or MultinomialMixture"
+    needs = {
+        "predict": every,
+        "sample": every,
+        "impute": "BernoulliMixture or GaussianMixture",
+    }
+    for command, *rest in (["predict", csv], ["impute", csv], ["sample", 3]):
+        code, _, err = run([command, imputer_path, *rest], capsys)
         assert code == 2
         assert err == (
             f"fastem: error: {imputer_path} holds a GaussianMixtureImputer; fastem "
-            f"{args[0]} needs a GaussianMixture, as fastem fit and fastem select save\n"
+            f"{command} needs a {needs[command]}, as fastem fit and fastem select "
+            "save\n"
         )
 
 
@@ -709,3 +715,72 @@ def test_select_takes_missing_values_as_fit_does(tmp_path, data, capsys):
     code, out, err = run(["select", csv, "-k", 1, 2, 3, "--seed", 0], capsys)
     assert code == 0, err
     assert "best by bic" in out
+
+
+def test_fit_other_models_from_sparse_files(tmp_path, capsys):
+    """--model picks the estimator; sparse .npz and svmlight files are read as CSR
+    and give the dense file's fit."""
+    import scipy.sparse as sp
+    from sklearn.datasets import dump_svmlight_file
+
+    rng = np.random.default_rng(0)
+    theta = rng.dirichlet(np.full(12, 0.3), size=2)
+    counts = np.stack([rng.multinomial(30, theta[k % 2]) for k in range(200)])
+    X = counts.astype(float)
+    np.save(tmp_path / "counts.npy", X)
+    sp.save_npz(tmp_path / "counts.npz", sp.csr_matrix(X))
+    dump_svmlight_file(X, np.zeros(len(X)), str(tmp_path / "counts.svm"))
+    fitted = {}
+    for name in ("counts.npy", "counts.npz", "counts.svm"):
+        model_path = tmp_path / f"{name}.model.npz"
+        code, out, err = run(
+            ["fit", tmp_path / name, "--model", "multinomial", "-k", 2,
+             "--seed", 0, "-o", model_path],
+            capsys,
+        )  # fmt: skip
+        assert code == 0, err
+        assert "fitted 2 multinomial components" in out
+        fitted[name] = load(model_path)
+    for name in ("counts.npz", "counts.svm"):
+        assert_allclose(
+            fitted[name].feature_log_prob_,
+            fitted["counts.npy"].feature_log_prob_,
+            rtol=1e-12,
+        )
+    code, out, err = run(
+        ["predict", tmp_path / "counts.npy.model.npz", tmp_path / "counts.svm"], capsys
+    )
+    assert code == 0, err
+    labels = np.array(out.split()[1:], dtype=int)
+    assert_array_equal(labels, fitted["counts.npy"].predict(X))
+
+
+def test_options_of_another_model_are_refused(tmp_path, data, capsys):
+    csv = write_csv(tmp_path / "x.csv", data)
+    code, _, err = run(
+        ["fit", csv, "--model", "bernoulli", "-k", 2, "--covariance-type", "diag",
+         "-o", tmp_path / "m.npz"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2
+    assert err == (
+        "fastem: error: --covariance-type is not a parameter of --model bernoulli\n"
+    )
+    code, _, err = run(
+        ["fit", csv, "--model", "bernoulli", "-k", 2, "-o", tmp_path / "m.npz"], capsys
+    )
+    assert code == 2 and "is not 0 or 1" in err
+
+
+def test_select_other_models(tmp_path, capsys):
+    X = (np.random.default_rng(3).random((300, 8)) < 0.3).astype(float)
+    X[:150, :4] = 1.0
+    np.save(tmp_path / "binary.npy", X)
+    code, out, err = run(
+        ["select", tmp_path / "binary.npy", "--model", "bernoulli", "-k", 1, 2, 3,
+         "--seed", 0, "-o", tmp_path / "best.npz"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "best by bic: 2 bernoulli components" in out
+    assert type(load(tmp_path / "best.npz")).__name__ == "BernoulliMixture"

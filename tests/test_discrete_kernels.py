@@ -19,8 +19,8 @@ from scipy.special import gammaln, logsumexp
 from scipy.stats import bernoulli, multinomial
 
 from _builders import BOUNDARY_ROW_COUNTS, LAYOUTS, random_sample_weight, with_layout
+from fastem._engine.threads import limit_blas_threads
 from fastem._kernels import _reference
-from fastem._threads import limit_blas_threads
 
 RTOL = {np.float32: 1e-12, np.float64: 1e-12}
 # Responsibilities and log-probabilities: relative to the sum of absolute terms of

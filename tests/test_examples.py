@@ -22,6 +22,9 @@ RUNS = [
      "80 x 54 pixels, 8 components"),
     ("density_estimation.py", ["--n-pca", "8", "--n-components", "1", "4"],
      "digits_sampled.png", "lowest BIC: 4 components"),
+    ("cluster_binary_digits.py", ["--n-init", "1"], "digits_bernoulli.png",
+     "converged: True"),
+    ("cluster_reuters.py", [], "reuters.png", "pope, vatican"),
 ]  # fmt: skip
 
 
@@ -31,6 +34,8 @@ def test_every_example_is_tested():
 
 @pytest.mark.parametrize("script, args, picture, expected", RUNS)
 def test_example_runs_and_writes_its_picture(script, args, picture, expected, tmp_path):
+    if script == "cluster_reuters.py":
+        pytest.importorskip("lda.datasets")
     result = subprocess.run(
         [sys.executable, EXAMPLES / script, *args],
         capture_output=True,

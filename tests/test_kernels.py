@@ -795,7 +795,7 @@ def test_scratch_that_cannot_be_allocated_raises_memory_error(scenario):
 
 def test_scratch_beyond_what_malloc_takes_raises_memory_error(compiled):
     """Sizes that a Py_ssize_t cannot hold are refused before any malloc."""
-    gaussian, kmeans_plusplus = compiled.modules
+    gaussian, kmeans_plusplus, *_ = compiled.modules
     with pytest.raises(MemoryError, match="n_components=4611686018427387904 "):
         gaussian._scratch_length(2**62, 0, 2**62, 1)
     with pytest.raises(MemoryError, match="n_features=4611686018427387904 "):

@@ -15,12 +15,14 @@ __version__ = "0.1.0"
 # (PEP 562), not with the package: `fastem --help` and `fastem --version` would
 # otherwise wait seconds for scikit-learn and SciPy.
 _PUBLIC_MODULES = {
+    "BernoulliMixture": ".mixture._discrete_mixture",
     "DegenerateComponentWarning": ".mixture._gaussian_mixture",
     "ForkedAfterOpenMPWarning": "._engine.threads",
     "GaussianMixture": ".mixture._gaussian_mixture",
     "GaussianMixtureIC": ".mixture._selection",
     "GaussianMixtureImputer": ".mixture._imputer",
     "GaussianPrior": "._families.gaussian_prior",
+    "MultinomialMixture": ".mixture._discrete_mixture",
     "SelectionResult": "._engine.selection",
     "load": "._engine.persistence",
     "select": ".mixture._selection",

@@ -41,11 +41,18 @@ class FitContext:
         The rows EM runs on.
     online : bool
         Whether this is a ``partial_fit`` batch.
+
+    Attributes
+    ----------
+    weight_seen : float
+        Online only: the total weight of the batches so far, this one included (the
+        running statistics are per unit weight; a prior weighs against this).
     """
 
     def __init__(self, source, *, online=False):
         self.source = source
         self.online = online
+        self.weight_seen = source.total_weight if online else None
 
     def em_params(self, params):
         """Parameters in the user's units -> in EM's (for warm starts)."""
@@ -192,6 +199,7 @@ class EMEstimator(DensityMixin, BaseEstimator):
         """Run EM on X and set the fitted attributes; returns X's data source."""
         source = self._training_source(X, sample_weight)
         self.__dict__.pop("_online_stats", None)
+        self.__dict__.pop("_online_weight", None)
         context = self._begin_fit(source, online=False)
         warm = None
         if self.warm_start and hasattr(self, "converged_"):
@@ -318,11 +326,13 @@ class EMEstimator(DensityMixin, BaseEstimator):
         else:
             step = (self.learning_offset + self.n_batch_iter_) ** -self.learning_decay
             running = running.blend(batch, step)
+            context.weight_seen += self._online_weight
         self._set_fitted(
             self._maximize(context, running, params),
             X.dtype if first else self._fitted_dtype(),
         )
         self._online_stats = running
+        self._online_weight = context.weight_seen
         self.n_batch_iter_ += 1
         self.lower_bound_ = batch.log_likelihood
 

@@ -68,6 +68,13 @@ class Stats:
         total += other
         return total
 
+    def __mul__(self, number):
+        """Statistics times ``number``: every sum multiplied by it."""
+        return self._replace_sums(
+            [array * number for array in self._sum_arrays()],
+            self.log_likelihood * number,
+        )
+
     def __truediv__(self, number):
         """Statistics per ``number`` (of rows, say): every sum divided by it."""
         return self._replace_sums(

@@ -36,14 +36,60 @@ class Command:
     run: Callable[[argparse.Namespace], int]  # returns the exit code
 
 
+# --- the models ---------------------------------------------------------------------
+
+# ``--model`` names: the class fastem fits, and the options of ``fit`` that are its
+# parameters (the others are every model's).
+MODELS = {
+    "gaussian": ("GaussianMixture", ("covariance_type", "reg_covar")),
+    "bernoulli": ("BernoulliMixture", ("alpha",)),
+    "multinomial": ("MultinomialMixture", ("alpha",)),
+}
+_MODEL_OPTIONS = {option for _, options in MODELS.values() for option in options}
+
+
+def _model_class(name):
+    import fastem
+
+    return getattr(fastem, MODELS[name][0])
+
+
+def _model_parameters(args):
+    """The estimator parameters ``fit`` / ``select`` options give, for --model: the
+    options left at None keep the model's defaults; ValueError for an option that is
+    not the model's."""
+    own = MODELS[args.model][1]
+    for option in sorted(_MODEL_OPTIONS - set(own)):
+        if getattr(args, option, None) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise ValueError(f"{flag} is not a parameter of --model {args.model}")
+    names = (*own, "tol", "max_iter", "n_init", "init_params", "random_state")
+    return {
+        name: getattr(args, name)
+        for name in names
+        if getattr(args, name, None) is not None
+    }
+
+
+def _add_model_argument(parser):
+    parser.add_argument(
+        "--model",
+        default="gaussian",
+        choices=list(MODELS),
+        help="what to fit: a Gaussian mixture, a Bernoulli mixture (binary data) "
+        "or a multinomial mixture (counts) (default gaussian)",
+    )
+
+
 # --- shared arguments and helpers ----------------------------------------------------
 
 
 def _add_data_argument(parser):
     parser.add_argument(
         "data",
-        help="data file: .csv/.tsv/.txt (header detected; - reads stdin), .npy or "
-        ".parquet; one row per sample",
+        help="data file: .csv/.tsv/.txt (header detected; - reads stdin), .npy, "
+        ".parquet, or sparse: .npz (scipy.sparse.save_npz) or .svm (svmlight / "
+        "LIBSVM); one row per sample",
     )
     parser.add_argument(
         "--delimiter", help="CSV field separator (default: guessed from the first line)"
@@ -74,22 +120,40 @@ def _add_output_argument(parser, what, default="-"):
     )
 
 
-def _read_data(args):
+def _read_data(args, n_features=None):
     return read_table(
-        args.data, delimiter=args.delimiter, columns=args.columns, drop=args.drop
+        args.data,
+        delimiter=args.delimiter,
+        columns=args.columns,
+        drop=args.drop,
+        n_features=n_features,
     )
 
 
+# What each command needs of a loaded model.
+_NEEDED_METHODS = {
+    "predict": "predict",
+    "score": "score",
+    "sample": "sample",
+    "impute": "impute",
+}
+
+
 def _load_model(args):
-    """The GaussianMixture saved in ``args.model``; ValueError for another model."""
-    from .. import GaussianMixture
+    """The model saved in ``args.model``; ValueError for a model that cannot do what
+    the command needs (an imputer's file, say)."""
     from .._engine.persistence import load
 
     model = load(args.model)
-    if not isinstance(model, GaussianMixture):
+    fitted = {_model_class(name) for name in MODELS}
+    method = _NEEDED_METHODS[args.command]
+    if type(model) not in fitted or not hasattr(model, method):
+        needed = sorted(
+            MODELS[name][0] for name in MODELS if hasattr(_model_class(name), method)
+        )
         raise ValueError(
             f"{args.model} holds a {type(model).__name__}; fastem {args.command} "
-            "needs a GaussianMixture, as fastem fit and fastem select save"
+            f"needs a {' or '.join(needed)}, as fastem fit and fastem select save"
         )
     return model
 
@@ -115,7 +179,7 @@ def _model_and_data(args):
     else the file's, else None.
     """
     model = _load_model(args)
-    X, columns = _read_data(args)
+    X, columns = _read_data(args, n_features=model.n_features_in_)
     names = getattr(model, "feature_names_in_", None)
     if names is None:
         return model, X, columns
@@ -152,28 +216,33 @@ def _named_call(method, *args):
 
 def _fit_arguments(parser):
     _add_data_argument(parser)
+    _add_model_argument(parser)
     parser.add_argument(
         "-k", "--n-components", type=int, required=True, help="number of components"
     )
     parser.add_argument(
         "--covariance-type",
-        default="full",
         choices=["full", "tied", "diag", "spherical"],
-        help="(default full)",
+        help="gaussian: (default full)",
     )
-    parser.add_argument("--n-init", type=int, default=1, help="restarts (default 1)")
+    parser.add_argument(
+        "--reg-covar", type=float, help="gaussian: added to covariance diagonals"
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        help="bernoulli, multinomial: additive smoothing (default 1; 0 is maximum "
+        "likelihood)",
+    )
+    parser.add_argument("--n-init", type=int, help="restarts (default 1)")
     parser.add_argument("--max-iter", type=int, default=100, help="(default 100)")
     parser.add_argument(
         "--tol", type=float, default=1e-3, help="convergence threshold (default 1e-3)"
     )
     parser.add_argument(
-        "--reg-covar", type=float, default=1e-6, help="added to covariance diagonals"
-    )
-    parser.add_argument(
         "--init-params",
-        default="kmeans",
         choices=["kmeans", "k-means++", "random", "random_from_data"],
-        help="(default kmeans)",
+        help="(default: kmeans for gaussian, k-means++ for the others)",
     )
     parser.add_argument(
         "--random-state",
@@ -194,21 +263,12 @@ def _fit_arguments(parser):
 
 
 def _fit(args):
-    from .. import GaussianMixture
     from .._engine.driver import reporting_iterations
 
     _check_outputs(args.output)
+    parameters = _model_parameters(args)
     X, columns = _read_data(args)
-    model = GaussianMixture(
-        n_components=args.n_components,
-        covariance_type=args.covariance_type,
-        tol=args.tol,
-        reg_covar=args.reg_covar,
-        max_iter=args.max_iter,
-        n_init=args.n_init,
-        init_params=args.init_params,
-        random_state=args.random_state,
-    )
+    model = _model_class(args.model)(n_components=args.n_components, **parameters)
     bar = None if args.quiet else ProgressBar.if_terminal(sys.stderr, args)
     start = time.perf_counter()
     # Warnings wait until the bar is gone, so that they do not land inside it.
@@ -229,8 +289,9 @@ def _fit(args):
     model.save(args.output)
     if not args.quiet:
         status = "converged" if model.converged_ else "did not converge"
+        kind = getattr(model, "covariance_type", args.model)
         print(
-            f"fitted {model.n_components} {model.covariance_type} components on "
+            f"fitted {model.n_components} {kind} components on "
             f"{X.shape[0]} rows x {X.shape[1]} features in {elapsed:.2f} s: {status} "
             f"after {model.n_iter_} iterations, mean log-likelihood "
             f"{model.lower_bound_:.6g}, BIC {_named_call(model.bic, X):.6g}"
@@ -256,7 +317,7 @@ class ProgressBar:
             from tqdm import tqdm
         except ImportError:
             return None  # the bar is optional: pip install fastem[cli]
-        return cls(tqdm, stream, args.n_init, args.max_iter)
+        return cls(tqdm, stream, args.n_init or 1, args.max_iter)
 
     def __call__(self, init, n_iter, lower_bound):
         if init != self._init:
@@ -364,8 +425,8 @@ def _physical_memory():
 def _check_sample_fits_in_memory(n_samples, model):
     """ValueError, before anything is allocated, if the samples and their labels
     would not fit in this machine's memory."""
-    n_features = model.means_.shape[1]
-    needed = n_samples * (n_features * model.means_.dtype.itemsize + 8)
+    n_features = model.n_features_in_
+    needed = n_samples * (n_features * model._fitted_dtype().itemsize + 8)
     available = _physical_memory()
     if available is not None and needed > available:
         raise ValueError(
@@ -418,6 +479,7 @@ def _impute(args):
 
 def _select_arguments(parser):
     _add_data_argument(parser)
+    _add_model_argument(parser)
     parser.add_argument(
         "-k",
         "--n-components",
@@ -429,9 +491,13 @@ def _select_arguments(parser):
     parser.add_argument(
         "--covariance-types",
         nargs="+",
-        default=["full", "tied", "diag", "spherical"],
         choices=["full", "tied", "diag", "spherical"],
-        help="(default: all four)",
+        help="gaussian: (default: all four)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        help="bernoulli, multinomial: additive smoothing (default 1)",
     )
     parser.add_argument(
         "--criterion",
@@ -442,7 +508,7 @@ def _select_arguments(parser):
     parser.add_argument(
         "--with-prior",
         action="store_true",
-        help="also fit each model with the default conjugate prior (MAP)",
+        help="gaussian: also fit each model with the default conjugate prior (MAP)",
     )
     parser.add_argument("--n-init", type=int, default=1, help="restarts (default 1)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel fits")
@@ -461,16 +527,30 @@ def _select(args):
     from ..mixture._selection import select
 
     _check_outputs(args.output, args.table)
+    if args.model == "gaussian":
+        grid = {
+            "covariance_types": args.covariance_types,
+            "priors": (None, "default") if args.with_prior else (None,),
+        }
+    elif args.covariance_types is not None or args.with_prior:
+        raise ValueError(
+            f"--covariance-types and --with-prior are not for --model {args.model}"
+        )
+    else:
+        model_class = _model_class(args.model)
+        alpha = {} if args.alpha is None else {"alpha": args.alpha}
+        grid = {"estimator": model_class(**alpha)}
+    if args.model == "gaussian" and args.alpha is not None:
+        raise ValueError("--alpha is not a parameter of --model gaussian")
     X, columns = _read_data(args)
     result = select(
         X,
         n_components=args.n_components,
-        covariance_types=args.covariance_types,
         criterion=args.criterion,
-        priors=(None, "default") if args.with_prior else (None,),
         n_init=args.n_init,
         random_state=args.random_state,
         n_jobs=args.jobs,
+        **grid,
     )
     names = (
         result.table.dtype.names
@@ -484,9 +564,11 @@ def _select(args):
     if columns is not None:
         best.feature_names_in_ = np.asarray(columns, dtype=object)
     print(_format_table(table))
+    kind = getattr(best, "covariance_type", args.model)
+    prior = getattr(best, "prior", None)
     print(
-        f"best by {args.criterion}: {best.n_components} {best.covariance_type} "
-        f"components" + ("" if best.prior is None else " with the default prior")
+        f"best by {args.criterion}: {best.n_components} {kind} "
+        f"components" + ("" if prior is None else " with the default prior")
     )
     if args.output is not None:
         best.save(args.output)

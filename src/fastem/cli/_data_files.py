@@ -1,11 +1,12 @@
-"""Tables of numbers in files, for the command line: CSV, .npy and Parquet.
+"""Tables of numbers in files, for the command line: CSV, .npy and Parquet, and
+sparse matrices (``scipy.sparse.save_npz`` files, svmlight / LIBSVM text).
 
-``read_table`` returns a 2-D array and its column names (None when the file has
-none); ``write_table`` writes one. Missing cells (empty, ``NA``, ``nan``, Parquet
-nulls) are read as NaN, and a CSV row of empty cells (``,``) is a row of NaN, so
-that the rows written for a file stay aligned with its rows. Errors a user can fix
-(no such file, a bad cell, a ragged row, an unknown format) raise ``ValueError`` or
-``OSError`` naming the file and the place.
+``read_table`` returns a 2-D array (a CSR matrix for sparse files) and its column
+names (None when the file has none); ``write_table`` writes one. Missing cells
+(empty, ``NA``, ``nan``, Parquet nulls) are read as NaN, and a CSV row of empty
+cells (``,``) is a row of NaN, so that the rows written for a file stay aligned with
+its rows. Errors a user can fix (no such file, a bad cell, a ragged row, an unknown
+format) raise ``ValueError`` or ``OSError`` naming the file and the place.
 """
 
 import csv
@@ -24,6 +25,7 @@ MISSING_CELLS = frozenset(
 )
 CSV_SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+SVMLIGHT_SUFFIXES = (".svm", ".svmlight", ".libsvm")
 STDIO = "-"
 BYTE_ORDER_MARK = "\ufeff"
 
@@ -32,15 +34,17 @@ def _suffix(path):
     return os.path.splitext(os.fspath(path))[1].lower()
 
 
-def read_table(path, delimiter=None, columns=None, drop=None):
+def read_table(path, delimiter=None, columns=None, drop=None, n_features=None):
     """Read a table of numbers, or some of its columns.
 
     Parameters
     ----------
     path : str or path-like
         ``.csv``/``.tsv``/``.tab``/``.txt`` (CSV; ``-`` reads it from stdin),
-        ``.npy`` (1-D or 2-D, numeric; memory-mapped) or ``.parquet``/``.pq``
-        (numeric columns; needs pyarrow).
+        ``.npy`` (1-D or 2-D, numeric; memory-mapped), ``.parquet``/``.pq``
+        (numeric columns; needs pyarrow), ``.npz`` (a ``scipy.sparse.save_npz``
+        matrix) or ``.svm``/``.svmlight``/``.libsvm`` (svmlight / LIBSVM text, as
+        scikit-learn's ``load_svmlight_file`` reads it; its labels are ignored).
     delimiter : str, optional
         The CSV field separator, one character; by default a tab for
         ``.tsv``/``.tab``, otherwise guessed from the first line (tab, comma or
@@ -51,11 +55,15 @@ def read_table(path, delimiter=None, columns=None, drop=None):
         read in part is read into memory.
     drop : sequence of str or int, optional
         Read every column but these, in the file's order; not with ``columns``.
+    n_features : int, optional
+        The number of columns of svmlight text (its last columns may hold no
+        value); by default the largest index it holds.
 
     Returns
     -------
-    X : ndarray of shape (n_rows, n_columns)
-        float64 for CSV; the file's dtype for .npy and all-float32 Parquet.
+    X : ndarray or CSR matrix of shape (n_rows, n_columns)
+        float64 for CSV and svmlight; the file's dtype for .npy, .npz and
+        all-float32 Parquet.
     names : list of str or None
         The names of X's columns, or None when the file has none.
     """
@@ -67,10 +75,14 @@ def read_table(path, delimiter=None, columns=None, drop=None):
         return _read_npy(path, columns, drop), None
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path, columns, drop)
+    if suffix == ".npz" or suffix in SVMLIGHT_SUFFIXES:
+        X = _read_sparse(path, suffix, n_features)
+        indices = _chosen_columns(path, X.shape[1], None, columns, drop)
+        return (X if indices == list(range(X.shape[1])) else X[:, indices]), None
     if suffix not in CSV_SUFFIXES:
         raise ValueError(
             f"{path}: unknown data format {suffix or '(no extension)'!r}; use .csv, "
-            ".tsv, .txt, .npy or .parquet"
+            ".tsv, .txt, .npy, .parquet, .npz (sparse) or .svm (svmlight)"
         )
     if suffix in (".tsv", ".tab") and delimiter is None:
         delimiter = "\t"
@@ -159,6 +171,29 @@ def _read_npy(path, columns, drop):
         raise ValueError(f"{path}: expected a 1-D or 2-D array, got {X.ndim}-D")
     indices = _chosen_columns(path, X.shape[1], None, columns, drop)
     return X if indices == list(range(X.shape[1])) else X[:, indices]
+
+
+def _read_sparse(path, suffix, n_features):
+    """A CSR matrix from a scipy.sparse .npz file (no pickle is read) or svmlight
+    text."""
+    import scipy.sparse as sp
+
+    if suffix == ".npz":
+        try:
+            return sp.csr_array(sp.load_npz(path))
+        except (ValueError, KeyError, OSError) as error:
+            if isinstance(error, FileNotFoundError):
+                raise
+            raise ValueError(
+                f"{path}: not a scipy.sparse .npz matrix: {error}"
+            ) from error
+    from sklearn.datasets import load_svmlight_file
+
+    try:
+        X, _ = load_svmlight_file(path, n_features=n_features)
+    except ValueError as error:
+        raise ValueError(f"{path}: not readable as svmlight text: {error}") from error
+    return sp.csr_array(X)
 
 
 def _pyarrow():

@@ -1,0 +1,177 @@
+"""The contract every fastem estimator keeps, checked over all of them: the twin and
+the kernels agree, statistics add over any split of the rows, the bits do not depend
+on the number of threads, models survive a save and a load, scikit-learn's estimator
+checks pass, and bad input gets a clear error.
+
+Each estimator comes with data of its kind (:data:`CASES`); a new model adds a case.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
+
+import fastem
+from _builders import RandomData
+from fastem import BernoulliMixture, GaussianMixture, MultinomialMixture
+from fastem._engine.sources import ArraySource
+
+
+def gaussian_rows(seed=0, n_samples=400):
+    return RandomData(seed=seed, n_samples=n_samples, n_features=3).X["full"]
+
+
+def binary_rows(seed=0, n_samples=400):
+    rng = np.random.default_rng(seed)
+    prob = rng.choice([0.15, 0.85], size=(3, 10))
+    labels = rng.integers(3, size=n_samples)
+    return (rng.random((n_samples, 10)) < prob[labels]).astype(float)
+
+
+def count_rows(seed=0, n_samples=400):
+    rng = np.random.default_rng(seed)
+    theta = rng.dirichlet(np.full(15, 0.4), size=3)
+    labels = rng.integers(3, size=n_samples)
+    return np.stack([rng.multinomial(30, theta[k]) for k in labels]).astype(float)
+
+
+# (estimator, its rows) for every model and variant.
+CASES = {
+    **{
+        f"gaussian-{covariance_type}": (
+            GaussianMixture(3, covariance_type=covariance_type, random_state=0),
+            gaussian_rows,
+        )
+        for covariance_type in ("full", "tied", "diag", "spherical")
+    },
+    "bernoulli": (BernoulliMixture(3, random_state=0), binary_rows),
+    "multinomial": (MultinomialMixture(3, random_state=0), count_rows),
+    "multinomial-sparse": (
+        MultinomialMixture(3, alpha=0.5, random_state=0),
+        lambda seed=0, n_samples=400: sp.csr_array(count_rows(seed, n_samples)),
+    ),
+}
+
+
+def case(name):
+    estimator, rows = CASES[name]
+    return clone(estimator), rows
+
+
+parametrize_cases = pytest.mark.parametrize("name", list(CASES))
+
+
+def fitted_attributes(model):
+    return {
+        key: value
+        for key, value in vars(model).items()
+        if key.endswith("_") and not key.startswith("_") and key != "lower_bounds_"
+    }
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_cases
+def test_the_twin_and_the_kernels_fit_alike(name):
+    estimator, rows = case(name)
+    X = rows()
+    estimator.set_params(max_iter=10, tol=0)
+    compiled = clone(estimator).fit(X)
+    with fastem.use_backend("numpy"):
+        twin = clone(estimator).fit(X)
+    for key, value in fitted_attributes(compiled).items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            assert_allclose(
+                getattr(twin, key), value, rtol=1e-9, atol=1e-12, err_msg=key
+            )
+    assert_allclose(twin.lower_bounds_, compiled.lower_bounds_, rtol=1e-11)
+
+
+@parametrize_cases
+@settings(max_examples=10, deadline=None)
+@given(cuts=st.lists(st.integers(0, 400), max_size=5))
+def test_statistics_add_over_any_split_of_the_rows(name, cuts):
+    estimator, rows = case(name)
+    X = rows()
+    model = estimator.fit(X)._fitted_model()
+    whole = ArraySource(X).accumulate(model)
+    bounds = [0, *sorted(cuts), X.shape[0]]
+    total = model.zero_stats()
+    for low, high in zip(bounds[:-1], bounds[1:]):
+        total += ArraySource(X[low:high]).accumulate(model)
+    for got, want in zip(total.to_flat(), whole.to_flat()):
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-9)
+
+
+@parametrize_cases
+def test_the_bits_do_not_depend_on_the_thread_count(name, monkeypatch):
+    # Small problems run on one thread (threads_for): let these use three.
+    monkeypatch.setattr("fastem._engine.threads.MIN_PAIRS_PER_THREAD", 1)
+    estimator, rows = case(name)
+    X = rows(n_samples=3000)
+    fits = []
+    for n_threads in (1, 2, 3):
+        with threadpool_limits(n_threads, user_api="openmp"):
+            model = clone(estimator).fit(X)
+            fits.append((model, model.predict_proba(X), model.score_samples(X)))
+    for model, proba, log_prob in fits[1:]:
+        for key, value in fitted_attributes(fits[0][0]).items():
+            assert_array_equal(getattr(model, key), value, err_msg=key)
+        assert_array_equal(proba, fits[0][1])
+        assert_array_equal(log_prob, fits[0][2])
+
+
+@parametrize_cases
+def test_a_saved_model_loads_with_every_attribute(name, tmp_path):
+    estimator, rows = case(name)
+    X = rows()
+    model = estimator.fit(X)
+    model.save(tmp_path / "model.npz")
+    loaded = fastem.load(tmp_path / "model.npz")
+    assert type(loaded) is type(model)
+    assert loaded.get_params() == model.get_params()
+    for key, value in fitted_attributes(model).items():
+        assert_array_equal(getattr(loaded, key), value, err_msg=key)
+    assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (np.arange(10.0), ValueError, "Expected 2D array"),
+        (np.empty((0, 3)), ValueError, r"0 sample\(s\)"),
+        (np.array([["a", "b"]] * 5, dtype=object), ValueError, "convert"),
+        (np.ones((6, 2)) + 1j, ValueError, "Complex data not supported"),
+    ],
+)
+@parametrize_cases
+def test_bad_input_gets_a_clear_error(name, bad, error, message):
+    estimator, _ = case(name)
+    with pytest.raises(error, match=message):
+        estimator.fit(bad)
+
+
+# scikit-learn's own checks (a Bernoulli mixture on arbitrary floats binarises them,
+# as BernoulliNB does). Its sparse checks take any estimator with predict_proba for a
+# classifier and read its classifier tags, which a density estimator has not; sparse
+# rows are tested against dense ones in test_discrete_mixture.py.
+SPARSE_CHECK_REASON = "scikit-learn's sparse check reads classifier tags"
+
+
+@parametrize_with_checks(
+    [
+        BernoulliMixture(n_init=2, max_iter=5, binarize=0.0),
+        MultinomialMixture(n_init=2, max_iter=5),
+        MultinomialMixture(n_init=2, max_iter=5, init_params="random"),
+    ],
+    expected_failed_checks=lambda estimator: {
+        "check_estimator_sparse_array": SPARSE_CHECK_REASON,
+        "check_estimator_sparse_matrix": SPARSE_CHECK_REASON,
+    },
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
