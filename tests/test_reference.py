@@ -22,6 +22,7 @@ from _builders import (
 )
 from fastem._families import gaussian as gm
 from fastem._kernels import _reference
+from fastem._latent.mixture import INIT_CHUNK_ROWS, random_resp_chunks
 
 DTYPES = (np.float32, np.float64)
 
@@ -374,16 +375,22 @@ def random_init_resp(n_samples, n_components, dtype, seed):
     return resp
 
 
+def random_start_stats(X, n_components, covariance_type, random_state):
+    """The statistics of scikit-learn's 'random' start, as GaussianMixture takes it."""
+    resp = random_resp_chunks(X.shape[0], n_components, random_state, X.dtype)
+    return gm.stats_from_resp_chunks(X, resp, n_components, covariance_type)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_samples", [100, 2 * gm._INIT_CHUNK_ROWS + 5])
+@pytest.mark.parametrize("n_samples", [100, 2 * INIT_CHUNK_ROWS + 5])
 def test_stats_from_random_resp_match_sklearn_random_init(
     covariance_type, dtype, n_samples
 ):
     rng = np.random.default_rng(9)
     X = (10.0 + rng.normal(size=(n_samples, 3))).astype(dtype)
 
-    stats = gm.stats_from_random_resp(X, 4, covariance_type, np.random.RandomState(0))
+    stats = random_start_stats(X, 4, covariance_type, np.random.RandomState(0))
 
     resp = random_init_resp(n_samples, 4, dtype, seed=0)
     want = stats_buffers(4, 3, covariance_type)
@@ -406,9 +413,7 @@ def test_initial_parameters_match_sklearn(covariance_type, init):
     rng = np.random.default_rng(10)
     X = 10.0 + rng.normal(size=(300, 3))
     if init == "random":
-        stats = gm.stats_from_random_resp(
-            X, 4, covariance_type, np.random.RandomState(0)
-        )
+        stats = random_start_stats(X, 4, covariance_type, np.random.RandomState(0))
         resp = random_init_resp(300, 4, np.float64, seed=0)
     else:
         labels = labelling(init, rng, 300, 4)

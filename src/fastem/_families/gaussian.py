@@ -459,33 +459,34 @@ def stats_from_labels(X, labels, n_components, covariance_type, sample_weight=No
     return stats
 
 
-def stats_from_random_resp(
-    X, n_components, covariance_type, random_state, sample_weight=None
+def stats_from_resp_chunks(
+    X, resp_chunks, n_components, covariance_type, sample_weight=None
 ):
-    """Statistics of scikit-learn's 'random' initialisation, in chunks of rows.
+    """Statistics of responsibilities given chunk by chunk (scikit-learn's 'random'
+    initialisation), without an n_samples x K array.
 
-    Draws ``random_state.uniform(size=(n_samples, K))`` row-chunk by row-chunk (the
-    same stream as one call), rounds to the data's dtype and normalises each row, as
-    scikit-learn does, without an n_samples x K array. Moments are taken around the
-    data's mean, where every component of this initialisation sits. Each row's
-    responsibilities are weighted by ``sample_weight`` (None: unit weights).
+    Moments are taken around the data's mean, where every component of such a start
+    sits. Each row's responsibilities are weighted by ``sample_weight`` (None: unit
+    weights).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    resp_chunks : iterable of (slice, ndarray of shape (rows, K))
+        The responsibilities of the rows of each slice, the slices in order.
+    n_components : int
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    sample_weight : ndarray of shape (n_samples,) or None
     """
     shift = np.broadcast_to(
         np.mean(X, axis=0, dtype=np.float64), (n_components, X.shape[1])
     )
     total = GaussianStats.zeros(shift, covariance_type)
     chunk = GaussianStats.empty(shift, covariance_type)
-    for start in range(0, X.shape[0], _INIT_CHUNK_ROWS):
-        rows = X[start : start + _INIT_CHUNK_ROWS]
-        resp = random_state.uniform(size=(len(rows), n_components)).astype(X.dtype)
-        resp /= resp.sum(axis=1)[:, np.newaxis]
-        weight = (
-            None
-            if sample_weight is None
-            else sample_weight[start : start + _INIT_CHUNK_ROWS]
-        )
+    for rows, resp in resp_chunks:
+        weight = None if sample_weight is None else sample_weight[rows]
         sufficient_stats(
-            rows,
+            X[rows],
             weight,
             resp,
             chunk.shift,

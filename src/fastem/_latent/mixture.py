@@ -12,6 +12,8 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
 
+from .._engine.threads import scikit_learn_openmp_limit
+
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 # Rows per chunk where an initialisation needs responsibilities: keeps memory
@@ -55,8 +57,19 @@ def initial_labels(init_params, source, X, n_components, random_state):
     """
     sample_weight = source.sample_weight
     if init_params == "kmeans":
-        kmeans = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-        return kmeans.fit(X, sample_weight=sample_weight).labels_
+        # On float64: scikit-learn's KMeans adds its threads' sums in an order that
+        # depends on their number, which in float32 changes the labels (in float64,
+        # only the last bits of the centres). A copy of our own, so KMeans may
+        # centre it in place.
+        if sp.issparse(X):
+            X_kmeans = X.astype(np.float64)
+        else:
+            X_kmeans = np.array(X, dtype=np.float64, order="C")
+        kmeans = KMeans(
+            n_clusters=n_components, n_init=1, random_state=random_state, copy_x=False
+        )
+        with scikit_learn_openmp_limit():
+            return kmeans.fit(X_kmeans, sample_weight=sample_weight).labels_
     if init_params == "random_from_data":
         candidates = (
             X.shape[0] if sample_weight is None else np.flatnonzero(sample_weight > 0)

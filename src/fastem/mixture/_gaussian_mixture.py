@@ -7,7 +7,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import KMeans
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -16,13 +15,14 @@ from .._engine.estimator import EMEstimator, FitContext
 from .._engine.patterns import MissingValueSource, mean_imputed
 from .._engine.persistence import register_model, register_value
 from .._engine.sources import ArraySource
-from .._engine.threads import scikit_learn_openmp_limit
 from .._families import gaussian as gm
 from .._families.gaussian_frozen import FrozenGaussianMixture
 from .._families.gaussian_prior import GaussianPrior, as_gaussian_prior
 from .._latent.mixture import (
     check_enough_rows,
     check_weights,
+    initial_labels,
+    random_resp_chunks,
     reseeded_weights,
     worst_rows,
 )
@@ -435,38 +435,16 @@ class GaussianMixture(EMEstimator):
         )
 
     def _initial_stats(self, source, random_state):
+        """Statistics of the start ``init_params`` names (scikit-learn's), on the
+        rows of ``source``, those with NaN mean-imputed."""
         X, K, covariance_type = source.X, self.n_components, self.covariance_type
         sample_weight = source.sample_weight
         if isinstance(source, MissingValueSource):
             X = mean_imputed(X, sample_weight)
         if self.init_params == "random":
-            return gm.stats_from_random_resp(
-                X, K, covariance_type, random_state, sample_weight
-            )
-        if self.init_params == "kmeans":
-            # On float64: scikit-learn's KMeans adds its threads' sums in an order
-            # that depends on their number, which in float32 changes the labels
-            # (in float64, only the last bits of the centres). A copy of our own,
-            # so KMeans may centre it in place.
-            X_kmeans = np.array(X, dtype=np.float64, order="C")
-            with scikit_learn_openmp_limit():
-                labels = KMeans(
-                    n_clusters=K, n_init=1, random_state=random_state, copy_x=False
-                ).fit(X_kmeans, sample_weight=sample_weight)
-            labels = labels.labels_
-        else:
-            if self.init_params == "random_from_data":
-                candidates = (
-                    X.shape[0]
-                    if sample_weight is None
-                    else np.flatnonzero(sample_weight > 0)
-                )
-                indices = random_state.choice(candidates, size=K, replace=False)
-            else:
-                # scikit-learn's seeds, chosen on the kernels (see _seeding.py).
-                _, indices = source.kmeans_plusplus(K, random_state)
-            labels = np.full(X.shape[0], -1)
-            labels[indices] = np.arange(K)
+            resp = random_resp_chunks(X.shape[0], K, random_state, X.dtype)
+            return gm.stats_from_resp_chunks(X, resp, K, covariance_type, sample_weight)
+        labels = initial_labels(self.init_params, source, X, K, random_state)
         return gm.stats_from_labels(X, labels, K, covariance_type, sample_weight)
 
     def _frozen(self, params):
