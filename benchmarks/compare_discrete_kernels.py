@@ -4,7 +4,7 @@
     python benchmarks/compare_discrete_kernels.py [--threads 1 2] [--repeats R]
         [--cases multinomial-csr bernoulli-dense] [--variant x86-64-v4]
 
-Cases (the speed bars of issue 16, one ``discrete_accumulate`` call each):
+Cases (the speed bars of issue 16, one ``accumulate`` call of ``_discrete`` each):
 
 - ``multinomial-csr``: 20,000 x 10,000 CSR counts, 100 tokens per row (about 1.27M
   stored values), K = 20, with the multinomial coefficient; bar: a pass well under
@@ -12,7 +12,7 @@ Cases (the speed bars of issue 16, one ``discrete_accumulate`` call each):
 - ``bernoulli-dense``: 100,000 x 100 dense binary float64, K = 10, with B and the
   observed mass m; bar: a pass well under 15 ms on one thread.
 
-The twin (``_reference``) is a plain NumPy / scipy.sparse E-step: the "NumPy
+The twin (``_reference.discrete``) is a plain NumPy / scipy.sparse E-step: the "NumPy
 equivalent". Each repeat runs every (backend, threads) pair once, in an order that
 rotates between repeats, after one warm-up call each; the table gives the minimum and
 median wall-clock milliseconds, the twin / compiled ratio and, per backend, the speed-up
@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from fastem._kernels import COMPILED, COMPILED_VARIANT, _reference
+from fastem._kernels import COMPILED, COMPILED_VARIANT, TWIN
 
 
 def multinomial_csr(rng, n_samples=20_000, n_features=10_000, tokens=100, K=20):
@@ -69,13 +69,13 @@ CASES = {"multinomial-csr": multinomial_csr, "bernoulli-dense": bernoulli_dense}
 
 
 def one_pass(kernels, X, model, m, threads):
-    """Seconds of one ``discrete_accumulate`` call, and its log-likelihood."""
+    """Seconds of one discrete ``accumulate`` call, and its log-likelihood."""
     log_weights, A, b, B, coefficient = model
     nk, s = np.empty(A.shape[0]), np.empty(A.shape)
-    blas_threads = 1 if kernels is not _reference else threads
+    blas_threads = 1 if kernels is not TWIN else threads
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         start = time.perf_counter()
-        log_likelihood = kernels.discrete_accumulate(
+        log_likelihood = kernels.discrete.accumulate(
             X, None, log_weights, A, b, B, coefficient, threads, nk, s, m
         )
         return time.perf_counter() - start, log_likelihood
@@ -89,8 +89,8 @@ def main():
     parser.add_argument("--variant", default=COMPILED_VARIANT, choices=COMPILED)
     args = parser.parse_args()
 
-    backends = {f"cython-{args.variant}": COMPILED[args.variant], "numpy": _reference}
-    print(f"one discrete_accumulate pass; ms min / median of {args.repeats}")
+    backends = {f"cython-{args.variant}": COMPILED[args.variant], "numpy": TWIN}
+    print(f"one discrete accumulate pass; ms min / median of {args.repeats}")
     for case in args.cases:
         X, model, m = CASES[case](np.random.default_rng(0))
         nnz = f", nnz={X.nnz}" if sp.issparse(X) else ""

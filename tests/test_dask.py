@@ -129,7 +129,9 @@ def test_the_kernel_releases_the_gil():
 
     def run_kernel():
         started.set()
-        kernels.accumulate(X, None, *params.kernel_args[:3], "full", 1, *buffers)
+        kernels.gaussian.accumulate(
+            X, None, *params.kernel_args[:3], "full", 1, *buffers
+        )
         finished.append(True)
 
     interval = sys.getswitchinterval()

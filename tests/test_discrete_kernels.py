@@ -1,4 +1,4 @@
-"""The discrete-data kernels (``discrete_accumulate``, ``discrete_score``): every
+"""The discrete-data kernels (``_discrete``: ``accumulate``, ``score``): every
 compiled variant against the NumPy twin and against independent maths
 (``scipy.stats``, explicit loops); statistics that add over any split of the rows;
 the same bits for any number of threads; clear errors on bad arguments.
@@ -20,7 +20,7 @@ from scipy.stats import bernoulli, multinomial
 
 from _builders import BOUNDARY_ROW_COUNTS, LAYOUTS, random_sample_weight, with_layout
 from fastem._engine.threads import limit_blas_threads
-from fastem._kernels import _reference
+from fastem._kernels import TWIN
 
 RTOL = {np.float32: 1e-12, np.float64: 1e-12}
 # Responsibilities and log-probabilities: relative to the sum of absolute terms of
@@ -99,11 +99,11 @@ def model_for(rng, family, n_components, n_features):
 def run_accumulate(
     kernels, X, sample_weight, model, coefficient, n_threads=1, with_m=True
 ):
-    """(nk, s, m or None, log_likelihood) of one ``discrete_accumulate`` call."""
+    """(nk, s, m or None, log_likelihood) of one ``accumulate`` call."""
     n_components, n_features = model[1].shape
     nk, s = np.empty(n_components), np.empty((n_components, n_features))
     m = np.empty((n_components, n_features)) if with_m else None
-    log_likelihood = kernels.discrete_accumulate(
+    log_likelihood = kernels.discrete.accumulate(
         X, sample_weight, *model, coefficient, n_threads, nk, s, m
     )
     return nk, s, m, log_likelihood
@@ -124,7 +124,7 @@ def run_score(
     log_prob = np.empty(n_samples) if with_log_prob else None
     resp = np.empty((n_samples, n_components)) if with_resp else None
     labels = np.empty(n_samples, dtype=np.intp) if with_labels else None
-    kernels.discrete_score(X, *model, coefficient, n_threads, log_prob, resp, labels)
+    kernels.discrete.score(X, *model, coefficient, n_threads, log_prob, resp, labels)
     return log_prob, resp, labels
 
 
@@ -181,7 +181,7 @@ def assert_scores_close(got, want, X, model, coefficient, rtol):
         bound = rtol + LOGIT_RTOL * logit[:, np.newaxis]
         assert np.all(np.abs(resp - want_resp) <= bound)
     if labels is not None:
-        logits = _reference.discrete_logits(X, *model)[0]
+        logits = TWIN.discrete.row_logits(X, *model)[0]
         top = np.sort(logits, axis=1)[:, -2:]
         clear = top[:, -1] - top[:, 0] > 2 * LOGIT_RTOL * (1.0 + logit)
         if logits.shape[1] == 1:
@@ -199,12 +199,8 @@ def assert_same_bits(got, want):
 
 
 def test_discrete_kernels_and_twin_share_names(compiled):
-    """The compiled module's names are the twin's, and the twin exports them."""
-    module = next(m for m in compiled.modules if "discrete" in m.__name__)
-    assert sorted(module.__all__) == ["discrete_accumulate", "discrete_score"]
-    for name in module.__all__:
-        assert name in _reference.__all__
-        assert getattr(compiled, name) is getattr(module, name)
+    """The compiled module's names are the twin's."""
+    assert compiled.discrete.__all__ == TWIN.discrete.__all__ == ["accumulate", "score"]
 
 
 # --- kernel == twin -------------------------------------------------------------------
@@ -254,9 +250,7 @@ def test_dense_accumulate_matches_twin(problem, memmap_dir, compiled):
             problem["n_threads"],
             problem["with_m"],
         )
-    want = run_accumulate(
-        _reference, X, weights, model, coefficient, 1, problem["with_m"]
-    )
+    want = run_accumulate(TWIN, X, weights, model, coefficient, 1, problem["with_m"])
     assert_accumulated_close(
         got, want, X, weights, model, coefficient, RTOL[problem["dtype"]]
     )
@@ -272,7 +266,7 @@ def test_dense_score_matches_twin(problem, flags, memmap_dir, compiled):
     X, _, model, coefficient = build_dense(problem, memmap_dir)
     with limit_blas_threads():
         got = run_score(compiled, X, model, coefficient, problem["n_threads"], *flags)
-    want = run_score(_reference, X, model, coefficient)
+    want = run_score(TWIN, X, model, coefficient)
     assert_scores_close(got, want, X, model, coefficient, RTOL[problem["dtype"]])
 
 
@@ -319,7 +313,7 @@ def test_csr_accumulate_matches_twin(problem, compiled):
     X, weights, model, coefficient = build_csr(problem)
     parts_before = [X.data.copy(), X.indices.copy(), X.indptr.copy()]
     got = run_accumulate(compiled, X, weights, model, coefficient, problem["n_threads"])
-    want = run_accumulate(_reference, X, weights, model, coefficient)
+    want = run_accumulate(TWIN, X, weights, model, coefficient)
     assert_accumulated_close(
         got, want, X, weights, model, coefficient, RTOL[problem["dtype"]]
     )
@@ -335,7 +329,7 @@ def test_csr_accumulate_matches_twin(problem, compiled):
 def test_csr_score_matches_twin(problem, flags, compiled):
     X, _, model, coefficient = build_csr(problem)
     got = run_score(compiled, X, model, coefficient, problem["n_threads"], *flags)
-    want = run_score(_reference, X, model, coefficient)
+    want = run_score(TWIN, X, model, coefficient)
     assert_scores_close(got, want, X, model, coefficient, RTOL[problem["dtype"]])
 
 
@@ -350,11 +344,11 @@ def test_dense_layouts_match_twin(family, layout, memmap_dir, compiled):
     with limit_blas_threads():
         got = run_accumulate(compiled, X, weights, model, coefficient, 2)
         scores = run_score(compiled, X, model, coefficient, 2)
-    want = run_accumulate(_reference, X, weights, model, coefficient)
+    want = run_accumulate(TWIN, X, weights, model, coefficient)
     assert_accumulated_close(
         got, want, X, weights, model, coefficient, RTOL[np.float64]
     )
-    want_scores = run_score(_reference, X, model, coefficient)
+    want_scores = run_score(TWIN, X, model, coefficient)
     assert_scores_close(scores, want_scores, X, model, coefficient, RTOL[np.float64])
 
 
@@ -369,7 +363,7 @@ def test_rows_at_any_byte_stride(dtype, compiled):
     model = bernoulli_model(rng, 2, 3)
     with limit_blas_threads():
         got = run_accumulate(compiled, X, None, model, False)
-    want = run_accumulate(_reference, X, None, model, False)
+    want = run_accumulate(TWIN, X, None, model, False)
     assert_accumulated_close(got, want, X, None, model, False, RTOL[dtype])
 
 
@@ -386,10 +380,10 @@ def test_small_shapes(sparse, n_components, n_features, n_samples, compiled):
     if sparse:
         X = sp.csr_matrix(X)
     got = run_accumulate(compiled, X, None, model, True, 2)
-    want = run_accumulate(_reference, X, None, model, True)
+    want = run_accumulate(TWIN, X, None, model, True)
     assert_accumulated_close(got, want, X, None, model, True, RTOL[np.float64])
     scores = run_score(compiled, X, model, True, 2)
-    want_scores = run_score(_reference, X, model, True)
+    want_scores = run_score(TWIN, X, model, True)
     assert_scores_close(scores, want_scores, X, model, True, RTOL[np.float64])
     if n_samples == 0:
         assert got[3] == 0.0
@@ -726,9 +720,9 @@ BAD_ARGUMENTS = {
 )
 def test_bad_arguments_raise_value_error(kernel, bad, compiled):
     arguments = {**valid_arguments(kernel), **BAD_ARGUMENTS[kernel][bad]}
-    for kernels in (compiled, _reference):
+    for kernels in (compiled, TWIN):
         with pytest.raises(ValueError):
-            getattr(kernels, f"discrete_{kernel}")(*arguments.values())
+            getattr(kernels.discrete, kernel)(*arguments.values())
 
 
 @pytest.mark.parametrize("kernel", sorted(BAD_ARGUMENTS))
@@ -736,9 +730,9 @@ def test_bad_arguments_raise_value_error(kernel, bad, compiled):
 def test_other_sparse_formats_are_refused(kernel, fmt, compiled):
     arguments = valid_arguments(kernel, sparse=True)
     arguments["X"] = arguments["X"].asformat(fmt)
-    for kernels in (compiled, _reference):
+    for kernels in (compiled, TWIN):
         with pytest.raises(TypeError, match="convert to CSR"):
-            getattr(kernels, f"discrete_{kernel}")(*arguments.values())
+            getattr(kernels.discrete, kernel)(*arguments.values())
 
 
 @pytest.mark.parametrize("kernel", sorted(BAD_ARGUMENTS))
@@ -747,8 +741,8 @@ def test_valid_arguments_are_accepted(kernel, sparse, compiled):
     """The baseline that each bad-argument case changes one thing of."""
     got, want = valid_arguments(kernel, sparse), valid_arguments(kernel, sparse)
     with limit_blas_threads():
-        getattr(compiled, f"discrete_{kernel}")(*got.values())
-    getattr(_reference, f"discrete_{kernel}")(*want.values())
+        getattr(compiled.discrete, kernel)(*got.values())
+    getattr(TWIN.discrete, kernel)(*want.values())
     for name in ("nk", "s", "m", "log_prob", "resp", "labels"):
         if name in got:
             assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-12)

@@ -7,6 +7,7 @@ random_state), the pure-NumPy backend, and the float64 fit for float32 data.
 import functools
 import re
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -525,7 +526,8 @@ def test_same_bits_with_one_and_two_threads(
 
 
 class _BlasThreadRecorder:
-    """A compiled kernel module that records the BLAS threads of each call."""
+    """A compiled Gaussian kernel module that records the BLAS threads of each
+    call."""
 
     BLAS_MIN_FEATURES = 9
 
@@ -556,8 +558,9 @@ def test_blas_on_one_thread_where_the_kernels_call_it(covariance_type, monkeypat
     """A build that calls BLAS inside its OpenMP threads (BLAS_MIN_FEATURES) runs it
     on one thread in fit, predict, predict_proba and score_samples, whatever the
     BLAS limit outside: BLAS threads nested in OpenMP threads oversubscribe."""
-    recorder = _BlasThreadRecorder(BACKENDS["cython"])
-    monkeypatch.setitem(BACKENDS, "cython", recorder)
+    recorder = _BlasThreadRecorder(BACKENDS["cython"].gaussian)
+    backend = SimpleNamespace(**{**vars(BACKENDS["cython"]), "gaussian": recorder})
+    monkeypatch.setitem(BACKENDS, "cython", backend)
     data = RandomData(seed=15, n_samples=600, n_features=10)
     X = data.X[covariance_type]
 

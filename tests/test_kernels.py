@@ -41,8 +41,9 @@ from fastem._kernels import (
     BACKENDS,
     COMPILED,
     COMPILED_VARIANT,
+    KERNEL_MODULES,
+    TWIN,
     _platform,
-    _reference,
     get_backend,
 )
 
@@ -68,7 +69,7 @@ def run_accumulate(kernels, X, sample_weight, params, n_threads=1):
     nk, s1, s2 = stats_buffers(
         params.n_components, params.n_features, params.covariance_type
     )
-    log_likelihood = kernels.accumulate(
+    log_likelihood = kernels.gaussian.accumulate(
         X, sample_weight, *params.kernel_args, n_threads, nk, s1, s2
     )
     return nk, s1, s2, log_likelihood
@@ -88,7 +89,9 @@ def run_score(
     log_prob_norm = log_prob_norm if with_log_prob else None
     resp = resp if with_resp else None
     labels = labels if with_labels else None
-    kernels.score(X, *params.kernel_args, n_threads, log_prob_norm, resp, labels)
+    kernels.gaussian.score(
+        X, *params.kernel_args, n_threads, log_prob_norm, resp, labels
+    )
     return log_prob_norm, resp, labels
 
 
@@ -98,7 +101,7 @@ def assert_accumulated_close(actual, expected, X, sample_weight, params, rtol):
     assert_stats_close(actual[:3], expected[:3], X, sample_weight, params.means, rtol)
     weights = np.ones(len(X)) if sample_weight is None else sample_weight
     log_prob_norm = logsumexp(
-        _reference.weighted_log_prob(X, *params.kernel_args), axis=1
+        TWIN.gaussian.weighted_log_prob(X, *params.kernel_args), axis=1
     )
     scale = np.abs(weights) @ np.abs(log_prob_norm)
     assert_allclose(actual[3], expected[3], rtol=rtol, atol=rtol * scale)
@@ -123,16 +126,14 @@ def clear_labels(weighted_log_prob, tol=1e-9):
 
 
 def test_kernels_and_twin_export_the_same_names(compiled):
-    """The twin exports the union of the compiled kernel modules' names (``_gaussian``,
-    ``_kmeans_plusplus`` and ``_discrete``), each of which is exported by one module
-    only."""
-    names = [name for module in compiled.modules for name in module.__all__]
-    assert len(names) == len(set(names))
-    assert sorted(names) == sorted(_reference.__all__)
-    assert compiled.__all__ == names
-    for name in _reference.__all__:
-        assert callable(getattr(compiled, name))
-        assert callable(getattr(_reference, name))
+    """Each kernel module and its twin (``_gaussian`` and ``_reference.gaussian``, and
+    so on) export the same functions, in a namespace of their own."""
+    for name in KERNEL_MODULES:
+        module, twin = getattr(compiled, name), getattr(TWIN, name)
+        assert module.__all__ == twin.__all__, name
+        for function in module.__all__:
+            assert callable(getattr(module, function))
+            assert callable(getattr(twin, function))
 
 
 def test_openmp_enabled():
@@ -189,7 +190,7 @@ def test_use_backend_called_alone_switches_until_the_next_call():
 
     def calls():
         fastem.use_backend("numpy")
-        assert get_backend() is _reference
+        assert get_backend() is TWIN
         fastem.use_backend("cython-baseline")
         assert get_backend() is COMPILED["baseline"]
 
@@ -205,10 +206,10 @@ def test_use_backend_rejects_a_bad_name_at_the_call():
 
 def test_use_backend_in_a_with_block_restores_the_previous_one():
     with fastem.use_backend("numpy"):
-        assert get_backend() is _reference
+        assert get_backend() is TWIN
         with fastem.use_backend("cython-baseline"):
             assert get_backend() is COMPILED["baseline"]
-        assert get_backend() is _reference
+        assert get_backend() is TWIN
     assert get_backend() is BACKENDS["cython"]
     with pytest.raises(KeyError), fastem.use_backend("numpy"):
         raise KeyError
@@ -233,7 +234,7 @@ def test_use_backend_leaves_other_threads_alone():
     seen.append(get_backend())
     checked.set()
     thread.join()
-    assert seen == [BACKENDS["cython"], _reference]
+    assert seen == [BACKENDS["cython"], TWIN]
 
 
 # --- kernel == twin on random problems ------------------------------------------------
@@ -276,7 +277,7 @@ def check_accumulate(problem, directory, kernels):
     X_before = np.array(X, copy=True)
 
     got = run_accumulate(kernels, X, sample_weight, params, problem["n_threads"])
-    want = run_accumulate(_reference, X, sample_weight, params)
+    want = run_accumulate(TWIN, X, sample_weight, params)
 
     assert_accumulated_close(
         got, want, X, sample_weight, params, RTOL[problem["dtype"]]
@@ -301,7 +302,7 @@ def check_score(
         with_labels,
         with_log_prob,
     )
-    want_log_prob_norm, want_resp, want_labels = run_score(_reference, X, params)
+    want_log_prob_norm, want_resp, want_labels = run_score(TWIN, X, params)
 
     if with_log_prob:
         assert_allclose(
@@ -313,7 +314,7 @@ def check_score(
     if with_resp:
         assert_allclose(resp, want_resp, rtol=rtol, atol=rtol)
     if with_labels:
-        clear = clear_labels(_reference.weighted_log_prob(X, *params.kernel_args))
+        clear = clear_labels(TWIN.gaussian.weighted_log_prob(X, *params.kernel_args))
         assert_array_equal(labels[clear], want_labels[clear])
     assert_array_equal(X, X_before)
 
@@ -376,7 +377,7 @@ def test_negative_sample_weights_match_twin(n_features, covariance_type, compile
 
     assert_accumulated_close(
         run_accumulate(compiled, X, sample_weight, params, 2),
-        run_accumulate(_reference, X, sample_weight, params),
+        run_accumulate(TWIN, X, sample_weight, params),
         X,
         sample_weight,
         params,
@@ -396,7 +397,7 @@ def test_anchored_tied_sums_match_twin(n_features, n_components, compiled):
     X = 3.0 * rng.normal(size=(3000, n_features))
     sample_weight = random_sample_weight(rng, 3000)
     sample_weight[300] = -0.5
-    resp = run_score(_reference, X, params)[1]
+    resp = run_score(TWIN, X, params)[1]
     assert np.mean(np.max(resp, axis=1) < 0.9) > 0.1
 
     with limit_blas_threads():
@@ -406,7 +407,7 @@ def test_anchored_tied_sums_match_twin(n_features, n_components, compiled):
 
     assert_accumulated_close(
         stats[0],
-        run_accumulate(_reference, X, sample_weight, params),
+        run_accumulate(TWIN, X, sample_weight, params),
         X,
         sample_weight,
         params,
@@ -429,7 +430,7 @@ def test_rows_at_any_byte_stride(dtype, compiled):
 
     assert_accumulated_close(
         run_accumulate(compiled, X, None, params),
-        run_accumulate(_reference, X, None, params),
+        run_accumulate(TWIN, X, None, params),
         X,
         None,
         params,
@@ -437,7 +438,7 @@ def test_rows_at_any_byte_stride(dtype, compiled):
     )
     assert_allclose(
         run_score(compiled, X, params)[0],
-        run_score(_reference, X, params)[0],
+        run_score(TWIN, X, params)[0],
         rtol=RTOL[dtype],
     )
 
@@ -452,7 +453,7 @@ def test_padding_rows_do_not_poison_the_sums(n_features, n_samples, compiled):
     params = random_params(rng, 3, n_features, "full", centre=1e160, spread=1e150)
     X = params.means[rng.integers(0, 3, n_samples)]
 
-    want = run_accumulate(_reference, X, None, params)
+    want = run_accumulate(TWIN, X, None, params)
     assert np.all(np.isfinite(want[0]))
     assert_accumulated_close(
         run_accumulate(compiled, X, None, params),
@@ -489,7 +490,7 @@ def test_same_bits_for_any_number_of_threads(
 
     assert_accumulated_close(
         stats[0],
-        run_accumulate(_reference, X, sample_weight, params),
+        run_accumulate(TWIN, X, sample_weight, params),
         X,
         sample_weight,
         params,
@@ -549,7 +550,7 @@ def test_tight_clusters_far_apart_are_exact(
     X, labels = sample_mixture(rng, params, 3000)
     X = X.astype(dtype)
     # The clusters are so far apart that the responsibilities are hard.
-    assert_array_equal(run_score(_reference, X, params)[2], labels)
+    assert_array_equal(run_score(TWIN, X, params)[2], labels)
 
     nk, s1, s2, _ = run_accumulate(compiled, X, None, params)
     stats = gm.GaussianStats(nk, s1, s2, params.means, covariance_type)
@@ -571,7 +572,7 @@ def test_extreme_logits_are_normalised(compiled):
     params = make_params(np.full(3, 1 / 3), means, np.stack([np.eye(2)] * 3), "full")
     far = np.array([[-300.0, -300.0], [400.0, 350.0], [1000.0, -20.0], [-30.0, 450.0]])
     X = np.vstack([means[k] + rng.normal(size=(100, 2)) for k in range(3)] + [far])
-    weighted_log_prob = _reference.weighted_log_prob(X, *params.kernel_args)
+    weighted_log_prob = TWIN.gaussian.weighted_log_prob(X, *params.kernel_args)
     # Far rows: log-densities beyond -4e4, components more than 800 apart.
     assert np.all(weighted_log_prob[-4:] < -4e4)
     assert np.all(np.ptp(weighted_log_prob[-4:], axis=1) > 800)
@@ -601,7 +602,7 @@ def test_labels_skip_components_of_zero_weight(covariance_type, compiled):
         covariances[covariance_type],
         covariance_type,
     )
-    weighted_log_prob = _reference.weighted_log_prob(X, *params.kernel_args)
+    weighted_log_prob = TWIN.gaussian.weighted_log_prob(X, *params.kernel_args)
     assert np.all(np.isneginf(weighted_log_prob[:, [0, 2]]))
 
     labels = run_score(compiled, X, params, with_resp=False, with_log_prob=False)[2]
@@ -625,7 +626,7 @@ def test_small_responsibilities_keep_their_relative_accuracy(compiled):
     X = np.linspace(separation / 2, 0.0, 1001)[:, np.newaxis]
 
     resp = run_score(compiled, X, params)[1]
-    want = run_score(_reference, X, params)[1]
+    want = run_score(TWIN, X, params)[1]
 
     assert np.min(want) < 1e-297
     assert_allclose(resp, want, rtol=1e-12, atol=0)
@@ -708,7 +709,7 @@ BAD_ARGUMENTS = {
 def test_bad_arguments_raise_value_error(kernel, bad, compiled):
     arguments = {**valid_arguments(kernel), **BAD_ARGUMENTS[kernel][bad]}
     with pytest.raises(ValueError):
-        getattr(compiled, kernel)(*arguments.values())
+        getattr(compiled.gaussian, kernel)(*arguments.values())
 
 
 OUTPUTS = {
@@ -722,8 +723,8 @@ def test_valid_arguments_are_accepted(kernel, compiled):
     """The baseline that each bad-argument case changes one thing of."""
     got, want = valid_arguments(kernel), valid_arguments(kernel)
 
-    getattr(compiled, kernel)(*got.values())
-    getattr(_reference, kernel)(*want.values())
+    getattr(compiled.gaussian, kernel)(*got.values())
+    getattr(TWIN.gaussian, kernel)(*want.values())
 
     for name in OUTPUTS[kernel]:
         assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-10, err_msg=name)
@@ -795,7 +796,7 @@ def test_scratch_that_cannot_be_allocated_raises_memory_error(scenario):
 
 def test_scratch_beyond_what_malloc_takes_raises_memory_error(compiled):
     """Sizes that a Py_ssize_t cannot hold are refused before any malloc."""
-    gaussian, kmeans_plusplus, *_ = compiled.modules
+    gaussian, kmeans_plusplus = compiled.gaussian, compiled.kmeans_plusplus
     with pytest.raises(MemoryError, match="n_components=4611686018427387904 "):
         gaussian._scratch_length(2**62, 0, 2**62, 1)
     with pytest.raises(MemoryError, match="n_features=4611686018427387904 "):

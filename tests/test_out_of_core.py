@@ -21,7 +21,7 @@ from fastem import GaussianMixture
 from fastem._engine import sources as _sources
 from fastem._engine import streams
 from fastem._families import gaussian as gm
-from fastem._kernels._reference import sufficient_stats
+from fastem._families.gaussian import sufficient_stats
 
 # The same EM summed in another order (chunk by chunk): agreement of fitted attributes,
 # with an absolute floor for entries that are zero up to rounding.

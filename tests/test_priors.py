@@ -26,8 +26,8 @@ from fastem._engine.patterns import MissingValueSource, mean_imputed
 from fastem._engine.sources import ArraySource
 from fastem._engine.streams import ChunkSource, as_source
 from fastem._families import gaussian as gm
+from fastem._families.gaussian import sufficient_stats
 from fastem._families.gaussian_prior import as_gaussian_prior, flat_degrees_of_freedom
-from fastem._kernels._reference import sufficient_stats
 from fastem.mixture._gaussian_mixture import _data_moments
 
 N_FEATURES, N_COMPONENTS = 3, 4

@@ -20,7 +20,7 @@ import fastem
 from _builders import LAYOUTS, random_sample_weight, with_layout
 from fastem import GaussianMixture
 from fastem._engine.seeding import BLOCK_ROWS, kmeans_plusplus
-from fastem._kernels import _reference
+from fastem._kernels import TWIN
 
 DTYPES = (np.float32, np.float64)
 
@@ -35,7 +35,7 @@ def run_potentials(
     closest = closest.copy()
     n_blocks = -(-len(X) // block_rows)
     block_sums = np.full((n_blocks, len(candidates)), np.nan)
-    kernels.kmeanspp_potentials(
+    kernels.kmeans_plusplus.kmeanspp_potentials(
         X, sample_weight, last, candidates, block_rows, n_threads, closest, block_sums
     )
     return closest, block_sums
@@ -46,7 +46,7 @@ def run_searchsorted(
 ):
     """The rows ``kmeanspp_searchsorted`` finds for ``targets``."""
     candidates = np.full(len(targets), -1, dtype=np.intp)
-    kernels.kmeanspp_searchsorted(
+    kernels.kmeans_plusplus.kmeanspp_searchsorted(
         X, sample_weight, last, closest, block_cumsum, targets, block_rows, candidates
     )
     return candidates
@@ -128,9 +128,7 @@ def test_kernels_match_twin_to_the_bit(problem, memmap_dir, compiled):
         closest,
         problem["n_threads"],
     )
-    want = run_potentials(
-        _reference, X, sample_weight, last, candidates, block_rows, closest
-    )
+    want = run_potentials(TWIN, X, sample_weight, last, candidates, block_rows, closest)
     for got_array, want_array in zip(got, want):
         assert_same_bits(got_array, want_array)
 
@@ -153,7 +151,7 @@ def test_kernels_match_twin_to_the_bit(problem, memmap_dir, compiled):
                 block_rows,
             ),
             run_searchsorted(
-                _reference,
+                TWIN,
                 X,
                 sample_weight,
                 candidates[-1],
@@ -198,7 +196,7 @@ def test_rows_at_any_byte_stride(dtype, compiled):
 
     for got, want in zip(
         run_potentials(compiled, X, None, 5, np.array([1, 2]), 256, closest),
-        run_potentials(_reference, X, None, 5, np.array([1, 2]), 256, closest),
+        run_potentials(TWIN, X, None, 5, np.array([1, 2]), 256, closest),
     ):
         assert_same_bits(got, want)
 
@@ -214,9 +212,7 @@ def test_twin_potentials_are_block_sums_of_the_closest_distances(weighted):
     closest = rng.uniform(0.0, 8.0, size=1000)
     last, candidates = 7, np.array([3, 500, 999])
 
-    updated, block_sums = run_potentials(
-        _reference, X, w, last, candidates, 64, closest
-    )
+    updated, block_sums = run_potentials(TWIN, X, w, last, candidates, 64, closest)
 
     distances = np.sum((X[:, np.newaxis, :] - X[candidates]) ** 2, axis=2)
     want_closest = np.minimum(closest, np.sum((X - X[last]) ** 2, axis=1))
@@ -234,13 +230,11 @@ def test_twin_searchsorted_is_numpy_searchsorted_of_the_cumulative_sum():
     closest = rng.uniform(0.0, 8.0, size=1000) * (rng.uniform(size=1000) > 0.2)
     last = 11
     # The block sums of min(closest, ||x - x_last||^2), closest not yet updated.
-    _, block_sums = run_potentials(_reference, X, None, -1, [last], 64, closest)
+    _, block_sums = run_potentials(TWIN, X, None, -1, [last], 64, closest)
     block_cumsum = np.cumsum(block_sums[:, 0])
     targets = rng.uniform(0.0, block_cumsum[-1], 200)
 
-    got = run_searchsorted(
-        _reference, X, None, last, closest, block_cumsum, targets, 64
-    )
+    got = run_searchsorted(TWIN, X, None, last, closest, block_cumsum, targets, 64)
 
     terms = np.minimum(closest, np.sum((X - X[last]) ** 2, axis=1))
     cumsum = np.cumsum(terms)
@@ -424,14 +418,14 @@ BAD_ARGUMENTS = {
 def test_bad_arguments_raise_value_error(kernel, bad, compiled):
     arguments = {**valid_arguments(kernel), **BAD_ARGUMENTS[kernel][bad]}
     with pytest.raises(ValueError):
-        getattr(compiled, kernel)(*arguments.values())
+        getattr(compiled.kmeans_plusplus, kernel)(*arguments.values())
 
 
 @pytest.mark.parametrize("kernel", sorted(BAD_ARGUMENTS))
 def test_valid_arguments_are_accepted(kernel, compiled):
     got, want = valid_arguments(kernel), valid_arguments(kernel)
-    getattr(compiled, kernel)(*got.values())
-    getattr(_reference, kernel)(*want.values())
+    getattr(compiled.kmeans_plusplus, kernel)(*got.values())
+    getattr(TWIN.kmeans_plusplus, kernel)(*want.values())
     for name in ("closest", "block_sums", "candidates"):
         if name in got:
             assert_array_equal(got[name], want[name], err_msg=name)

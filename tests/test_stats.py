@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from _builders import COVARIANCE_TYPES
 from fastem._families import gaussian as gm
-from fastem._kernels._reference import sufficient_stats
+from fastem._families.gaussian import sufficient_stats
 
 
 def stats_of(X, resp, shift, covariance_type, log_likelihood=0.0):

@@ -52,7 +52,7 @@ def kmeans_plusplus(
     indices : ndarray of shape (n_clusters,), intp
         The rows of X chosen, in order.
     """
-    kernels = get_backend()
+    kernels = get_backend().kmeans_plusplus
     random_state = check_random_state(random_state)
     n_samples = X.shape[0]
     if n_local_trials is None:

@@ -161,7 +161,7 @@ class FrozenDiscreteMixture(FrozenModel):
     def accumulate(self, X, sample_weight, n_threads):
         stats = self.zero_stats()
         m = getattr(stats, "m", None)
-        stats.log_likelihood = get_backend().discrete_accumulate(
+        stats.log_likelihood = get_backend().discrete.accumulate(
             X,
             sample_weight,
             self.log_weights,
@@ -177,7 +177,7 @@ class FrozenDiscreteMixture(FrozenModel):
         return stats
 
     def score(self, X, n_threads, log_prob, resp, labels):
-        get_backend().discrete_score(
+        get_backend().discrete.score(
             X,
             self.log_weights,
             self.A,

@@ -12,7 +12,6 @@ import numpy as np
 from scipy import linalg
 
 from .._engine.stats import Stats
-from .._kernels._reference import sufficient_stats
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -408,6 +407,49 @@ def n_parameters(n_components, n_features, covariance_type):
 
 
 # --- statistics of an initial assignment ------------------------------------
+
+
+def sufficient_stats(X, sample_weight, resp, shift, covariance_type, nk, s1, s2):
+    """Weighted sums of one pass, around the per-component shifts.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+        None means unit weights.
+    resp : ndarray of shape (n_samples, K)
+        Responsibilities.
+    shift : ndarray of shape (K, n_features)
+        The point c_k each component's moments are taken around.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    nk : ndarray of shape (K,), OUT
+        sum_n w_n r_nk.
+    s1 : ndarray of shape (K, n_features), OUT
+        sum_n w_n r_nk (x_n - c_k).
+    s2 : ndarray, OUT
+        Second moments sum_n w_n r_nk (x_n - c_k)(x_n - c_k)^T: full (K, d, d); tied
+        (d, d), summed over components; diag (K, d), the diagonal; spherical (K,), the
+        trace.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    weighted = np.asarray(resp, dtype=np.float64)
+    if sample_weight is not None:
+        weighted = weighted * sample_weight[:, np.newaxis]
+    nk[:] = weighted.sum(axis=0)
+    if covariance_type == "tied":
+        s2[:] = 0.0
+    for k in range(shift.shape[0]):
+        diff = X - shift[k]
+        w = weighted[:, k]
+        s1[k] = w @ diff
+        if covariance_type == "full":
+            s2[k] = (diff * w[:, np.newaxis]).T @ diff
+        elif covariance_type == "tied":
+            s2 += (diff * w[:, np.newaxis]).T @ diff
+        elif covariance_type == "diag":
+            s2[k] = w @ diff**2
+        else:
+            s2[k] = w @ np.sum(diff**2, axis=1)
 
 
 def stats_from_labels(X, labels, n_components, covariance_type, sample_weight=None):

@@ -86,7 +86,7 @@ class FrozenGaussianMixture(FrozenModel):
 
     def accumulate(self, X, sample_weight, n_threads):
         stats = GaussianStats.empty(self.means, self.covariance_type)
-        stats.log_likelihood = get_backend().accumulate(
+        stats.log_likelihood = get_backend().gaussian.accumulate(
             X,
             sample_weight,
             stats.shift,
@@ -101,7 +101,7 @@ class FrozenGaussianMixture(FrozenModel):
         return stats
 
     def score(self, X, n_threads, log_prob, resp, labels):
-        get_backend().score(
+        get_backend().gaussian.score(
             X,
             self.means,
             self.precisions_chol,
@@ -117,7 +117,7 @@ class FrozenGaussianMixture(FrozenModel):
         """BLAS on one thread where the kernels call it from their OpenMP threads
         (else BLAS threads would nest in them); nothing elsewhere, which spares small
         problems the limit's cost (tens of microseconds)."""
-        min_features = getattr(get_backend(), "BLAS_MIN_FEATURES", None)
+        min_features = getattr(get_backend().gaussian, "BLAS_MIN_FEATURES", None)
         if (
             min_features is None
             or self.covariance_type not in ("full", "tied")

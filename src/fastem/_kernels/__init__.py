@@ -1,12 +1,14 @@
 """Kernels: compiled (each kernel module, and its x86-64-v3 and v4 builds) and their
 NumPy twin.
 
-The kernel modules are ``_gaussian`` (EM: ``accumulate``, ``score``),
-``_kmeans_plusplus`` (seeding: ``kmeanspp_potentials``, ``kmeanspp_searchsorted``) and
-``_discrete`` (EM of Bernoulli and multinomial mixtures: ``discrete_accumulate``,
-``discrete_score``).
-A backend is one namespace holding every kernel function, so that the callers never
-ask which module a kernel lives in and one switch moves all of them.
+The kernel modules are ``_gaussian`` (EM of Gaussian mixtures: ``accumulate``,
+``score``), ``_kmeans_plusplus`` (seeding: ``kmeanspp_potentials``,
+``kmeanspp_searchsorted``) and ``_discrete`` (EM of Bernoulli and multinomial
+mixtures: ``accumulate``, ``score``).
+
+A backend is one namespace with a namespace per kernel module (``gaussian``,
+``kmeans_plusplus``, ``discrete``), each its own, so that one switch moves all the
+kernels and a family's functions never collide with another's.
 
 Backends, by name:
 
@@ -14,7 +16,8 @@ Backends, by name:
 - ``"cython-baseline"``: the build for the baseline ISA that any CPU of the
   architecture runs; ``"cython-x86-64-v3"``: the AVX2 + FMA build and
   ``"cython-x86-64-v4"``: the AVX-512 build, where present and the CPU runs them;
-- ``"numpy"``: the pure-NumPy twin (``_reference``), the executable specification.
+- ``"numpy"``: the pure-NumPy twin (``_reference``: a module per kernel module), the
+  executable specification.
 
 The environment variable ``FASTEM_KERNEL`` (``baseline``, ``x86-64-v3`` or
 ``x86-64-v4``) pins the compiled variant, for benchmarks comparing them.
@@ -25,25 +28,20 @@ from contextvars import ContextVar
 from importlib import import_module
 from types import SimpleNamespace
 
-from . import _reference
 from ._platform import x86_64_v3_supported, x86_64_v4_supported
 
-KERNEL_MODULES = ("_gaussian", "_kmeans_plusplus", "_discrete")
+# The kernel modules, by the name of their namespace in a backend; each is compiled
+# as ``_<name>`` and twinned by ``_reference.<name>``.
+KERNEL_MODULES = ("gaussian", "kmeans_plusplus", "discrete")
 
 
 def _compiled_variant(suffix):
-    """The functions of every kernel module built with ``suffix``, in one namespace
-    whose ``__all__`` is the union of the modules' (each name in one module only),
-    with the build's ``BLAS_MIN_FEATURES`` (see ``_gaussian``)."""
-    modules = [import_module(f".{name}{suffix}", __name__) for name in KERNEL_MODULES]
-    functions = {
-        name: getattr(module, name) for module in modules for name in module.__all__
-    }
+    """The kernel modules built with ``suffix``, one attribute each."""
     return SimpleNamespace(
-        __all__=list(functions),
-        modules=tuple(modules),
-        BLAS_MIN_FEATURES=modules[0].BLAS_MIN_FEATURES,
-        **functions,
+        **{
+            name: import_module(f"._{name}{suffix}", __name__)
+            for name in KERNEL_MODULES
+        }
     )
 
 
@@ -67,10 +65,15 @@ if _pinned is not None and _pinned not in COMPILED:
     )
 COMPILED_VARIANT = _pinned or list(COMPILED)[-1]
 
+# The twin, imported here only: it is a backend, which production code never names.
+TWIN = SimpleNamespace(
+    **{name: import_module(f"._reference.{name}", __name__) for name in KERNEL_MODULES}
+)
+
 BACKENDS = {
     "cython": COMPILED[COMPILED_VARIANT],
     **{f"cython-{name}": kernels for name, kernels in COMPILED.items()},
-    "numpy": _reference,
+    "numpy": TWIN,
 }
 # The backend of the current context: a thread (a joblib or Dask worker's too) starts
 # with the default, whatever another thread chose; an asyncio task with its creator's.
@@ -78,8 +81,8 @@ _active = ContextVar("fastem_backend", default="cython")
 
 
 def get_backend():
-    """The kernels in use: a namespace (compiled) or module (the twin) that has every
-    name of ``_reference.__all__``."""
+    """The kernels in use: a namespace of the kernel modules (``gaussian``,
+    ``kmeans_plusplus``, ``discrete``), compiled or their twins."""
     return BACKENDS[_active.get()]
 
 

@@ -2,9 +2,9 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
-__all__ = ["discrete_accumulate", "discrete_score"]
+__all__ = ["accumulate", "score"]
 
-def discrete_accumulate(
+def accumulate(
     X: NDArray[np.floating] | scipy.sparse.csr_matrix | scipy.sparse.csr_array,
     sample_weight: NDArray[np.float64] | None,
     log_weights: NDArray[np.float64],
@@ -17,7 +17,7 @@ def discrete_accumulate(
     s: NDArray[np.float64],
     m: NDArray[np.float64] | None,
 ) -> float: ...
-def discrete_score(
+def score(
     X: NDArray[np.floating] | scipy.sparse.csr_matrix | scipy.sparse.csr_array,
     log_weights: NDArray[np.float64],
     A: NDArray[np.float64],

@@ -33,7 +33,7 @@ Bits do not depend on the thread count: rows are grouped into blocks fixed by th
 problem, each block's sums are kept apart, and the blocks are added in order at the
 end; a dynamic schedule over blocks balances the load.
 
-The contract of every public function is the twin's, in ``_reference.py``.
+The contract of every public function is the twin's, in ``_reference/discrete.py``.
 """
 
 from cython.parallel cimport parallel, prange
@@ -47,7 +47,7 @@ import numpy as np
 
 from ._discrete_checks import check_accumulate, check_score
 
-__all__ = ["discrete_accumulate", "discrete_score"]
+__all__ = ["accumulate", "score"]
 
 
 # _discrete.h includes _chunk.h (and _fastmath.h) and declares the discrete loops.
@@ -545,7 +545,7 @@ def _raise_for(status):
 # --- public entry points --------------------------------------------------------------
 
 
-def discrete_accumulate(
+def accumulate(
     X,
     sample_weight,
     log_weights,
@@ -558,7 +558,7 @@ def discrete_accumulate(
     s,
     m,
 ):
-    """E-step fused with the M-step's sums; see ``_reference.discrete_accumulate``."""
+    """E-step fused with the M-step's sums; see ``_reference.discrete.accumulate``."""
     args = check_accumulate(
         X, sample_weight, log_weights, A, b, B, coefficient, n_threads, nk, s, m
     )
@@ -669,7 +669,7 @@ def discrete_accumulate(
     return float(total[ll_at])
 
 
-def discrete_score(
+def score(
     X,
     log_weights,
     A,
@@ -682,7 +682,7 @@ def discrete_score(
     labels,
 ):
     """Per-row log-probability, responsibilities, labels; see
-    ``_reference.discrete_score``."""
+    ``_reference.discrete.score``."""
     args = check_score(
         X, log_weights, A, b, B, coefficient, n_threads, log_prob, resp, labels
     )

@@ -77,7 +77,7 @@ def check_model(X, log_weights, A, b, B, coefficient, n_threads):
     Parameters
     ----------
     X, log_weights, A, b, B, coefficient, n_threads
-        As in ``_reference.discrete_accumulate``.
+        As in ``_reference.discrete.accumulate``.
 
     Returns
     -------

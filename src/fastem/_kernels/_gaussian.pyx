@@ -24,7 +24,7 @@ Bits do not depend on the thread count: chunks are grouped into blocks whose siz
 depends only on the problem, each block's sums are kept apart, and the blocks are
 added in order at the end; a dynamic schedule over blocks balances the load.
 
-The contract of every public function is the twin's, in ``_reference.py``.
+The contract of every public function is the twin's, in ``_reference/gaussian.py``.
 """
 
 from cython.parallel cimport parallel, prange
@@ -124,7 +124,7 @@ _COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHE
 
 # This build calls BLAS (on the calling thread, inside OpenMP threads) for full
 # covariances, and tied sums that are not anchored, from this many features on;
-# None: never. Callers limit BLAS to one thread there (``fastem._sources``), or its
+# None: never. Callers limit BLAS to one thread there (``FrozenGaussianMixture.kernel_context``), or its
 # threads would nest in ours.
 BLAS_MIN_FEATURES = FE_SMALL_D + 1 if FE_LARGE_D_BLAS else None
 
@@ -433,7 +433,7 @@ def accumulate(
     s1,
     s2,
 ):
-    """E-step fused with the M-step's sums; see ``_reference.accumulate``."""
+    """E-step fused with the M-step's sums; see ``_reference.gaussian.accumulate``."""
     cdef int cov
     cov, _ = _check_arguments(
         np.asarray(X), np.asarray(means), precisions_chol, np.asarray(log_norm),
@@ -593,7 +593,7 @@ def score(
     double[:, ::1] resp,
     long long[::1] labels,
 ):
-    """Per-row log-likelihood, responsibilities, labels; see ``_reference.score``."""
+    """Per-row log-likelihood, responsibilities, labels; see ``_reference.gaussian.score``."""
     cdef int cov
     cov, _ = _check_arguments(
         np.asarray(X), np.asarray(means), precisions_chol, np.asarray(log_norm),

@@ -1,7 +1,7 @@
 """k-means++ seeding kernels (Cython + OpenMP): the O(n_samples) work of each step.
 
 The random draws, the choice of the best candidate and the bookkeeping stay in Python
-(``fastem._seeding``); these kernels do the passes over X:
+(``fastem._engine.seeding``); these kernels do the passes over X:
 
 - ``kmeanspp_potentials``: one pass over X per seeding step. It first folds the centre
   chosen at the previous step into each row's closest squared distance (the update is
@@ -15,7 +15,7 @@ The random draws, the choice of the best candidate and the bookkeeping stay in P
 Blocks have a fixed number of rows (an argument) and each is summed by one thread in
 a fixed order, so the bits do not depend on the number of threads; a dynamic schedule
 over blocks balances the load. The contract of every public function is the twin's,
-in ``_reference.py``.
+in ``_reference/kmeans_plusplus.py``.
 """
 
 from cpython.pyport cimport PY_SSIZE_T_MAX
@@ -114,7 +114,7 @@ def kmeanspp_potentials(
 ):
     """Fold in the last centre, then each candidate's potential per block of rows.
 
-    See ``_reference.kmeanspp_potentials``.
+    See ``_reference.kmeans_plusplus.kmeanspp_potentials``.
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1]
     weights, last_row = _check_common(
@@ -185,7 +185,7 @@ def kmeanspp_searchsorted(
 ):
     """Rows where the targets fall in the cumulative weighted closest distances.
 
-    See ``_reference.kmeanspp_searchsorted``.
+    See ``_reference.kmeans_plusplus.kmeanspp_searchsorted``.
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1]
     weights, last_row = _check_common(
