@@ -1,9 +1,10 @@
 /* Hot loops of the discrete-data kernels (``_discrete.pyx``): reading dense chunks
  * and the O(nnz x K) loops over CSR rows.
  *
- * Chunks of rows follow ``_chunk.h``: the K logits of a chunk are stored component by
+ * Chunks of rows follow ``_simd.h``: the K logits of a chunk are stored component by
  * component, logit[k * FE_LD + i] for row i, so that its normalisation, log-sum-exp,
- * responsibilities and labels are the Gaussian kernels' (rows as SIMD lanes).
+ * responsibilities and labels are ``_responsibilities.h``'s, as the Gaussian kernels'
+ * are (rows as SIMD lanes).
  *
  * Inputs keep their own types: values float32 (``single``) or float64, CSR indices
  * int32 (``narrow``) or int64. The templates below take the two flags as
@@ -14,16 +15,7 @@
 
 #include <stdint.h>
 #include <string.h>
-/* Only the SIMD types, log-sum-exp, responsibilities and labels of _chunk.h serve
- * here: its Gaussian loops go unused. */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#endif
-#include "_chunk.h"
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "_responsibilities.h"
 
 /* Vectors of K lanes kept in registers over one row's non-zeros: 4 x FE_W lanes,
  * 16 registers at most with the loads. */

@@ -26,7 +26,7 @@ weighted responsibilities to the block's first moments, kept transposed (d, K).
 Neither is densified; the rows' values and indices are read in their own types.
 
 Either way the K logits of a chunk are stored component by component (rows as SIMD
-lanes), so that the log-sum-exp, responsibilities and labels are ``_chunk.h``'s, as
+lanes), so that the log-sum-exp, responsibilities and labels are ``_responsibilities.h``'s, as
 for Gaussian mixtures. Nothing of size n_samples x K is allocated.
 
 Bits do not depend on the thread count: rows are grouped into blocks fixed by the
@@ -50,8 +50,13 @@ from ._discrete_checks import check_accumulate, check_score
 __all__ = ["accumulate", "score"]
 
 
-# _discrete.h includes _chunk.h (and _fastmath.h) and declares the discrete loops.
+# _discrete.h includes _responsibilities.h (and with it _simd.h and _fastmath.h) and
+# declares the discrete loops.
 cdef extern from "_discrete.h" nogil:
+    # The fixed blocks of a pass and the alignment of per-thread scratch (_simd.h).
+    const Py_ssize_t PARTIALS_BYTES "FE_PARTIALS_BYTES"
+    const Py_ssize_t MAX_BLOCKS "FE_MAX_BLOCKS"
+    const Py_ssize_t ALIGN "FE_ALIGN"
     const int FE_LANES          # rows of a chunk are padded to a multiple of this
     const int CHUNK "FE_CHUNK"  # rows per chunk, at most
     const int LD "FE_LD"        # leading dimension of a chunk's K rows of logits
@@ -85,9 +90,6 @@ cdef extern from "_discrete.h" nogil:
                      Py_ssize_t kp, Py_ssize_t n_components, double *wr, double *st)
 
 
-# Block partial sums may use this much memory in all; within it, at most MAX_BLOCKS.
-cdef Py_ssize_t PARTIALS_BYTES = 32 * 1024 * 1024
-cdef Py_ssize_t MAX_BLOCKS = 256
 # A block's partial sums cost O(their size) to clear and add up: each block gets at
 # least this many times as much work, in (row or stored value) x component pairs.
 # CSR with many features has partials of d x K, as large as the work of a few rows.
@@ -95,10 +97,8 @@ cdef Py_ssize_t WORK_PER_PARTIAL = 16
 # Dense chunks: at most CHUNK rows, fewer where a chunk would pass this many bytes
 # (BLAS keeps it in L2).
 cdef Py_ssize_t DENSE_CHUNK_BYTES = 256 * 1024
-# Per-thread scratch starts on a cache line, and each of its buffers on one: every
-# thread then hands BLAS buffers of the same alignment (BLAS results could depend on
-# it; the bits must not).
-cdef Py_ssize_t ALIGN = 64, ALIGN_DOUBLES = 8
+# Each buffer of the per-thread scratch starts on a cache line too (FE_ALIGN bytes).
+cdef Py_ssize_t ALIGN_DOUBLES = ALIGN // 8
 # Blocks' partial sums are added up in tiles of this many entries.
 cdef Py_ssize_t TILE = 4096
 

@@ -8,7 +8,7 @@ precision factor, a log-sum-exp per row with one exp per (row, component), the
 responsibilities, and the weighted sums N_k, S1_k, S2_k around mu_k. Nothing of size
 n_samples x K is allocated.
 
-Up to FE_SMALL_D features the loops are specialised per d (``_chunk.h``). Above it,
+Up to FE_SMALL_D features the loops are specialised per d (``_gaussian_loops.h``). Above it,
 full covariances work on the centred block D = x - mu_k of each chunk and component:
 q = ||D U_k||^2 by register-blocked kernels (x86-64-v3 build) or BLAS dtrmm (other
 builds, see ``BLAS_MIN_FEATURES``). Full and tied second moments take the blocked
@@ -49,7 +49,11 @@ cdef extern from "_fastmath.h" nogil:
     double fe_sum(const double *a, Py_ssize_t n)
 
 
-cdef extern from "_chunk.h" nogil:
+cdef extern from "_gaussian_loops.h" nogil:
+    # The fixed blocks of a pass and the alignment of per-thread scratch (_simd.h).
+    const Py_ssize_t PARTIALS_BYTES "FE_PARTIALS_BYTES"
+    const Py_ssize_t MAX_BLOCKS "FE_MAX_BLOCKS"
+    const Py_ssize_t ALIGN "FE_ALIGN"
     const int CHUNK "FE_CHUNK"  # rows per chunk: the K x CHUNK logits stay in L1/L2
     const int FE_SMALL_D        # up to this d, loops are specialised per d
     const int LD "FE_LD"        # leading dimension of chunks (xt) and centred blocks
@@ -106,12 +110,6 @@ cdef enum:
     DIAG = 2
     SPHERICAL = 3
 
-# Block partial sums may use this much memory in all; within it, at most MAX_BLOCKS.
-cdef Py_ssize_t PARTIALS_BYTES = 32 * 1024 * 1024
-cdef Py_ssize_t MAX_BLOCKS = 256
-# Per-thread scratch starts on a cache line: every thread then hands BLAS buffers of
-# the same alignment (BLAS results could depend on it; the bits must not).
-cdef Py_ssize_t ALIGN = 64
 # The precision of tied logits once the rows are multiplied by U: the identity.
 cdef double UNIT_PRECISION = 1.0
 # Tied second moments are taken around each row's anchor component

@@ -1,104 +1,21 @@
-/* Per-component loops over one chunk, specialised per dimension at compile time.
+/* The Gaussian mixture's per-component loops over one chunk (``_gaussian.pyx``),
+ * specialised per dimension at compile time.
  *
- * A chunk is stored transposed: xt[i * FE_LD + r] is feature i of row r, so rows
- * are SIMD lanes. For d <= FE_SMALL_D each template below is instantiated with d as a
+ * Chunks are laid out as ``_simd.h`` says (rows as SIMD lanes). For d <= FE_SMALL_D each template below is instantiated with d as a
  * constant (through the switch in the dispatcher), so the loops over features unroll
  * and FE_W rows are handled at once in one vector register per feature. Sums over rows
  * keep FE_W partial sums, added in a fixed order.
  */
-#ifndef FASTEM_CHUNK_H
-#define FASTEM_CHUNK_H
+#ifndef FASTEM_GAUSSIAN_H
+#define FASTEM_GAUSSIAN_H
 
-#include "_fastmath.h"
+#include "_responsibilities.h"
 
-#define FE_CHUNK 256
 #define FE_SMALL_D 8
-/* Leading dimension of chunks, centred blocks and the K rows of logits: one cache
- * line more than a chunk, so that the columns a row block reads fall in different L1
- * sets (a 2 KiB stride would map them all to two: fe_gram_upper, reading three
- * columns of the chunk and four of a block, ran 1.3x slower at d = 8, and
- * fe_write_resp, reading K rows of logits, 1.2x slower at K = 32). */
-#ifndef FE_LD
-#define FE_LD (FE_CHUNK + 8)
-#endif
 
 /* The precision factor of a component (triangular, diagonal, a multiple of the
  * identity); for sums by feature also FE_FIRST_ONLY: no second moments. */
 enum { FE_TRIANGULAR = 0, FE_DIAGONAL = 1, FE_SCALAR = 2, FE_FIRST_ONLY = 3 };
-
-#if defined(__GNUC__)
-#define FE_ALWAYS_INLINE static inline __attribute__((always_inline))
-/* Unroll loops over features completely, so per-row values stay in registers. */
-#define FE_UNROLL _Pragma("GCC unroll 64")
-#else
-#define FE_ALWAYS_INLINE static inline
-#define FE_UNROLL
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-/* FE_W rows at a time in one vector register: eight with AVX-512, four with AVX,
- * two with SSE2. (Four on SSE2, split into halves by gcc, went through the stack
- * wherever a scalar met a vector: the baseline build's E-step was 2.5-3.3x slower for
- * diagonal and spherical covariances at d = 8, 1.4x for full.) */
-#if defined(__AVX512F__)
-#define FE_W 8
-#elif defined(__AVX__)
-#define FE_W 4
-#else
-#define FE_W 2
-#endif
-typedef double fe_vec __attribute__((vector_size(FE_W * sizeof(double))));
-static inline fe_vec fe_load(const double *p) { fe_vec v; memcpy(&v, p, sizeof v); return v; }
-static inline void fe_store(double *p, fe_vec v) { memcpy(p, &v, sizeof v); }
-#if FE_W == 8
-static inline double fe_hsum(fe_vec v)
-{
-    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
-}
-#elif FE_W == 4
-static inline double fe_hsum(fe_vec v) { return (v[0] + v[1]) + (v[2] + v[3]); }
-#else
-static inline double fe_hsum(fe_vec v) { return v[0] + v[1]; }
-#endif
-static inline fe_vec fe_zero(void) { fe_vec v = {0.0}; return v; }
-/* Every lane x: one broadcast (zero + x would add 0.0 first, to turn -0.0 into +0.0;
- * a loop over the lanes became masked broadcasts). */
-#if FE_W == 8
-static inline fe_vec fe_splat(double x) { return (fe_vec){x, x, x, x, x, x, x, x}; }
-#elif FE_W == 4
-static inline fe_vec fe_splat(double x) { return (fe_vec){x, x, x, x}; }
-#else
-static inline fe_vec fe_splat(double x) { return (fe_vec){x, x}; }
-#endif
-/* Comparisons give masks (all bits set where true); FE_SELECT picks a where set. */
-typedef long long fe_mask __attribute__((vector_size(FE_W * sizeof(long long))));
-#define FE_SELECT(mask, a, b) \
-    ((fe_vec)(((fe_mask)(a) & (mask)) | ((fe_mask)(b) & ~(mask))))
-#else
-/* Compilers without vector extensions: one row at a time, same arithmetic. */
-#define FE_W 1
-typedef double fe_vec;
-static inline fe_vec fe_load(const double *p) { return *p; }
-static inline void fe_store(double *p, fe_vec v) { *p = v; }
-static inline double fe_hsum(fe_vec v) { return v; }
-static inline fe_vec fe_zero(void) { return 0.0; }
-static inline fe_vec fe_splat(double x) { return x; }
-typedef int fe_mask;
-#define FE_SELECT(mask, a, b) ((mask) ? (a) : (b))
-#endif
-
-/* The sum of four vectors of partial sums, in a fixed order. */
-static inline double fe_hsum4(const fe_vec *v)
-{
-    return fe_hsum((v[0] + v[1]) + (v[2] + v[3]));
-}
-
-/* A hint to fetch the cache line at p (never faults; nothing without GCC builtins). */
-#if defined(__GNUC__)
-#define fe_prefetch(p) __builtin_prefetch(p)
-#else
-#define fe_prefetch(p) ((void)(p))
-#endif
 
 /* Dispatch on d to instantiations with d a compile-time constant. */
 #define FE_CASE_D(D, call_with_d) case D: call_with_d(D); return;
@@ -432,18 +349,6 @@ static void fe_centre_weighted(const double *restrict xt, ptrdiff_t n, ptrdiff_t
 #else
 #define FE_TRI_V 2
 #endif
-/* a * b + c in one rounding (1.15-1.2x faster here than two). Written out so that
- * these kernels fuse whatever -ffp-contract says; meson.build has the v3 and v4
- * builds contract the rest of the arithmetic too. */
-#if defined(__AVX512F__) && FE_W == 8
-#include <immintrin.h>
-#define FE_FMA(a, b, c) ((fe_vec)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
-#elif defined(__FMA__) && FE_W == 4
-#include <immintrin.h>
-#define FE_FMA(a, b, c) ((fe_vec)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
-#else
-#define FE_FMA(a, b, c) ((a) * (b) + (c))
-#endif
 /* Rows and columns of a^T a per block: 4 x 3 accumulators in 16 registers (and up
  * to FE_SMALL_D features, where the blocks are unrolled); above it, 6 x 4 in
  * AVX-512's 32 registers (1.11x faster than 4 x 3 at d = 16, 1.15x at d = 32 and 64;
@@ -657,92 +562,6 @@ static void fe_tied_second_moments(const double *restrict xt, ptrdiff_t n,
         for (ptrdiff_t j = i; j < d; j++)
             s2[i * d + j] += fe_dot(z + i * FE_LD, h + j * FE_LD, n) +
                              fe_dot(h + i * FE_LD, z + j * FE_LD, n);
-}
-
-/* logit becomes exp(logit - row_max) (one exp per row and component), row_sum their
- * sum over the K components of each row. */
-static void fe_exp_shifted(double *restrict logit, ptrdiff_t n, ptrdiff_t n_components,
-                           const double *restrict row_max, double *restrict row_sum)
-{
-    for (ptrdiff_t r = 0; r < n; r++)
-        row_sum[r] = 0.0;
-    for (ptrdiff_t k = 0; k < n_components; k++) {
-        double *restrict lk = logit + k * FE_LD;
-        for (ptrdiff_t r = 0; r < n; r++) {
-            const double e = fe_exp(lk[r] - row_max[r]);
-            lk[r] = e;
-            row_sum[r] += e;
-        }
-    }
-}
-
-/* Log-sum-exp over the K logits of each row: row_max = max_k logit, then
- * fe_exp_shifted. */
-static void fe_normalise(double *restrict logit, ptrdiff_t n, ptrdiff_t n_components,
-                         double *restrict row_max, double *restrict row_sum)
-{
-    for (ptrdiff_t r = 0; r < n; r++)
-        row_max[r] = logit[r];
-    for (ptrdiff_t k = 1; k < n_components; k++) {
-        const double *restrict lk = logit + k * FE_LD;
-        for (ptrdiff_t r = 0; r < n; r++)
-            row_max[r] = lk[r] > row_max[r] ? lk[r] : row_max[r];
-    }
-    fe_exp_shifted(logit, n, n_components, row_max, row_sum);
-}
-
-/* out[r] = row_max[r] + log(row_sum[r]): the log-sum-exp of each row's logits. */
-static void fe_log_sum_exp(const double *restrict row_max,
-                           const double *restrict row_sum, ptrdiff_t n,
-                           double *restrict out)
-{
-    for (ptrdiff_t r = 0; r < n; r++)
-        out[r] = row_max[r] + fe_log(row_sum[r]);
-}
-
-/* Responsibilities of n rows into out (row-major, n x n_components) from the exp'd
- * logits and their row sums (fe_normalise). One reciprocal per row, not one division
- * per (row, component): divisions would cost more than the exps. */
-static void fe_write_resp(const double *restrict expo, ptrdiff_t n,
-                          ptrdiff_t n_components, const double *restrict row_sum,
-                          double *restrict inverse, double *restrict out)
-{
-    for (ptrdiff_t r = 0; r < n; r++)
-        inverse[r] = 1.0 / row_sum[r];
-    for (ptrdiff_t r = 0; r < n; r++) {
-        double *restrict out_r = out + r * n_components;
-        for (ptrdiff_t k = 0; k < n_components; k++)
-            out_r[k] = expo[k * FE_LD + r] * inverse[r];
-    }
-}
-
-/* best_k[r] = the first k with the largest logit of row r (as a double, so that the
- * selects stay in vector registers), best[r] that logit. Two vectors of rows at a
- * time, each kept in registers over the components: two chains of compare and
- * select. (Written as a loop over components outside, gcc stored the selects with
- * masked stores and read them back, 2x slower than the logits themselves.) */
-static void fe_argmax(const double *restrict logit, ptrdiff_t n, ptrdiff_t n_components,
-                      double *restrict best, double *restrict best_k)
-{
-    for (ptrdiff_t r = 0; r < n; r += 2 * FE_W) {
-        const fe_vec zero = fe_zero();
-        fe_vec best0 = fe_load(logit + r), best1 = fe_load(logit + r + FE_W);
-        fe_vec k0 = zero, k1 = zero;
-        for (ptrdiff_t k = 1; k < n_components; k++) {
-            const fe_vec v0 = fe_load(logit + k * FE_LD + r);
-            const fe_vec v1 = fe_load(logit + k * FE_LD + r + FE_W);
-            const fe_vec kv = fe_splat((double)k);
-            const fe_mask larger0 = v0 > best0, larger1 = v1 > best1;
-            best0 = FE_SELECT(larger0, v0, best0);
-            best1 = FE_SELECT(larger1, v1, best1);
-            k0 = FE_SELECT(larger0, kv, k0);
-            k1 = FE_SELECT(larger1, kv, k1);
-        }
-        fe_store(best + r, best0);
-        fe_store(best + r + FE_W, best1);
-        fe_store(best_k + r, k0);
-        fe_store(best_k + r + FE_W, k1);
-    }
 }
 
 /* Dispatchers: one instantiation per (kind, d) for 1 <= d <= FE_SMALL_D. */
