@@ -407,3 +407,33 @@ def test_reuters_news_cluster_by_topic_words():
     words = {vocab[j] for row in top for j in row}
     # Royal news and church news are among the corpus's stories.
     assert {"church", "pope"} & words and "charles" in words
+
+
+# --- sparse rows out of core --------------------------------------------------------
+
+
+@ignore_convergence
+@pytest.mark.parametrize("model_class", MODELS)
+def test_sparse_chunks_and_dask_blocks_give_the_in_memory_fit(model_class):
+    """CSR chunks of a callable, and a Dask array of CSR blocks, run the same kernels
+    and add the same statistics."""
+    X, _ = data_for(model_class, seed=17)
+    start = start_for(model_class, 3, X.shape[1])
+    params = dict(max_iter=6, tol=0, **start)
+    want = model_class(3, **params).fit(sp.csr_array(X))
+    csr = sp.csr_array(X)
+    chunks = lambda: (csr[start : start + 97] for start in range(0, len(X), 97))  # noqa: E731
+    sources = {"chunks": chunks}
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    sources["dask"] = da.from_array(sp.csr_matrix(X), chunks=(150, X.shape[1]))
+    for name, source in sources.items():
+        got = model_class(3, **params).fit(source)
+        assert_allclose(
+            got.feature_log_prob_, want.feature_log_prob_, rtol=1e-10, err_msg=name
+        )
+        assert_allclose(got.lower_bounds_, want.lower_bounds_, rtol=1e-12)
+        labels = np.asarray(got.predict(source))
+        assert_array_equal(labels, want.predict(csr))
+    with pytest.raises(TypeError, match="model reads dense rows"):
+        fastem.GaussianMixture(2).fit(chunks)

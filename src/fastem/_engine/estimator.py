@@ -20,7 +20,7 @@ from .driver import run_em
 from .patterns import MissingValueSource, rows_source
 from .persistence import save_model
 from .sources import ArraySource
-from .streams import ChunkSource, _is_dask_array, as_source
+from .streams import ChunkSource, Reading, _is_dask_array, as_source
 from .threads import limit_blas_threads
 
 # Row weights may sum to at most this: the weighted log-likelihood (|log p| of a row
@@ -120,8 +120,12 @@ class EMEstimator(DensityMixin, BaseEstimator):
         return ArraySource(X, sample_weight)
 
     def _as_source(self, X, **options):
-        """:func:`as_source` with this model's handling of NaN."""
-        return as_source(X, missing_values=self._missing_values(), **options)
+        """:func:`as_source` with the way this model reads rows."""
+        reading = Reading(
+            missing_values=self._missing_values(),
+            sparse=self.__sklearn_tags__().input_tags.sparse,
+        )
+        return as_source(X, reading=reading, **options)
 
     def _log_prior(self, context, params):
         return 0.0

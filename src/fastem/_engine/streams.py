@@ -7,9 +7,11 @@ import copy
 import ctypes
 import mmap
 import sys
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.random import sample_without_replacement
 
 from .patterns import MissingValueSource, rows_source
@@ -25,7 +27,25 @@ DASK_MISSING_MESSAGE = (
 )
 
 
-def as_source(X, *, n_features=None, one_pass=False, missing_values=False):
+@dataclass(frozen=True)
+class Reading:
+    """How a model reads rows.
+
+    Attributes
+    ----------
+    missing_values : {False, 'patterns', 'native'}
+        What NaN in the rows is: an error (False), or a missing value, handled one
+        missingness pattern at a time by the model's marginals ('patterns') or by
+        its kernel itself ('native').
+    sparse : bool
+        Whether rows may be scipy.sparse CSR (read as they are) rather than dense.
+    """
+
+    missing_values: object = False
+    sparse: bool = False
+
+
+def as_source(X, *, n_features=None, one_pass=False, reading=None):
     """The data source for out-of-core or distributed X; None for in-memory data.
 
     Parameters
@@ -45,12 +65,10 @@ def as_source(X, *, n_features=None, one_pass=False, missing_values=False):
         The number of columns every chunk must have (None: the first chunk's).
     one_pass : bool
         Whether one pass over the rows is all the caller needs (scoring, partial_fit).
-    missing_values : {False, 'patterns', 'native'}
-        What NaN in the rows is: an error (False), or a missing value, handled one
-        missingness pattern at a time by the model's marginals ('patterns') or by
-        its kernel itself ('native').
+    reading : Reading or None
+        How the model reads rows (None: dense, no NaN).
     """
-    options = {"n_features": n_features, "missing_values": missing_values}
+    options = {"n_features": n_features, "reading": reading or Reading()}
     if _is_dask_array(X):
         return DaskSource(X, **options)
     if _file_mapping(X) is not None or _module_root(X) in ("h5py", "zarr"):
@@ -79,10 +97,13 @@ def _is_dask_array(X):
     return _module_root(X) == "dask" and type(X).__name__ == "Array"
 
 
-def _checked_chunk(chunk, index, n_features, missing_values):
-    """The source over a chunk (a float32 / float64 2-D array; per missingness
-    pattern where it holds NaN and ``missing_values``), or an error naming chunk
-    ``index``."""
+def _checked_chunk(chunk, index, n_features, reading):
+    """The source over a chunk (a float32 / float64 2-D array or CSR matrix; per
+    missingness pattern where it holds NaN and the model reads it so), or an error
+    naming chunk ``index``."""
+    if sp.issparse(chunk):
+        return _checked_sparse_chunk(chunk, index, n_features, reading)
+    missing_values = reading.missing_values
     array = np.asarray(chunk)
     if array.dtype.kind not in "biuf":
         raise TypeError(
@@ -113,12 +134,43 @@ def _checked_chunk(chunk, index, n_features, missing_values):
     return ArraySource(array)
 
 
-def _rows(X, missing_values, fitting=False):
-    """The in-memory source of validated rows X (see :func:`as_source` for
-    ``missing_values``)."""
-    if missing_values == "patterns":
+def _checked_sparse_chunk(chunk, index, n_features, reading):
+    """The source over a sparse chunk, as CSR with float32 / float64 values, or an
+    error naming chunk ``index``."""
+    if not reading.sparse:
+        raise TypeError(
+            f"chunk {index} is a sparse matrix, but the model reads dense rows: "
+            "convert it with .toarray()"
+        )
+    matrix = sp.csr_array(chunk)
+    if matrix.dtype.kind not in "biuf":
+        raise TypeError(f"chunk {index} has dtype {matrix.dtype}; expected numbers")
+    if n_features is not None and matrix.shape[1] != n_features:
+        raise ValueError(
+            f"chunk {index} has {matrix.shape[1]} columns; expected {n_features}"
+        )
+    if matrix.dtype not in (np.float32, np.float64):
+        matrix = matrix.astype(np.float64)
+    if not np.isfinite(matrix.data).all():
+        raise ValueError(f"chunk {index} stores NaN or infinity")
+    if not matrix.has_canonical_format:
+        matrix = matrix.copy()  # never the caller's chunk
+        matrix.sum_duplicates()
+    return ArraySource(matrix)
+
+
+def _rows(X, reading, fitting=False):
+    """The in-memory source of validated rows X."""
+    if reading.missing_values == "patterns" and not sp.issparse(X):
         return rows_source(X, fitting=fitting)
     return ArraySource(X)
+
+
+def _stacked(parts):
+    """Row blocks, dense or CSR, one above the other."""
+    if parts and sp.issparse(parts[0]):
+        return sp.vstack(parts, format="csr")
+    return np.concatenate(parts)
 
 
 def _data_dtype(dtype):
@@ -141,7 +193,8 @@ class ChunkSource:
 
     Each pass (one per EM iteration) calls ``chunks()`` for a fresh iterator of 2-D
     chunks, validates each one (numbers, 2-D, ``n_features`` columns, finite: the
-    errors name the chunk; NaN is a missing value where ``missing_values``) and adds
+    errors name the chunk; NaN is a missing value where the model reads it so; CSR
+    chunks where it reads sparse rows) and adds
     up the statistics of the kernel's pass over it.
     Chunk protocol: every call yields the same rows in the same order; chunks may
     have any number of rows (empty ones too) and any memory layout; float32 and
@@ -158,8 +211,8 @@ class ChunkSource:
         The data's dtype, when known without reading a chunk.
     release : callable or None
         ``release(chunk)`` after the kernels are done with a chunk.
-    missing_values : {False, 'patterns', 'native'}
-        What NaN is (see :func:`as_source`).
+    reading : Reading or None
+        How the model reads rows (None: dense, no NaN).
     """
 
     sample_weight = None  # rows read in chunks are unweighted
@@ -172,18 +225,18 @@ class ChunkSource:
         n_features=None,
         dtype=None,
         release=None,
-        missing_values=False,
+        reading=None,
     ):
         self._chunks = chunks
         self._n_samples = n_samples
         self.n_features = n_features
         self.dtype = None if dtype is None else _data_dtype(dtype)
         self._release = release
-        self.missing_values = missing_values
+        self.reading = reading or Reading()
         self._exponent = 0
 
     @classmethod
-    def from_sliceable(cls, X, n_features=None, missing_values=False):
+    def from_sliceable(cls, X, n_features=None, reading=None):
         """Chunks of ~``CHUNK_BYTES`` sliced by rows from a memmap, h5py Dataset or
         zarr Array. The pages of a memory map are handed back to the OS after each
         chunk, so the resident memory stays one chunk whatever the file's size."""
@@ -201,7 +254,7 @@ class ChunkSource:
             n_features=n_row_features,
             dtype=X.dtype,
             release=_drop_mapped_pages if _file_mapping(X) is not None else None,
-            missing_values=missing_values,
+            reading=reading,
         )
 
     def validated_chunks(self):
@@ -210,7 +263,7 @@ class ChunkSource:
         start = 0
         index = -1
         for index, raw in enumerate(self._chunks()):
-            chunk = _checked_chunk(raw, index, self.n_features, self.missing_values)
+            chunk = _checked_chunk(raw, index, self.n_features, self.reading)
             if self._exponent:
                 chunk = chunk.scaled(self._exponent)
             if self.n_features is None:
@@ -284,13 +337,13 @@ class ChunkSource:
         for start, chunk in self.validated_chunks():
             lo, hi = np.searchsorted(positions, [start, start + chunk.n_samples])
             parts.append(chunk.X[positions[lo:hi] - start])
-        return np.concatenate(parts)[order]
+        return _stacked(parts)[order]
 
     def sample(self, size, random_state):
         """The in-memory source of ``min(size, n_samples)`` distinct rows drawn with
         ``random_state`` (read in one pass), for initialisation."""
         indices = _sample_indices(self.n_samples, size, random_state)
-        return _rows(self.rows(indices), self.missing_values, fitting=True)
+        return _rows(self.rows(indices), self.reading, fitting=True)
 
 
 def _file_mapping(X):
@@ -359,23 +412,23 @@ def _import_dask_array():
     return da
 
 
-def _block_statistics(block, model, missing_values):
+def _block_statistics(block, model, reading):
     """The statistics of one Dask block under ``model``, flat, as a (1, length) array
     (small: it is all that travels back)."""
-    return _rows(block, missing_values).accumulate(model).to_flat()[np.newaxis]
+    return _rows(block, reading).accumulate(model).to_flat()[np.newaxis]
 
 
-def _checked_block(block, n_features, missing_values, block_info=None):
+def _checked_block(block, n_features, reading, block_info=None):
     index = block_info[0]["chunk-location"][0] if block_info else "?"
-    return _checked_chunk(block, index, n_features, missing_values).X
+    return _checked_chunk(block, index, n_features, reading).X
 
 
 def _block_largest_magnitude(block):
     return np.array([[largest_magnitude(block)]])
 
 
-def _block_score(block, model, missing_values, wanted, which):
-    return _rows(block, missing_values).score(model, **wanted)[which]
+def _block_score(block, model, reading, wanted, which):
+    return _rows(block, reading).score(model, **wanted)[which]
 
 
 class DaskSource:
@@ -389,7 +442,7 @@ class DaskSource:
 
     sample_weight = None  # rows read in chunks are unweighted
 
-    def __init__(self, X, n_features=None, missing_values=False):
+    def __init__(self, X, n_features=None, reading=None):
         da = _import_dask_array()
         if X.ndim != 2:
             raise ValueError(f"X has shape {X.shape}; expected (n_samples, n_features)")
@@ -401,15 +454,15 @@ class DaskSource:
             )
         self.n_features = X.shape[1]
         self.dtype = _data_dtype(X.dtype)
+        self.reading = reading or Reading()
         X = X.rechunk({1: -1})  # whole rows in each block
         if any(np.isnan(size) for size in X.chunks[0]):
             X = X.compute_chunk_sizes()
         checked = X.map_blocks(
-            _checked_block, self.n_features, missing_values, dtype=self.dtype
+            _checked_block, self.n_features, self.reading, dtype=self.dtype
         )
         self.X = checked.persist()
         self._da = da
-        self.missing_values = missing_values
 
     @property
     def n_samples(self):
@@ -439,7 +492,7 @@ class DaskSource:
         parts = self.X.map_blocks(
             _block_statistics,
             model=model,
-            missing_values=self.missing_values,
+            reading=self.reading,
             dtype=np.float64,
             chunks=(1, length),
         ).compute()
@@ -466,7 +519,7 @@ class DaskSource:
                 self.X.map_blocks(
                     _block_score,
                     model=model,
-                    missing_values=self.missing_values,
+                    reading=self.reading,
                     wanted=only,
                     which=output,
                     dtype=dtype,
@@ -477,10 +530,11 @@ class DaskSource:
 
     def rows(self, indices):
         """The rows at ``indices`` (any order), gathered from the workers."""
-        return np.asarray(self.X[np.asarray(indices)].compute())
+        rows = self.X[np.asarray(indices)].compute()
+        return rows if sp.issparse(rows) else np.asarray(rows)
 
     def sample(self, size, random_state):
         """The in-memory source of ``min(size, n_samples)`` distinct rows drawn with
         ``random_state``, gathered from the workers, for initialisation."""
         indices = _sample_indices(self.n_samples, size, random_state)
-        return _rows(self.rows(indices), self.missing_values, fitting=True)
+        return _rows(self.rows(indices), self.reading, fitting=True)
