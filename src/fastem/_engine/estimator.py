@@ -47,12 +47,17 @@ class FitContext:
     weight_seen : float
         Online only: the total weight of the batches so far, this one included (the
         running statistics are per unit weight; a prior weighs against this).
+    constant_log_likelihood : float
+        A term of the rows' log-likelihood that no parameter changes, which the
+        model computed once for the fit and leaves out of every E-step's passes
+        (EM adds it to their lower bounds); 0 by default.
     """
 
     def __init__(self, source, *, online=False):
         self.source = source
         self.online = online
         self.weight_seen = source.total_weight if online else None
+        self.constant_log_likelihood = 0.0
 
     def em_params(self, params):
         """Parameters in the user's units -> in EM's (for warm starts)."""
@@ -76,7 +81,9 @@ class EMEstimator(DensityMixin, BaseEstimator):
     - ``_begin_fit(source, online)``: a :class:`FitContext` (checks that need the
       data, the model's settings for this fit);
     - ``_initialize(context, random_state)``: initial parameters;
-    - ``_frozen(params)``: a :class:`~fastem._engine.model.FrozenModel` of them;
+    - ``_frozen(params)``: a :class:`~fastem._engine.model.FrozenModel` of them
+      (``_frozen_for_fit(context, params)`` the one EM's passes run, by default the
+      same);
     - ``_maximize(context, stats, params)``: the M-step;
     - ``_log_prior(context, params)``: log p(params) (0 without a prior);
     - ``_set_fitted(params, dtype)`` / ``_fitted_params()``: parameters to fitted
@@ -129,6 +136,9 @@ class EMEstimator(DensityMixin, BaseEstimator):
 
     def _log_prior(self, context, params):
         return 0.0
+
+    def _frozen_for_fit(self, context, params):
+        return self._frozen(params)
 
     def _end_fit(self, context, result):
         """Set the fitted attributes from the driver's best run."""
@@ -231,8 +241,9 @@ class EMEstimator(DensityMixin, BaseEstimator):
         The lower bound is that of ``params``: the mean log-likelihood, plus the log
         prior density over the total weight when there is a prior.
         """
-        stats = context.source.accumulate(self._frozen(params))
-        log_posterior = stats.log_likelihood + self._log_prior(context, params)
+        stats = context.source.accumulate(self._frozen_for_fit(context, params))
+        log_likelihood = stats.log_likelihood + context.constant_log_likelihood
+        log_posterior = log_likelihood + self._log_prior(context, params)
         lower_bound = log_posterior / context.source.total_weight
         return self._maximize(context, stats, params), lower_bound
 

@@ -1,6 +1,7 @@
 """BernoulliMixture and MultinomialMixture: mixtures of discrete data by EM, for
 binary features and counts (text clustering), dense or sparse."""
 
+import dataclasses
 from collections import namedtuple
 from numbers import Integral, Real
 
@@ -708,6 +709,26 @@ feature_names_in_
 
     def _frozen(self, params):
         return FrozenDiscreteMixture.multinomial(params.weights, params.log_prob)
+
+    def _begin_fit(self, source, online):
+        context = super()._begin_fit(source, online)
+        if not online:
+            # The rows' multinomial coefficients log(n! / prod_j x_j!) change with no
+            # parameter: summed once here (a pass of one component with theta = 1),
+            # not in every E-step (about a sixth of a CSR pass of text).
+            coefficients = FrozenDiscreteMixture.multinomial(
+                np.ones(1), np.zeros((1, source.n_features))
+            )
+            context.constant_log_likelihood = source.accumulate(
+                coefficients
+            ).log_likelihood
+        return context
+
+    def _frozen_for_fit(self, context, params):
+        model = self._frozen(params)
+        if context.online:
+            return model
+        return dataclasses.replace(model, coefficient=False)
 
     def _log_prior(self, context, params):
         return discrete.multinomial_log_prior(params.log_prob, self.alpha)
