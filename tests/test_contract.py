@@ -175,3 +175,20 @@ SPARSE_CHECK_REASON = "scikit-learn's sparse check reads classifier tags"
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@parametrize_cases
+def test_the_fused_pass_is_its_two_halves(name):
+    """accumulate == the family's statistics given the responsibilities that its
+    per-component log-densities make (what a hidden Markov model combines itself)."""
+    estimator, rows = case(name)
+    X = rows()
+    model = estimator.fit(X)._fitted_model()
+    weight = np.random.default_rng(1).uniform(0, 2, size=X.shape[0])
+    log_joint = model.component_log_prob(X)
+    log_prob = np.logaddexp.reduce(log_joint, axis=1)
+    resp = np.exp(log_joint - log_prob[:, np.newaxis])
+    halves = model.stats_given(X, resp, weight)
+    halves.log_likelihood = float(weight @ log_prob)
+    fused = model.accumulate(X, weight, 1)
+    assert_allclose(halves.to_flat(), fused.to_flat(), rtol=1e-10, atol=1e-8)

@@ -15,8 +15,10 @@ from .threads import threads_for
 class FrozenModel:
     """A model's parameters, fixed for one pass over the data.
 
-    Subclasses implement :meth:`zero_stats`, :meth:`accumulate` and :meth:`score`,
-    and set ``n_outputs``; models that accept missing values implement
+    Subclasses implement :meth:`zero_stats`, :meth:`accumulate` and :meth:`score`
+    (the compiled fused pass), :meth:`component_log_prob` and :meth:`stats_given`
+    (the two halves of an E-step, for models that make the responsibilities
+    themselves), and set ``n_outputs``; models that accept missing values implement
     :meth:`marginal`. Instances are small and picklable: Dask sends them to the
     workers.
 
@@ -65,6 +67,33 @@ class FrozenModel:
         resp : ndarray of shape (n_rows, n_outputs), float64, or None, OUT
         labels : ndarray of shape (n_rows,), intp, or None, OUT
             Each output is filled where it is not None.
+        """
+        raise NotImplementedError
+
+    def component_log_prob(self, X):
+        """log w_k + log p(x_n | k) of each row and component, in NumPy: the
+        family's per-component log-densities, which hidden Markov models and tests
+        combine themselves.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_outputs), float64
+        """
+        raise NotImplementedError
+
+    def stats_given(self, X, resp, sample_weight):
+        """The statistics of the rows of X given their responsibilities (the M-step's
+        sums without the E-step), in NumPy; ``log_likelihood`` 0.
+
+        Parameters
+        ----------
+        X : ndarray (or sparse matrix) of shape (n_rows, n_features)
+        resp : ndarray of shape (n_rows, n_outputs)
+        sample_weight : ndarray of shape (n_rows,) or None
+
+        Returns
+        -------
+        stats : Stats
         """
         raise NotImplementedError
 

@@ -406,7 +406,25 @@ def n_parameters(n_components, n_features, covariance_type):
     return int(cov_params + n_features * n_components + n_components - 1)
 
 
-# --- statistics of an initial assignment ------------------------------------
+# --- per-component densities and statistics given responsibilities ----------
+
+
+def weighted_log_prob(X, means, precisions_chol, log_norm, covariance_type):
+    """log(weight_k) + log N(x_n | mu_k, Sigma_k), shape (n_samples, K), float64."""
+    X = np.asarray(X, dtype=np.float64)
+    n_components = means.shape[0]
+    quad = np.empty((X.shape[0], n_components))
+    for k in range(n_components):
+        diff = X - means[k]
+        if covariance_type == "full":
+            quad[:, k] = np.sum((diff @ precisions_chol[k]) ** 2, axis=1)
+        elif covariance_type == "tied":
+            quad[:, k] = np.sum((diff @ precisions_chol) ** 2, axis=1)
+        elif covariance_type == "diag":
+            quad[:, k] = np.sum((diff * precisions_chol[k]) ** 2, axis=1)
+        else:
+            quad[:, k] = np.sum(diff**2, axis=1) * precisions_chol[k] ** 2
+    return log_norm - 0.5 * quad
 
 
 def sufficient_stats(X, sample_weight, resp, shift, covariance_type, nk, s1, s2):
@@ -450,6 +468,9 @@ def sufficient_stats(X, sample_weight, resp, shift, covariance_type, nk, s1, s2)
             s2[k] = w @ diff**2
         else:
             s2[k] = w @ np.sum(diff**2, axis=1)
+
+
+# --- statistics of an initial assignment ------------------------------------
 
 
 def stats_from_labels(X, labels, n_components, covariance_type, sample_weight=None):

@@ -113,6 +113,25 @@ class FrozenGaussianMixture(FrozenModel):
             labels,
         )
 
+    def component_log_prob(self, X):
+        return gm.weighted_log_prob(
+            X, self.means, self.precisions_chol, self.log_norm, self.covariance_type
+        )
+
+    def stats_given(self, X, resp, sample_weight):
+        stats = GaussianStats.empty(self.means, self.covariance_type)
+        gm.sufficient_stats(
+            X,
+            sample_weight,
+            resp,
+            stats.shift,
+            self.covariance_type,
+            stats.nk,
+            stats.s1,
+            stats.s2,
+        )
+        return stats
+
     def kernel_context(self):
         """BLAS on one thread where the kernels call it from their OpenMP threads
         (else BLAS threads would nest in them); nothing elsewhere, which spares small

@@ -65,10 +65,20 @@ if _pinned is not None and _pinned not in COMPILED:
     )
 COMPILED_VARIANT = _pinned or list(COMPILED)[-1]
 
-# The twin, imported here only: it is a backend, which production code never names.
-TWIN = SimpleNamespace(
-    **{name: import_module(f"._reference.{name}", __name__) for name in KERNEL_MODULES}
-)
+class _Twin:
+    """The twin's namespace: ``_reference.<name>`` for each kernel module, imported on
+    first use (the twin reuses the families' NumPy maths, which import the engine,
+    which imports this package). Production code never names it: it is a backend."""
+
+    def __getattr__(self, name):
+        if name not in KERNEL_MODULES:
+            raise AttributeError(f"the twin has no kernel module {name!r}")
+        module = import_module(f"._reference.{name}", __name__)
+        setattr(self, name, module)
+        return module
+
+
+TWIN = _Twin()
 
 BACKENDS = {
     "cython": COMPILED[COMPILED_VARIANT],

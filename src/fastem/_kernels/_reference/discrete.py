@@ -2,9 +2,9 @@
 Bernoulli or multinomial (``accumulate``), and its scores (``score``), in NumPy."""
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.special import gammaln, logsumexp
+from scipy.special import logsumexp
 
+from ..._families.discrete import multinomial_coefficient, row_logits
 from .._discrete_checks import check_accumulate, check_score
 
 __all__ = ["accumulate", "score"]
@@ -20,55 +20,6 @@ __all__ = ["accumulate", "score"]
 # sum_{j observed} x_j A_kj. Multinomial (counts): A_kj = log theta_kj, b_k = 0, and
 # c(x) = log(n! / prod_j x_j!), n = sum_j x_j, adds to each row's log-probability
 # (not to its responsibilities).
-
-
-def row_logits(X, log_weights, A, b, B):
-    """log w_k + log p(x_n | k) - c(x_n) of each row and component, and X as read.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features), or scipy.sparse CSR
-    log_weights, A, b, B
-        As in :func:`accumulate`.
-
-    Returns
-    -------
-    logits : ndarray of shape (n_samples, K), float64
-    values : ndarray of shape (n_samples, n_features) or CSR, float64
-        X with its missing values (NaN, dense only) as 0.
-    observed : ndarray of shape (n_samples, n_features), bool, or None
-        Where X is not NaN; None where nothing is missing.
-    """
-    if sp.issparse(X):
-        stored = X.indices[X.indptr[0] : X.indptr[-1]]
-        if np.any(stored < 0) or np.any(stored >= X.shape[1]):
-            raise ValueError("X.indices has a column index outside [0, n_features)")
-        values = X.astype(np.float64)
-        return log_weights + b + np.asarray(values @ A.T), values, None
-    values = np.asarray(X, dtype=np.float64)
-    missing = np.isnan(values)
-    if not missing.any():
-        return log_weights + b + values @ A.T, values, None
-    if B is None:
-        raise ValueError("X has missing values (NaN): B is needed")
-    values = np.where(missing, 0.0, values)
-    logits = log_weights + (b - missing @ B.T) + values @ A.T
-    return logits, values, ~missing
-
-
-def multinomial_coefficient(values):
-    """c(x) = log(n! / prod_j x_j!) of each row, n = sum_j x_j, over the stored values
-    of a CSR matrix (duplicates count as separate entries) or every value of a dense
-    one (missing values as 0), float64 (n_samples,)."""
-    if sp.issparse(values):
-        terms = values.copy()
-        terms.data = gammaln(terms.data + 1.0)
-        log_factorials = np.asarray(terms.sum(axis=1)).ravel()
-        totals = np.asarray(values.sum(axis=1)).ravel()
-    else:
-        log_factorials = gammaln(values + 1.0).sum(axis=1)
-        totals = values.sum(axis=1)
-    return gammaln(totals + 1.0) - log_factorials
 
 
 def accumulate(

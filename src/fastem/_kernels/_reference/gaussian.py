@@ -1,9 +1,10 @@
 """The twin of ``_gaussian``: the fused EM pass of a Gaussian mixture (``accumulate``)
 and its scores (``score``), in NumPy: the executable specification of the kernels.
 
-The sums given the responsibilities are the Gaussian family's own
-(``fastem._families.gaussian.sufficient_stats``, which initialisations use too): what
-this module specifies is the E-step that makes the responsibilities.
+The per-component log-densities and the sums given the responsibilities are the
+Gaussian family's own (``fastem._families.gaussian.weighted_log_prob`` and
+``sufficient_stats``, which initialisations and hidden Markov models use too): what
+this module specifies is how the fused pass combines them.
 
 Conventions shared with the kernels
 -----------------------------------
@@ -23,27 +24,9 @@ Conventions shared with the kernels
 import numpy as np
 from scipy.special import logsumexp
 
-from ..._families.gaussian import sufficient_stats
+from ..._families.gaussian import sufficient_stats, weighted_log_prob
 
 __all__ = ["accumulate", "score"]
-
-
-def weighted_log_prob(X, means, precisions_chol, log_norm, covariance_type):
-    """log(weight_k) + log N(x_n | mu_k, Sigma_k), shape (n_samples, K), float64."""
-    X = np.asarray(X, dtype=np.float64)
-    n_components = means.shape[0]
-    quad = np.empty((X.shape[0], n_components))
-    for k in range(n_components):
-        diff = X - means[k]
-        if covariance_type == "full":
-            quad[:, k] = np.sum((diff @ precisions_chol[k]) ** 2, axis=1)
-        elif covariance_type == "tied":
-            quad[:, k] = np.sum((diff @ precisions_chol) ** 2, axis=1)
-        elif covariance_type == "diag":
-            quad[:, k] = np.sum((diff * precisions_chol[k]) ** 2, axis=1)
-        else:
-            quad[:, k] = np.sum(diff**2, axis=1) * precisions_chol[k] ** 2
-    return log_norm - 0.5 * quad
 
 
 def accumulate(
