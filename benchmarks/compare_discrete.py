@@ -163,8 +163,8 @@ def numpy_bernoulli_loops(X, weights, prob, max_iter, alpha):
 def numpy_bernoulli_matmul(X, weights, prob, max_iter, alpha):
     """EM of a Bernoulli mixture with one matrix product per step:
     log p(x, k) = x @ (log p - log(1 - p)) + sum log(1 - p) + log w, then
-    resp.T @ X. Returns the lower bound."""
-    n_samples = len(X)
+    resp.T @ X (X dense or scipy.sparse). Returns the lower bound."""
+    n_samples = X.shape[0]
     weights, prob = weights.copy(), prob.copy()
     for _ in range(max_iter):
         log_prob, log_complement = np.log(prob), np.log1p(-prob)
@@ -181,7 +181,7 @@ def numpy_bernoulli_matmul(X, weights, prob, max_iter, alpha):
 
 
 def numpy_multinomial_matmul(X, weights, theta, max_iter, alpha):
-    """The textbook EM of a multinomial mixture on scipy.sparse CSR X:
+    """The textbook EM of a multinomial mixture on scipy.sparse CSR (or dense) X:
     X @ log_theta.T, log-sum-exp, responsibilities, resp.T @ X, additive smoothing.
     Returns the lower bound (multinomial coefficient and log prior included)."""
     from scipy.special import gammaln
@@ -191,8 +191,9 @@ def numpy_multinomial_matmul(X, weights, theta, max_iter, alpha):
     weights = weights.copy()
     log_theta = np.log(theta)
     # log(n! / prod_j x_j!) of every row: the same for each k, so only in the bound.
+    values = X.data if hasattr(X, "tocsr") else X  # gammaln(0 + 1) = 0
     coefficient = np.sum(gammaln(np.asarray(X.sum(axis=1)).ravel() + 1.0)) - np.sum(
-        gammaln(X.data + 1.0)
+        gammaln(values + 1.0)
     )
     log_normaliser = gammaln(n_features * (alpha + 1.0)) - n_features * gammaln(
         alpha + 1.0
@@ -215,12 +216,11 @@ def numpy_multinomial_matmul(X, weights, theta, max_iter, alpha):
 
 
 def _prepare_fastem(case, n_threads):
-    import fastem
+    from fastem import BernoulliMixture, MultinomialMixture
 
-    Model = {
-        "bernoulli": fastem.BernoulliMixture,
-        "multinomial": fastem.MultinomialMixture,
-    }[case.model]
+    Model = {"bernoulli": BernoulliMixture, "multinomial": MultinomialMixture}[
+        case.model
+    ]
 
     def fit(X, start, max_iter):
         model = Model(
@@ -353,6 +353,16 @@ PEER_NOTES = {
 }
 
 
+def preparer(library, case):
+    """``prepare(case, n_threads) -> fit`` of ``library`` for ``case``'s model, where
+    ``fit(X, start, max_iter) -> (lower_bound, n_iter)`` starts from ``start`` (a
+    dict of ``weights`` and ``feature_prob``); importing the library is left to
+    ``prepare``."""
+    if case.model not in _MODELS[library]:
+        raise ValueError(f"{library} does not fit {case.model} mixtures here")
+    return _PREPARE[library] or _NUMPY_MATMUL[case.model]
+
+
 def _versions(library):
     found = []
     for name in _DISTRIBUTIONS[library]:
@@ -384,8 +394,7 @@ def _child(spec):
     warnings.filterwarnings("ignore", "Initializations did not converge")
     case = Case(**spec["case"])
     folder = Path(spec["data"])
-    prepare = _PREPARE[spec["library"]] or _NUMPY_MATMUL[case.model]
-    fit = prepare(case, spec["threads"])
+    fit = preparer(spec["library"], case)(case, spec["threads"])
     start = dict(np.load(folder / "start.npz"))
     X = _load(folder, case.model)
     fit(X, start, 1)  # warm-up: thread pools, first calls, allocations of this size
