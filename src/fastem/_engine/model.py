@@ -70,10 +70,10 @@ class FrozenModel:
         """
         raise NotImplementedError
 
-    def component_log_prob(self, X):
-        """log w_k + log p(x_n | k) of each row and component, in NumPy: the
-        family's per-component log-densities, which hidden Markov models and tests
-        combine themselves.
+    def component_log_prob(self, X, n_threads=1):
+        """log w_k + log p(x_n | k) of each row and component: the family's
+        per-component log-densities, which models over sequences and tests combine
+        themselves (compiled where the family has a kernel for them).
 
         Returns
         -------
@@ -81,15 +81,16 @@ class FrozenModel:
         """
         raise NotImplementedError
 
-    def stats_given(self, X, resp, sample_weight):
+    def stats_given(self, X, resp, sample_weight, n_threads=1):
         """The statistics of the rows of X given their responsibilities (the M-step's
-        sums without the E-step), in NumPy; ``log_likelihood`` 0.
+        sums without the E-step); ``log_likelihood`` 0.
 
         Parameters
         ----------
         X : ndarray (or sparse matrix) of shape (n_rows, n_features)
         resp : ndarray of shape (n_rows, n_outputs)
         sample_weight : ndarray of shape (n_rows,) or None
+        n_threads : int
 
         Returns
         -------

@@ -176,13 +176,13 @@ class FrozenDiscreteMixture(FrozenModel):
         )
         return stats
 
-    def component_log_prob(self, X):
+    def component_log_prob(self, X, n_threads=1):
         logits, values, _ = row_logits(X, self.log_weights, self.A, self.b, self.B)
         if self.coefficient:
             logits += multinomial_coefficient(values)[:, np.newaxis]
         return logits
 
-    def stats_given(self, X, resp, sample_weight):
+    def stats_given(self, X, resp, sample_weight, n_threads=1):
         counts = counts_from_resp(X, resp, sample_weight, self.B is not None)
         return (MultinomialStats if self.B is None else BernoulliStats)(
             *(array for array in counts if array is not None)

@@ -113,19 +113,28 @@ class FrozenGaussianMixture(FrozenModel):
             labels,
         )
 
-    def component_log_prob(self, X):
-        return gm.weighted_log_prob(
-            X, self.means, self.precisions_chol, self.log_norm, self.covariance_type
+    def component_log_prob(self, X, n_threads=1):
+        out = np.empty((X.shape[0], self.n_outputs))
+        get_backend().gaussian.component_log_prob(
+            X,
+            self.means,
+            self.precisions_chol,
+            self.log_norm,
+            self.covariance_type,
+            n_threads,
+            out,
         )
+        return out
 
-    def stats_given(self, X, resp, sample_weight):
+    def stats_given(self, X, resp, sample_weight, n_threads=1):
         stats = GaussianStats.empty(self.means, self.covariance_type)
-        gm.sufficient_stats(
+        get_backend().gaussian.stats_given(
             X,
             sample_weight,
-            resp,
+            np.ascontiguousarray(resp, dtype=np.float64),
             stats.shift,
             self.covariance_type,
+            n_threads,
             stats.nk,
             stats.s1,
             stats.s2,

@@ -40,7 +40,7 @@ import numpy as np
 cimport cython
 from cython cimport floating
 
-__all__ = ["accumulate", "score"]
+__all__ = ["accumulate", "component_log_prob", "score", "stats_given"]
 
 
 cdef extern from "_fastmath.h" nogil:
@@ -295,12 +295,8 @@ cdef double _chunk_statistics(
     cdef double *nk = partial
     cdef double *s1 = partial + n_components
     cdef double *s2 = s1 + n_components * d
-    cdef double *s2k
     cdef double *resp
-    cdef const double *mu
     cdef double log_likelihood
-    cdef bint triangular = cov == FULL or cov == TIED
-    cdef bint blas_gram
     fe_log_sum_exp(row_max, row_sum, n, tmp)
     log_likelihood = fe_dot(weight, tmp, n)
     for r in range(n):
@@ -320,15 +316,43 @@ cdef double _chunk_statistics(
             s2,
         )
         return log_likelihood
+    _component_sums(xt, weight, n, d, n_components, cov, means, expo, sq, diff, tmp,
+                    partial)
+    return log_likelihood
+
+
+cdef void _component_sums(
+    const double *xt,           # IN  (n_features, LD)
+    const double *weight,       # IN  (CHUNK,) row weights
+    Py_ssize_t n,               # IN  padded rows
+    Py_ssize_t d,               # IN  n_features
+    Py_ssize_t n_components,    # IN
+    int cov,                    # IN
+    const double *means,        # IN  (K, d), the shifts
+    double *wresp,              # IN  (K, LD) w_r r_rk
+    const double *sq,           # IN  (K, LD) squared distances (spherical, d > 8)
+    double *diff,               # TMP (n_features, LD)
+    double *tmp,                # TMP (CHUNK,)
+    double *partial,            # INOUT [nk (K), s1 (K, d), s2 (upper triangles...)]
+) noexcept nogil:
+    """Add the chunk's weighted sums N_k, S1_k, S2_k around mu_k to ``partial``."""
+    cdef Py_ssize_t k, r
+    cdef double *nk = partial
+    cdef double *s1 = partial + n_components
+    cdef double *s2 = s1 + n_components * d
+    cdef double *s2k
+    cdef double *resp
+    cdef const double *mu
+    cdef bint triangular = cov == FULL or cov == TIED
     # Builds that call BLAS add S2_k += A^T A there, A = sqrt(w r) (x - mu_k): a
     # symmetric rank-n update. A chunk with a negative weight takes the blocked
     # kernels, as the other builds always do.
-    blas_gram = (
+    cdef bint blas_gram = (
         FE_LARGE_D_BLAS and triangular and d >= FE_GRAM_MIN_D
         and _non_negative(weight, n)
     )
     for k in range(n_components):
-        resp = expo + k * LD
+        resp = wresp + k * LD
         mu = means + k * d
         s2k = s2 + _component_offset(cov, k, d)
         if blas_gram:
@@ -350,7 +374,6 @@ cdef double _chunk_statistics(
             fe_stats_by_feature(xt, n, d, _kind(cov), mu, resp, nk + k, s1 + k * d, s2k)
         else:
             fe_small_stats(xt, n, d, _kind(cov), mu, resp, nk + k, s1 + k * d, s2k)
-    return log_likelihood
 
 
 # --- argument checks (Python level, before any pointer is taken) ---------------------
@@ -680,3 +703,213 @@ def score(
         free(raw)
     if n_undone:
         raise _scratch_error(scratch_len, K, d)
+
+
+def component_log_prob(
+    const floating[:, :] X,
+    const double[:, ::1] means,
+    precisions_chol,
+    const double[::1] log_norm,
+    str covariance_type,
+    int n_threads,
+    double[:, ::1] out,
+):
+    """log_norm_k - q_nk / 2 of each row and component (the per-component log-densities
+    that hidden Markov models combine themselves); see
+    ``_reference.gaussian.component_log_prob``."""
+    cdef int cov
+    cov, _ = _check_arguments(
+        np.asarray(X), np.asarray(means), precisions_chol, np.asarray(log_norm),
+        covariance_type,
+    )
+    cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], K = means.shape[0]
+    if out.shape[0] != n_samples or out.shape[1] != K:
+        raise ValueError("out has the wrong shape")
+    if n_samples == 0:
+        return
+    cdef const double[::1] prec = np.ascontiguousarray(
+        precisions_chol, dtype=np.float64
+    ).reshape(-1)
+    cdef double *out_ptr = &out[0, 0]
+    cdef const char *X_ptr = <const char *> &X[0, 0]
+    cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
+    cdef floating dtype_tag = 0
+    cdef const double[::1] frame = _logit_frame(np.asarray(means), precisions_chol, cov)
+    cdef const double *logit_means_ptr = &frame[0]
+    cdef const double *ref_ptr = &frame[K * d]
+    cdef const double *prec_ptr = &prec[0]
+    cdef const double *log_norm_ptr = &log_norm[0]
+    cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t scratch_len = _scratch_length(2 * d + K, CHUNK, K, d)
+    cdef Py_ssize_t n_undone = 0  # chunks of threads whose scratch malloc failed
+    cdef Py_ssize_t c, k, r, start, n_rows, n_padded
+    cdef void *raw
+    cdef double *scratch
+    cdef double *xt
+    cdef double *diff
+    cdef double *logit
+    cdef double *weight
+    cdef double *row
+
+    with nogil, parallel(num_threads=n_threads):
+        raw = malloc(scratch_len * sizeof(double) + ALIGN)
+        if raw != NULL:
+            scratch = <double *> (
+                (<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1)
+            )
+            xt = scratch
+            diff = xt + d * LD
+            logit = diff + d * LD
+            weight = logit + K * LD
+        for c in prange(n_chunks, schedule="dynamic"):
+            if raw == NULL:  # the thread still takes its share of the loop
+                n_undone += 1
+                continue
+            start = c * CHUNK
+            n_rows = min(<Py_ssize_t> CHUNK, n_samples - start)
+            n_padded = _padded(n_rows)
+            _load_chunk(
+                X_ptr, row_stride, col_stride, <const double *> NULL, start, n_rows,
+                n_padded, d, xt, weight, dtype_tag,
+            )
+            _chunk_logits(
+                xt, n_padded, d, K, cov, logit_means_ptr, ref_ptr, prec_ptr,
+                log_norm_ptr, diff, logit, NULL,
+            )
+            # Component by component in the chunk, row by row out.
+            for r in range(n_rows):
+                row = out_ptr + (start + r) * K
+                for k in range(K):
+                    row[k] = logit[k * LD + r]
+        free(raw)
+    if n_undone:
+        raise _scratch_error(scratch_len, K, d)
+
+
+def stats_given(
+    const floating[:, :] X,
+    sample_weight,
+    const double[:, ::1] resp,
+    const double[:, ::1] means,
+    str covariance_type,
+    int n_threads,
+    nk,
+    s1,
+    s2,
+):
+    """The M-step's sums given the responsibilities (hidden Markov models' posteriors);
+    see ``_reference.gaussian.stats_given``."""
+    if covariance_type not in _COVARIANCE_CODES:
+        raise ValueError(f"unknown covariance_type {covariance_type!r}")
+    cdef int cov = _COVARIANCE_CODES[covariance_type]
+    cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], K = means.shape[0]
+    if means.shape[1] != d:
+        raise ValueError(f"X has shape {np.shape(X)}, means {np.shape(means)}")
+    if resp.shape[0] != n_samples or resp.shape[1] != K:
+        raise ValueError("resp has the wrong shape")
+    s2_shape = {
+        FULL: (K, d, d), TIED: (d, d), DIAG: (K, d), SPHERICAL: (K,)
+    }[cov]
+    cdef double[::1] nk_out = _flat_output(nk, (K,), "nk")
+    cdef double[::1] s1_out = _flat_output(s1, (K, d), "s1")
+    cdef double[::1] s2_out = _flat_output(s2, s2_shape, "s2")
+    cdef const double[::1] weights
+    cdef const double *weight_ptr = NULL
+    if sample_weight is not None:
+        weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
+        if weights.shape[0] != n_samples:
+            raise ValueError("sample_weight has the wrong length")
+        weight_ptr = &weights[0]
+    nk_out[:] = 0.0
+    s1_out[:] = 0.0
+    s2_out[:] = 0.0
+    if n_samples == 0:
+        return
+
+    # Fixed blocks of chunks, as in accumulate: each block's nk, s1, s2.
+    cdef Py_ssize_t stats_len = K + K * d + s2_out.shape[0]
+    cdef Py_ssize_t n_chunks = (n_samples + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t max_blocks = max(1, min(MAX_BLOCKS, PARTIALS_BYTES // (8 * stats_len)))
+    cdef Py_ssize_t per_block = (n_chunks + max_blocks - 1) // max_blocks
+    cdef Py_ssize_t n_blocks = (n_chunks + per_block - 1) // per_block
+    cdef double[:, ::1] partials = np.zeros((n_blocks, stats_len))
+
+    cdef const char *X_ptr = <const char *> &X[0, 0]
+    cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
+    cdef floating dtype_tag = 0
+    cdef const double *means_ptr = &means[0, 0]
+    cdef const double *resp_ptr = &resp[0, 0]
+    # Spherical covariances above FE_SMALL_D take their second moments from each
+    # component's squared distances, as accumulate does (fe_logits gives them).
+    cdef Py_ssize_t sq_rows = K if cov == SPHERICAL and d > FE_SMALL_D else 0
+    cdef Py_ssize_t scratch_len = _scratch_length(2 * d + K + sq_rows, 2 * CHUNK, K, d)
+    cdef Py_ssize_t n_undone = 0  # blocks of threads whose scratch malloc failed
+    cdef Py_ssize_t b, c, e, k, r, start, n_rows, n_padded
+    cdef void *raw
+    cdef double *scratch
+    cdef double *xt
+    cdef double *diff
+    cdef double *wresp
+    cdef double *weight
+    cdef double *tmp
+    cdef double *sq
+    cdef double *part
+    cdef const double *resp_row
+
+    with nogil, parallel(num_threads=n_threads):
+        raw = malloc(scratch_len * sizeof(double) + ALIGN)
+        if raw != NULL:
+            scratch = <double *> (
+                (<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1)
+            )
+            xt = scratch
+            diff = xt + d * LD
+            wresp = diff + d * LD
+            weight = wresp + K * LD
+            tmp = weight + CHUNK
+            sq = tmp + CHUNK if sq_rows else NULL
+        for b in prange(n_blocks, schedule="dynamic"):
+            if raw == NULL:  # the thread still takes its share of the loop
+                n_undone += 1
+                continue
+            part = &partials[b, 0]
+            for c in range(b * per_block, min((b + 1) * per_block, n_chunks)):
+                start = c * CHUNK
+                n_rows = min(<Py_ssize_t> CHUNK, n_samples - start)
+                n_padded = _padded(n_rows)
+                _load_chunk(
+                    X_ptr, row_stride, col_stride, weight_ptr, start, n_rows,
+                    n_padded, d, xt, weight, dtype_tag,
+                )
+                # w_r r_rk, component by component (zero on the padding rows).
+                for r in range(n_rows):
+                    resp_row = resp_ptr + (start + r) * K
+                    for k in range(K):
+                        wresp[k * LD + r] = weight[r] * resp_row[k]
+                for k in range(K):
+                    for r in range(n_rows, n_padded):
+                        wresp[k * LD + r] = 0.0
+                if sq_rows:
+                    for k in range(K):
+                        fe_logits(
+                            xt, n_padded, d, FE_SCALAR, means_ptr + k * d,
+                            &UNIT_PRECISION, 0.0, diff, sq + k * LD,
+                        )
+                _component_sums(
+                    xt, weight, n_padded, d, K, cov, means_ptr, wresp, sq, diff, tmp,
+                    part,
+                )
+        free(raw)
+    if n_undone:
+        raise _scratch_error(scratch_len, K, d)
+
+    # Blocks are added in order: the same bits for any number of threads.
+    cdef double[::1] total = np.zeros(stats_len)
+    for b in range(n_blocks):
+        for e in range(stats_len):
+            total[e] += partials[b, e]
+    nk_out[:] = total[:K]
+    s1_out[:] = total[K:K + K * d]
+    s2_out[:] = total[K + K * d:]
+    if cov == FULL or cov == TIED:
+        _mirror_upper(s2)

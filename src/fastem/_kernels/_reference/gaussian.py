@@ -1,5 +1,7 @@
-"""The twin of ``_gaussian``: the fused EM pass of a Gaussian mixture (``accumulate``)
-and its scores (``score``), in NumPy: the executable specification of the kernels.
+"""The twin of ``_gaussian``: the fused EM pass of a Gaussian mixture (``accumulate``),
+its scores (``score``) and its two halves for models that combine them themselves
+(``component_log_prob``, ``stats_given``), in NumPy: the executable specification of
+the kernels.
 
 The per-component log-densities and the sums given the responsibilities are the
 Gaussian family's own (``fastem._families.gaussian.weighted_log_prob`` and
@@ -26,7 +28,7 @@ from scipy.special import logsumexp
 
 from ..._families.gaussian import sufficient_stats, weighted_log_prob
 
-__all__ = ["accumulate", "score"]
+__all__ = ["accumulate", "component_log_prob", "score", "stats_given"]
 
 
 def accumulate(
@@ -105,3 +107,35 @@ def score(
         resp[:] = np.exp(wlp - row_lse[:, np.newaxis])
     if labels is not None:
         labels[:] = np.argmax(wlp, axis=1)
+
+
+def component_log_prob(
+    X, means, precisions_chol, log_norm, covariance_type, n_threads, out
+):
+    """The per-component log-densities ``log_norm[k] - q_nk / 2`` of each row.
+
+    Parameters
+    ----------
+    X, means, precisions_chol, log_norm, covariance_type, n_threads
+        As in :func:`accumulate`.
+    out : ndarray of shape (n_samples, K), float64, OUT
+    """
+    out[...] = weighted_log_prob(X, means, precisions_chol, log_norm, covariance_type)
+
+
+def stats_given(X, sample_weight, resp, means, covariance_type, n_threads, nk, s1, s2):
+    """The M-step's sums of the rows given their responsibilities.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    sample_weight : ndarray of shape (n_samples,), float64, or None
+    resp : ndarray of shape (n_samples, K), float64
+    means : ndarray of shape (K, n_features), float64
+        The shifts of the moments.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    n_threads : int
+    nk, s1, s2 : ndarray, OUT
+        As in :func:`sufficient_stats`.
+    """
+    sufficient_stats(X, sample_weight, resp, means, covariance_type, nk, s1, s2)
