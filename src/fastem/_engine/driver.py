@@ -101,6 +101,8 @@ def run_em(
     verbose=0,
     verbose_interval=10,
     warm=None,
+    converged=None,
+    warn=True,
 ):
     """Run EM ``n_init`` times (once from ``warm``) and keep the best lower bound.
 
@@ -117,6 +119,11 @@ def run_em(
     verbose, verbose_interval : int
     warm : tuple (params, lower_bound) or None
         Continue from these parameters instead of initialising.
+    converged : callable or None
+        ``converged(previous, current) -> bool``, the stopping rule on two
+        successive lower bounds; None: ``abs(current - previous) < tol``.
+    warn : bool
+        Whether to warn (ConvergenceWarning) when the best run did not converge.
 
     Returns
     -------
@@ -124,6 +131,12 @@ def run_em(
     """
     # The M-step's LAPACK calls are tiny; BLAS threads left spinning beside the OpenMP
     # kernel's threads would slow both (up to 8x measured on a loaded machine).
+    if converged is None:
+
+        def converged(previous, current):
+            return abs(current - previous) < tol
+
+    stop = converged
     with limit_blas_threads():
         progress = _Progress(verbose, verbose_interval)
         on_iteration = _iteration_callback.get()
@@ -146,7 +159,7 @@ def run_em(
                 progress.iter_end(n_iter, change)
                 if on_iteration is not None:
                     on_iteration(init, n_iter, lower_bound)
-                if abs(change) < tol:
+                if stop(previous, lower_bound):
                     converged = True
                     break
             progress.init_end(lower_bound, converged)
@@ -156,7 +169,7 @@ def run_em(
                 or best.lower_bound == -np.inf
             ):
                 best = EMResult(params, n_iter, lower_bound, lower_bounds, converged)
-        if not best.converged and max_iter > 0:
+        if warn and not best.converged and max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. "
                 "Try different init parameters, or increase max_iter, "

@@ -212,11 +212,30 @@ class EMEstimator(DensityMixin, BaseEstimator):
     def _fit(self, X, sample_weight):
         """Run EM on X and set the fitted attributes; returns X's data source."""
         source = self._training_source(X, sample_weight)
+        self._fit_source(source)
+        return source
+
+    def _em_settings(self):
+        """The EM loop's settings for :func:`run_em`, read from the parameters: a
+        model whose EM differs (a fixed number of runs, another stopping rule)
+        returns its own."""
+        return {
+            "n_init": self.n_init,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "verbose": self.verbose,
+            "verbose_interval": self.verbose_interval,
+            "warm": self.warm_start,
+        }
+
+    def _fit_source(self, source):
+        """Run EM on the rows of ``source`` and set the fitted attributes."""
         self.__dict__.pop("_online_stats", None)
         self.__dict__.pop("_online_weight", None)
         context = self._begin_fit(source, online=False)
+        settings = self._em_settings()
         warm = None
-        if self.warm_start and hasattr(self, "converged_"):
+        if settings.pop("warm") and hasattr(self, "converged_"):
             warm = (
                 context.em_params(self._fitted_params()),
                 self.lower_bound_ + context.lower_bound_change(),
@@ -224,16 +243,11 @@ class EMEstimator(DensityMixin, BaseEstimator):
         result = run_em(
             lambda random_state: self._initialize(context, random_state),
             lambda params: self._em_step(context, params),
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
             random_state=check_random_state(self.random_state),
-            verbose=self.verbose,
-            verbose_interval=self.verbose_interval,
             warm=warm,
+            **settings,
         )
         self._end_fit(context, result)
-        return source
 
     def _em_step(self, context, params):
         """E-step on ``params`` fused with the M-step's sums, then the M-step.

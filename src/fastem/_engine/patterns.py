@@ -291,3 +291,116 @@ def mean_imputed(X, sample_weight=None):
     with np.errstate(invalid="ignore", divide="ignore"):
         column_means = np.where(totals > 0, sums / totals, plain)
     return np.where(observed, X, column_means.astype(X.dtype))
+
+
+# --- per-row halves of an E-step, for models that combine them themselves ----------
+
+
+def _pattern_chunks(pattern):
+    """The pattern's rows in chunks of at most GATHER_ROWS."""
+    for start in range(0, len(pattern.rows), GATHER_ROWS):
+        yield pattern.rows[start : start + GATHER_ROWS]
+
+
+def component_log_prob_by_pattern(model, X, patterns, n_threads):
+    """log w_k + log p(x_O | k) of each row of X and component, each row's density
+    that of its observed columns O (``model.marginal``'s; log w_k where nothing is
+    observed).
+
+    Parameters
+    ----------
+    model : FrozenModel
+    X : ndarray of shape (n_rows, n_features)
+    patterns : list of Pattern
+        The rows of X by missingness pattern (:func:`group_patterns`).
+    n_threads : int
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_outputs), float64
+    """
+    out = np.empty((X.shape[0], model.n_outputs))
+    for pattern in patterns:
+        marginal = (
+            model
+            if len(pattern.missing) == 0
+            else model.marginal(pattern.observed, pattern.missing)
+        )
+        for rows in _pattern_chunks(pattern):
+            block = X.take(rows, axis=0)
+            if len(pattern.missing):
+                block = block[:, pattern.observed]
+            out[rows] = marginal.component_log_prob(
+                block, model.threads(n_threads, len(rows))
+            )
+    return out
+
+
+def stats_given_by_pattern(model, X, resp, sample_weight, patterns, n_threads):
+    """The statistics of the rows of X given their responsibilities, the missing
+    values latent (each pattern's statistics lifted to all columns by its marginal);
+    rows with nothing observed add nothing.
+
+    Parameters
+    ----------
+    model : FrozenModel
+    X : ndarray of shape (n_rows, n_features)
+    resp : ndarray of shape (n_rows, n_outputs)
+    sample_weight : ndarray of shape (n_rows,) or None
+    patterns : list of Pattern
+    n_threads : int
+
+    Returns
+    -------
+    stats : Stats
+    """
+    total = model.zero_stats()
+    for pattern in patterns:
+        if len(pattern.observed) == 0:
+            continue
+        marginal = (
+            model
+            if len(pattern.missing) == 0
+            else model.marginal(pattern.observed, pattern.missing)
+        )
+        observed_stats = marginal.zero_stats()
+        for rows in _pattern_chunks(pattern):
+            block = X.take(rows, axis=0)
+            if len(pattern.missing):
+                block = block[:, pattern.observed]
+            weight = None if sample_weight is None else sample_weight[rows]
+            observed_stats += marginal.stats_given(
+                block, resp[rows], weight, model.threads(n_threads, len(rows))
+            )
+        total += (
+            observed_stats
+            if len(pattern.missing) == 0
+            else marginal.lift(observed_stats)
+        )
+    return total
+
+
+def impute_by_pattern(model, X, resp, patterns, n_threads):
+    """X with each NaN replaced by its expectation given the row's observed values
+    and its responsibilities ``resp`` (``marginal.impute``), in place.
+
+    Parameters
+    ----------
+    model : FrozenModel
+    X : ndarray of shape (n_rows, n_features), written
+    resp : ndarray of shape (n_rows, n_outputs)
+    patterns : list of Pattern
+    n_threads : int
+
+    Returns
+    -------
+    X : ndarray
+    """
+    for pattern in patterns:
+        if len(pattern.missing) == 0:
+            continue
+        marginal = model.marginal(pattern.observed, pattern.missing)
+        for rows in _pattern_chunks(pattern):
+            block = X.take(rows, axis=0)[:, pattern.observed]
+            X[np.ix_(rows, pattern.missing)] = marginal.impute(block, resp[rows])
+    return X

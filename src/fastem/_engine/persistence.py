@@ -380,6 +380,11 @@ def _encode_estimator(estimator, prefix, arrays):
         for key, value in vars(estimator).items()
         if key.endswith("_") and not key.startswith("_") and key not in unsaved
     }
+    # A class may save fitted attributes that are properties over private state
+    # (set back through the property on load).
+    saved_properties = getattr(estimator, "_saved_properties", None)
+    if saved_properties is not None:
+        attributes.update(saved_properties())
     return {
         "type": "estimator",
         "class": type(estimator).__name__,

@@ -238,6 +238,12 @@ class GaussianMarginal(FrozenGaussianMixture):
             conditional,
         )
 
+    def component_log_prob(self, X, n_threads=1):
+        if len(self.observed):
+            return super().component_log_prob(X, n_threads)
+        # Nothing observed: p(x_O | k) = 1 and log_norm is log w_k.
+        return np.tile(self.log_norm, (X.shape[0], 1))
+
     def score(self, X, n_threads, log_prob, resp, labels):
         if len(self.observed):
             super().score(X, n_threads, log_prob, resp, labels)
