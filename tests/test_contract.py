@@ -192,3 +192,144 @@ def test_the_fused_pass_is_its_two_halves(name):
     halves.log_likelihood = float(weight @ log_prob)
     fused = model.accumulate(X, weight, 1)
     assert_allclose(halves.to_flat(), fused.to_flat(), rtol=1e-10, atol=1e-8)
+
+
+# --- models over sequences ------------------------------------------------------------
+#
+# Hidden Markov models keep the contract over sequences: they read X cut by
+# ``lengths``, so their statistics add over splits at sequence ends (not anywhere in
+# the rows), and their methods take ``lengths``. Three items do not apply to them:
+# scikit-learn's estimator checks (they call fit(X, y), and an HMM's second
+# argument is ``lengths``), the fused pass equal to its two halves (an HMM has no
+# per-row fused pass: forward-backward sits between the emission's two halves,
+# which the row models above check), and splits of the rows anywhere.
+
+
+def gaussian_sequences(seed=0, n_sequences=12):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 80, size=n_sequences)
+    labels = np.repeat(rng.integers(3, size=lengths.sum() // 10 + 1), 10)
+    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    X = centres[labels[: lengths.sum()]] + rng.normal(size=(lengths.sum(), 2))
+    return X, lengths
+
+
+def symbol_sequences(seed=0, n_sequences=12):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 80, size=n_sequences)
+    return rng.integers(0, 6, size=(lengths.sum(), 1)), lengths
+
+
+def count_sequences(seed=0, n_sequences=12):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 80, size=n_sequences)
+    return rng.poisson(3.0, size=(lengths.sum(), 3)).astype(float), lengths
+
+
+SEQUENCE_CASES = {
+    **{
+        f"gaussian-hmm-{covariance_type}": (
+            fastem.GaussianHMM(3, covariance_type=covariance_type, random_state=0),
+            gaussian_sequences,
+        )
+        for covariance_type in ("full", "tied", "diag", "spherical")
+    },
+    "categorical-hmm": (fastem.CategoricalHMM(3, random_state=0), symbol_sequences),
+    "poisson-hmm": (fastem.PoissonHMM(3, random_state=0), count_sequences),
+}
+
+parametrize_sequence_cases = pytest.mark.parametrize("name", list(SEQUENCE_CASES))
+
+
+def sequence_case(name):
+    estimator, data = SEQUENCE_CASES[name]
+    return clone(estimator), data
+
+
+@parametrize_sequence_cases
+def test_sequences_twin_and_kernels_fit_alike(name):
+    estimator, data = sequence_case(name)
+    X, lengths = data()
+    estimator.set_params(n_iter=10, tol=-np.inf)
+    compiled = clone(estimator).fit(X, lengths)
+    with fastem.use_backend("numpy"):
+        twin = clone(estimator).fit(X, lengths)
+    for key, value in fitted_attributes(compiled).items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            assert_allclose(
+                getattr(twin, key), value, rtol=1e-9, atol=1e-12, err_msg=key
+            )
+    assert_allclose(twin.monitor_.history, compiled.monitor_.history, rtol=1e-11)
+
+
+@parametrize_sequence_cases
+@settings(max_examples=10, deadline=None)
+@given(cuts=st.lists(st.integers(0, 12), max_size=4))
+def test_statistics_add_over_any_split_at_sequence_ends(name, cuts):
+    from fastem._engine.sequences import SequenceSource
+
+    estimator, data = sequence_case(name)
+    X, lengths = data()
+    model = estimator.fit(X, lengths)._fitted_model()
+    whole = SequenceSource(X, lengths).accumulate(model)
+    bounds = np.r_[0, np.cumsum(lengths)]
+    cuts = [0, *sorted(cuts), len(lengths)]
+    total = model.zero_stats()
+    for low, high in zip(cuts[:-1], cuts[1:]):
+        if high > low:
+            rows = slice(bounds[low], bounds[high])
+            total += SequenceSource(X[rows], lengths[low:high]).accumulate(model)
+    assert_allclose(total.to_flat(), whole.to_flat(), rtol=1e-12, atol=1e-9)
+
+
+@parametrize_sequence_cases
+def test_sequences_bits_do_not_depend_on_the_thread_count(name, monkeypatch):
+    monkeypatch.setattr("fastem._engine.threads.MIN_PAIRS_PER_THREAD", 1)
+    estimator, data = sequence_case(name)
+    X, lengths = data(n_sequences=60)
+    fits = []
+    for n_threads in (1, 2, 3):
+        with threadpool_limits(n_threads, user_api="openmp"):
+            model = clone(estimator).fit(X, lengths)
+            fits.append(
+                (model, model.predict_proba(X, lengths), model.predict(X, lengths))
+            )
+    for model, proba, states in fits[1:]:
+        for key, value in fitted_attributes(fits[0][0]).items():
+            if key != "monitor_":
+                assert_array_equal(getattr(model, key), value, err_msg=key)
+        assert model.monitor_.history == fits[0][0].monitor_.history
+        assert_array_equal(proba, fits[0][1])
+        assert_array_equal(states, fits[0][2])
+
+
+@parametrize_sequence_cases
+def test_a_saved_sequence_model_loads_with_every_attribute(name, tmp_path):
+    estimator, data = sequence_case(name)
+    X, lengths = data()
+    model = estimator.fit(X, lengths)
+    model.save(tmp_path / "model.npz")
+    loaded = fastem.load(tmp_path / "model.npz")
+    assert type(loaded) is type(model)
+    assert loaded.get_params() == model.get_params()
+    for key, value in fitted_attributes(model).items():
+        assert_array_equal(getattr(loaded, key), value, err_msg=key)
+    assert_array_equal(
+        loaded.predict_proba(X, lengths), model.predict_proba(X, lengths)
+    )
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (np.arange(10.0), ValueError, "Expected 2D array"),
+        (np.empty((0, 1)), ValueError, r"0 sample\(s\)"),
+        (np.array([["a", "b"]] * 5, dtype=object), ValueError, "convert|integers"),
+        (np.ones((6, 1)) + 1j, ValueError, "Complex data not supported"),
+    ],
+)
+@parametrize_sequence_cases
+def test_bad_sequences_get_a_clear_error(name, bad, error, message):
+    estimator, _ = sequence_case(name)
+    with pytest.raises(error, match=message):
+        estimator.fit(bad)

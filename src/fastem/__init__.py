@@ -16,13 +16,16 @@ __version__ = "0.1.0"
 # otherwise wait seconds for scikit-learn and SciPy.
 _PUBLIC_MODULES = {
     "BernoulliMixture": ".mixture._discrete_mixture",
+    "CategoricalHMM": ".hmm._discrete_hmm",
     "DegenerateComponentWarning": ".mixture._gaussian_mixture",
     "ForkedAfterOpenMPWarning": "._engine.threads",
     "GaussianMixture": ".mixture._gaussian_mixture",
     "GaussianMixtureIC": ".mixture._selection",
     "GaussianMixtureImputer": ".mixture._imputer",
+    "GaussianHMM": ".hmm._gaussian_hmm",
     "GaussianPrior": "._families.gaussian_prior",
     "MultinomialMixture": ".mixture._discrete_mixture",
+    "PoissonHMM": ".hmm._discrete_hmm",
     "SelectionResult": "._engine.selection",
     "load": "._engine.persistence",
     "select": ".mixture._selection",
@@ -30,7 +33,7 @@ _PUBLIC_MODULES = {
     "use_backend": "._kernels",
 }
 # fastem.plot (matplotlib is imported on use) and the public modules of models.
-_SUBMODULES = ("mixture", "plot")
+_SUBMODULES = ("hmm", "mixture", "plot")
 
 __all__ = [*_PUBLIC_MODULES, "__version__"]
 

@@ -1,0 +1,8 @@
+"""Hidden Markov models fitted by EM (Baum-Welch): hmmlearn's API on fastem's
+compiled, multi-threaded engine, with missing values, sequence weights and online
+EM."""
+
+from ._discrete_hmm import CategoricalHMM, PoissonHMM
+from ._gaussian_hmm import GaussianHMM
+
+__all__ = ["CategoricalHMM", "GaussianHMM", "PoissonHMM"]
