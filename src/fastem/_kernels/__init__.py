@@ -65,6 +65,7 @@ if _pinned is not None and _pinned not in COMPILED:
     )
 COMPILED_VARIANT = _pinned or list(COMPILED)[-1]
 
+
 class _Twin:
     """The twin's namespace: ``_reference.<name>`` for each kernel module, imported on
     first use (the twin reuses the families' NumPy maths, which import the engine,
