@@ -234,6 +234,13 @@ SEQUENCE_CASES = {
         )
         for covariance_type in ("full", "tied", "diag", "spherical")
     },
+    **{
+        f"gmm-hmm-{covariance_type}": (
+            fastem.GMMHMM(2, n_mix=2, covariance_type=covariance_type, random_state=0),
+            gaussian_sequences,
+        )
+        for covariance_type in ("full", "tied", "diag", "spherical")
+    },
     "categorical-hmm": (fastem.CategoricalHMM(3, random_state=0), symbol_sequences),
     "poisson-hmm": (fastem.PoissonHMM(3, random_state=0), count_sequences),
 }

@@ -23,6 +23,7 @@ _PUBLIC_MODULES = {
     "GaussianMixtureIC": ".mixture._selection",
     "GaussianMixtureImputer": ".mixture._imputer",
     "GaussianHMM": ".hmm._gaussian_hmm",
+    "GMMHMM": ".hmm._gmm_hmm",
     "GaussianPrior": "._families.gaussian_prior",
     "MultinomialMixture": ".mixture._discrete_mixture",
     "PoissonHMM": ".hmm._discrete_hmm",

@@ -4,5 +4,6 @@ EM."""
 
 from ._discrete_hmm import CategoricalHMM, PoissonHMM
 from ._gaussian_hmm import GaussianHMM
+from ._gmm_hmm import GMMHMM
 
-__all__ = ["CategoricalHMM", "GaussianHMM", "PoissonHMM"]
+__all__ = ["CategoricalHMM", "GMMHMM", "GaussianHMM", "PoissonHMM"]

@@ -79,6 +79,13 @@ class BaseHMM(EMEstimator):
     # The letters of ``params`` / ``init_params`` that name the emission's parameters.
     _emission_letters = ""
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Every model reads NaN as a missing value (a frame with nothing observed
+        # contributes only the chain).
+        tags.input_tags.allow_nan = True
+        return tags
+
     # --- the family's hooks -----------------------------------------------------
 
     def _validate_frames(self, X, *, reset, fitting):
@@ -122,6 +129,14 @@ class BaseHMM(EMEstimator):
     def _degenerate_emission(self, emission):
         """States whose emission parameters are not usable (NaN, collapsed)."""
         return np.zeros(self.n_components, dtype=bool)
+
+    def _state_mass(self, emission_stats):
+        """Each state's posterior mass, (n_components,), from the emission's
+        statistics."""
+        return emission_stats.nk
+
+    # Frames a degenerate state is re-seeded at (one per mixture component).
+    _frames_per_reseed = 1
 
     # --- sequences ----------------------------------------------------------------
 
@@ -214,7 +229,7 @@ class BaseHMM(EMEstimator):
             transmat = dirichlet_map(stats.trans, self.transmat_prior, transmat)
         emission = self._maximize_emission(stats.emission, params.emission)
         new = _Params(startprob, transmat, emission)
-        mass = stats.emission.nk
+        mass = self._state_mass(stats.emission)
         degenerate = ~(mass >= context.eps * np.sum(mass))
         degenerate |= self._degenerate_emission(emission)
         degenerate |= ~(transmat.sum(axis=1) > 0)
@@ -237,7 +252,11 @@ class BaseHMM(EMEstimator):
         if not sound.any():
             return params
         model = self._emission_subset(scorer.emission, sound)
-        frames = self._worst_frames(context.source, model, np.count_nonzero(degenerate))
+        frames = self._worst_frames(
+            context.source,
+            model,
+            np.count_nonzero(degenerate) * self._frames_per_reseed,
+        )
         emission = self._reseed_emission(
             params.emission, degenerate, context.source.rows(frames)
         )

@@ -106,11 +106,6 @@ lower_bounds_, n_reseeds_
         self.learning_offset = learning_offset
         self.learning_decay = learning_decay
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
-
     def _missing_values(self):
         return "native"  # the family reads a missing symbol itself
 
@@ -315,7 +310,6 @@ lower_bounds_, n_reseeds_, n_features
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
         tags.input_tags.positive_only = True
         return tags
 

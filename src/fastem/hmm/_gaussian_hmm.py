@@ -97,6 +97,57 @@ def _initial_covars(cv, covariance_type, n_components):
     return np.tile(cv, (n_components, 1, 1))
 
 
+def validated_float_frames(estimator, X, reset, n_features):
+    """Frames of a Gaussian model validated: float32 / float64, NaN allowed (for
+    ``check_missing``), ``n_features`` columns where the model has them."""
+    X = validate_data(
+        estimator,
+        X,
+        dtype=[np.float64, np.float32],
+        reset=reset,
+        ensure_min_samples=1,
+        ensure_all_finite=False,
+    )
+    if not reset and n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features, but the model has {n_features}")
+    return X
+
+
+def kmeans_centres(X, n_clusters, sample_weight, random_state):
+    """hmmlearn's k-means start (n_init=10, ``random_state`` as given): the
+    float64 centres (n_clusters, d) and each row's label, on one OpenMP thread
+    (KMeans adds its threads' sums in an order that depends on their number, and
+    the centres' last bits with it)."""
+    kmeans = KMeans(n_clusters=n_clusters, random_state=random_state, n_init=10)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        labels = kmeans.fit_predict(X, sample_weight=sample_weight)
+    return np.array(kmeans.cluster_centers_, dtype=np.float64), labels
+
+
+def precision_factors(covars, covariance_type, min_covar):
+    """Upper precision factors of covariances in fastem's layout of the type; a
+    full covariance that is not positive definite takes ``min_covar`` on its
+    diagonal first (as hmmlearn's density does)."""
+    try:
+        return gm.precision_cholesky(covars, covariance_type)
+    except ValueError:
+        if covariance_type not in ("full", "tied"):
+            raise ValueError(SINGULAR_MESSAGE) from None
+    d = covars.shape[-1]
+    stacked = covars if covariance_type == "full" else covars[None]
+    repaired = np.array(stacked)
+    for k, cv in enumerate(stacked):
+        try:
+            np.linalg.cholesky(cv)
+        except np.linalg.LinAlgError:
+            repaired[k] = cv + min_covar * np.eye(d)
+    repaired = repaired if covariance_type == "full" else repaired[0]
+    try:
+        return gm.precision_cholesky(repaired, covariance_type)
+    except ValueError:
+        raise ValueError(SINGULAR_MESSAGE) from None
+
+
 @register_model
 class GaussianHMM(BaseHMM):
     """Hidden Markov model with Gaussian emissions: a drop-in for hmmlearn's
@@ -253,11 +304,6 @@ class GaussianHMM(BaseHMM):
         self.learning_offset = learning_offset
         self.learning_decay = learning_decay
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
-
     # --- covars_, as hmmlearn's ---------------------------------------------------
 
     @property
@@ -285,21 +331,8 @@ class GaussianHMM(BaseHMM):
     # --- the family's hooks -------------------------------------------------------
 
     def _validate_frames(self, X, *, reset, fitting):
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            reset=reset,
-            ensure_min_samples=1,
-            ensure_all_finite=False,
-        )
-        if not reset and hasattr(self, "means_"):
-            n_features = np.shape(self.means_)[1]
-            if X.shape[1] != n_features:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but the model has {n_features}"
-                )
-        return X
+        n_features = np.shape(self.means_)[1] if hasattr(self, "means_") else None
+        return validated_float_frames(self, X, reset, n_features)
 
     def _initial_emission(self, source, random_state):
         """hmmlearn's start: the means from k-means (n_init=10, on one thread) of
@@ -313,16 +346,7 @@ class GaussianHMM(BaseHMM):
         if (needs_means or needs_covars) and source.patterns is not None:
             X = mean_imputed(X, weight)
         if needs_means:
-            kmeans = KMeans(
-                n_clusters=self.n_components,
-                random_state=self.random_state,
-                n_init=10,
-            )
-            # One OpenMP thread: KMeans adds its threads' sums in an order that
-            # depends on their number, and the centres' last bits with it.
-            with threadpool_limits(limits=1, user_api="openmp"):
-                means = kmeans.fit(X, sample_weight=weight).cluster_centers_
-            means = np.array(means, dtype=np.float64)
+            means, _ = kmeans_centres(X, self.n_components, weight, self.random_state)
         else:
             means = self._checked_means(source.n_features)
         if needs_covars:
@@ -405,34 +429,10 @@ class GaussianHMM(BaseHMM):
 
     def _frozen_emission(self, emission):
         means, covars = emission
-        factors = self._precision_factors(covars)
+        factors = precision_factors(covars, self.covariance_type, self.min_covar)
         return FrozenGaussianMixture.from_parameters(
             np.ones(self.n_components), means, factors, self.covariance_type
         )
-
-    def _precision_factors(self, covars):
-        """Upper precision factors of the covariances; a full covariance that is
-        not positive definite takes ``min_covar`` on its diagonal first (as
-        hmmlearn's density does)."""
-        covariance_type = self.covariance_type
-        try:
-            return gm.precision_cholesky(covars, covariance_type)
-        except ValueError:
-            if covariance_type not in ("full", "tied"):
-                raise ValueError(SINGULAR_MESSAGE) from None
-        d = covars.shape[-1]
-        stacked = covars if covariance_type == "full" else covars[None]
-        repaired = np.array(stacked)
-        for k, cv in enumerate(stacked):
-            try:
-                np.linalg.cholesky(cv)
-            except np.linalg.LinAlgError:
-                repaired[k] = cv + self.min_covar * np.eye(d)
-        repaired = repaired if covariance_type == "full" else repaired[0]
-        try:
-            return gm.precision_cholesky(repaired, covariance_type)
-        except ValueError:
-            raise ValueError(SINGULAR_MESSAGE) from None
 
     def _set_emission(self, emission):
         means, covars = emission
