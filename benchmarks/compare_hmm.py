@@ -1,0 +1,426 @@
+#!/usr/bin/env python
+"""Side by side: Gaussian hidden Markov models, fastem against hmmlearn and
+pomegranate.
+
+    python benchmarks/compare_hmm.py [--quick] [--repeats R] [--cases single many]
+        [--libraries fastem hmmlearn-scaling hmmlearn-log pomegranate]
+        [--pomegranate-python PY] [--json out.json]
+
+pomegranate 1.x runs from its own virtual environment (``--pomegranate-python``,
+default ``.venv-pomegranate/bin/python``; left out with a note where missing), on
+the same frames cut into sequences of 1,000 (it reads equal lengths as one tensor;
+the issue measured it so), with its own end probabilities: its log-likelihood is
+not comparable, its seconds are.
+
+Cases (the speed bars of issue 17, "Speed"): 10 states, 5 features, diagonal
+covariances, 10 EM iterations from a fixed start:
+
+- ``single``: 100,000 frames in one sequence, one thread. Bar: fastem <= 0.033 s
+  per iteration (hmmlearn's fastest, ``implementation='scaling'``, 0.099 s on the
+  issue's machine, its default ``'log'`` 0.393 s).
+- ``many``: 1,000,000 frames as 1,000 sequences of 1,000, one thread. Bar: fastem
+  < 0.3 s per iteration; and fastem on two threads at least 1.8x its one-thread
+  speed.
+
+How each number is made
+-----------------------
+Data and start
+    The parent draws each case's frames once from a known diagonal GaussianHMM
+    (``sample_problem``) and a start near it (the truth's means moved by half a
+    standard deviation, uniform start and transition probabilities, unit
+    variances), and saves them; every library loads the same arrays, sets the start
+    as attributes with ``init_params=''`` and ``tol=-inf`` (hmmlearn stops when the
+    gain is below tol).
+One process per library and repeat
+    Each measurement runs in a child process of its own, libraries interleaved
+    within each repeat (the order rotates), threads pinned by ``OMP_NUM_THREADS``,
+    ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` in the child.
+Seconds
+    After a warm-up fit of one iteration, the child times one fit of 10 iterations
+    (validation included, the data in memory) and reports seconds per iteration;
+    the table gives the median and the minimum over repeats and each library's
+    median over fastem's (one thread).
+Log-likelihood
+    ``monitor_.history[-1]``: equal across libraries when they ran the same EM.
+"""
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+N_ITER = 10
+QUICK_FACTOR = 10
+# Issue 17's bars.
+SINGLE_SECONDS = 0.033
+MANY_SECONDS = 0.3
+SCALING = 1.8
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark problem."""
+
+    name: str
+    n_sequences: int
+    length: int
+    n_components: int = 10
+    n_features: int = 5
+
+    @property
+    def n_frames(self):
+        return self.n_sequences * self.length
+
+    @property
+    def label(self):
+        return (
+            f"{self.n_frames:,} frames as {self.n_sequences:,} x {self.length:,}, "
+            f"K={self.n_components}, d={self.n_features}, diag"
+        )
+
+    def shrunk(self, factor):
+        if self.n_sequences > 1:
+            return replace(self, n_sequences=max(self.n_sequences // factor, 2))
+        return replace(self, length=max(self.length // factor, 1000))
+
+
+CASES = {"single": Case("single", 1, 100_000), "many": Case("many", 1_000, 1_000)}
+
+
+def sample_problem(case, seed=0):
+    """Frames drawn from a known diagonal GaussianHMM, and the start of every fit.
+
+    Returns
+    -------
+    X : ndarray of shape (n_frames, n_features)
+    lengths : ndarray of shape (n_sequences,)
+    start : dict of startprob, transmat, means, covars (diag)
+    """
+    rng = np.random.default_rng(seed)
+    K, d = case.n_components, case.n_features
+    transmat = rng.dirichlet(np.ones(K), size=K) + 8 * np.eye(K)
+    transmat /= transmat.sum(axis=1, keepdims=True)
+    startprob = rng.dirichlet(np.ones(K))
+    means = rng.normal(scale=4.0, size=(K, d))
+    scales = rng.uniform(0.5, 1.5, size=(K, d))
+    lengths = np.full(case.n_sequences, case.length)
+    X = np.empty((case.n_frames, d))
+    cumulative = np.cumsum(transmat, axis=1)
+    position = 0
+    for length in lengths:
+        states = np.empty(length, dtype=np.intp)
+        states[0] = rng.choice(K, p=startprob)
+        draws = rng.random(length)
+        for t in range(1, length):
+            states[t] = min(
+                int(np.searchsorted(cumulative[states[t - 1]], draws[t])), K - 1
+            )
+        X[position : position + length] = means[states] + scales[
+            states
+        ] * rng.standard_normal((length, d))
+        position += length
+    start = {
+        "startprob": np.full(K, 1.0 / K),
+        "transmat": np.full((K, K), 1.0 / K),
+        "means": means + 0.5 * rng.standard_normal((K, d)),
+        "covars": np.ones((K, d)),
+    }
+    return X, lengths, start
+
+
+# --- child: one library, one case -----------------------------------------------------
+
+
+def _fastem_fit(X, lengths, start, n_iter):
+    from fastem.hmm import GaussianHMM
+
+    model = GaussianHMM(
+        start["means"].shape[0],
+        covariance_type="diag",
+        init_params="",
+        n_iter=n_iter,
+        tol=-np.inf,
+        # A re-seed would make fastem's EM differ from hmmlearn's: fail instead.
+        on_degenerate="raise",
+    )
+    return _set_start(model, start).fit(X, lengths)
+
+
+def _hmmlearn_fit(implementation):
+    def fit(X, lengths, start, n_iter):
+        from hmmlearn.hmm import GaussianHMM
+
+        model = GaussianHMM(
+            start["means"].shape[0],
+            covariance_type="diag",
+            init_params="",
+            n_iter=n_iter,
+            tol=-np.inf,
+            implementation=implementation,
+        )
+        return _set_start(model, start).fit(X, lengths)
+
+    return fit
+
+
+def _set_start(model, start):
+    model.startprob_ = start["startprob"].copy()
+    model.transmat_ = start["transmat"].copy()
+    model.means_ = start["means"].copy()
+    model.covars_ = start["covars"].copy()
+    return model
+
+
+class _History:
+    """What the benchmark reads of a fit: ``monitor_.history``."""
+
+    def __init__(self, history):
+        self.monitor_ = self
+        self.history = history
+
+
+def _pomegranate_fit(X, lengths, start, n_iter):
+    """pomegranate 1.x's ``DenseHMM`` of diagonal ``Normal`` states from the start,
+    on sequences of equal length (a (n_sequences, length, d) tensor: one sequence
+    of 100,000 frames is cut into 100 of 1,000, as the issue measured it);
+    ``tol=0``, the least it accepts; float32, the dtype its transition
+    parameters take whatever is given. Its history:
+    what each E-step (``summarize``) returns, the summed log-likelihood."""
+    import torch
+    from pomegranate.distributions import Normal
+    from pomegranate.hmm import DenseHMM
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    length = min(int(lengths[0]), POMEGRANATE_LENGTH)
+    frames = torch.from_numpy(X.reshape(-1, length, X.shape[1]).astype(np.float32))
+    start = {key: value.astype(np.float32) for key, value in start.items()}
+    model = DenseHMM(
+        # Copies: pomegranate updates its parameters in place.
+        [
+            Normal(means.copy(), covs.copy(), covariance_type="diag")
+            for means, covs in zip(start["means"], start["covars"])
+        ],
+        edges=start["transmat"].copy(),
+        starts=start["startprob"].copy(),
+        max_iter=n_iter,
+        tol=0.0,  # the least it takes: it stops only when the likelihood falls
+    )
+    history = []
+    summarize = model.summarize
+
+    def recording_summarize(*args, **kwargs):
+        log_prob = summarize(*args, **kwargs)
+        history.append(float(torch.sum(log_prob)))
+        return log_prob
+
+    model.summarize = recording_summarize
+    model.fit(frames)
+    return _History(history)
+
+
+# pomegranate reads sequences of equal length in one tensor; longer ones are cut.
+POMEGRANATE_LENGTH = 1_000
+
+FITS = {
+    "fastem": _fastem_fit,
+    "hmmlearn-scaling": _hmmlearn_fit("scaling"),
+    "hmmlearn-log": _hmmlearn_fit("log"),
+    "pomegranate": _pomegranate_fit,
+}
+DISTRIBUTIONS = {
+    "fastem": ("fastem", "numpy"),
+    "hmmlearn-scaling": ("hmmlearn", "numpy"),
+    "hmmlearn-log": ("hmmlearn", "numpy"),
+    "pomegranate": ("pomegranate", "torch"),
+}
+
+
+def _versions(library):
+    found = []
+    for name in DISTRIBUTIONS[library]:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+def _child(spec):
+    """Time one library on one case; print a JSON record as the last stdout line."""
+    warnings.simplefilter("ignore")
+    folder = Path(spec["data"])
+    data = np.load(folder / "problem.npz")
+    X, lengths = data["X"], data["lengths"]
+    start = {key: data[key] for key in ("startprob", "transmat", "means", "covars")}
+    fit = FITS[spec["library"]]
+    fit(X, lengths, start, 1)  # warm-up: thread pools, first calls, allocations
+    begin = time.perf_counter()
+    model = fit(X, lengths, start, spec["n_iter"])
+    seconds = time.perf_counter() - begin
+    print(
+        json.dumps(
+            {
+                "seconds_per_iteration": seconds / spec["n_iter"],
+                "log_likelihood": float(model.monitor_.history[-1]),
+                "versions": _versions(spec["library"]),
+            }
+        )
+    )
+
+
+# --- parent: plan, run the children, report ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Runner:
+    library: str
+    threads: int
+
+    @property
+    def label(self):
+        plural = "s" if self.threads > 1 else ""
+        return f"{self.library} ({self.threads} thread{plural})"
+
+
+def _run_child(runner, case, folder, python):
+    spec = {
+        "library": runner.library,
+        "data": str(folder),
+        "n_iter": N_ITER,
+    }
+    environment = dict(os.environ)
+    for variable in THREAD_VARIABLES:
+        environment[variable] = str(runner.threads)
+    result = subprocess.run(
+        [python, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=Path(__file__).resolve().parent,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{runner.label} failed on {case.name}:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _report(case, runners, records):
+    print(f"\n{case.name}: {case.label}, {N_ITER} iterations, seconds per iteration")
+    reference = statistics.median(records[Runner("fastem", 1)])
+    print(f"{'library':<28}{'median':>10}{'min':>10}{'x fastem':>10}  log-likelihood")
+    results = {}
+    for runner in runners:
+        times = records[runner]
+        median = statistics.median(times)
+        ratio = median / reference
+        results[runner.label] = {
+            "median": median,
+            "min": min(times),
+            "ratio_to_fastem": ratio,
+            "log_likelihood": records[runner, "ll"],
+            "versions": records[runner, "versions"],
+        }
+        print(
+            f"{runner.label:<28}{median:>10.4f}{min(times):>10.4f}{ratio:>10.2f}  "
+            f"{records[runner, 'll']:.10g}"
+        )
+    return results, reference
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="sizes / 10, no bars")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument(
+        "--libraries", nargs="+", default=list(FITS), choices=list(FITS)
+    )
+    parser.add_argument("--scaling-threads", type=int, default=2)
+    parser.add_argument(
+        "--pomegranate-python",
+        default=str(REPO / ".venv-pomegranate" / "bin" / "python"),
+        help="interpreter with pomegranate (default: .venv-pomegranate/bin/python)",
+    )
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(json.loads(args.child))
+        return 0
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, "
+        + "; ".join(_versions(library) for library in args.libraries)
+        + f"; load average {os.getloadavg()[0]:.1f}"
+    )
+    pythons = {library: sys.executable for library in args.libraries}
+    pythons["pomegranate"] = args.pomegranate_python
+    if "pomegranate" in args.libraries and not Path(args.pomegranate_python).exists():
+        print(f"pomegranate left out: no interpreter at {args.pomegranate_python}")
+        args.libraries.remove("pomegranate")
+    report = {}
+    with tempfile.TemporaryDirectory() as directory:
+        for name in args.cases:
+            case = CASES[name].shrunk(QUICK_FACTOR) if args.quick else CASES[name]
+            folder = Path(directory) / name
+            folder.mkdir()
+            X, lengths, start = sample_problem(case)
+            np.savez(folder / "problem.npz", X=X, lengths=lengths, **start)
+            runners = [Runner(library, 1) for library in args.libraries]
+            if name == "many" and "fastem" in args.libraries:
+                runners.append(Runner("fastem", args.scaling_threads))
+            if Runner("fastem", 1) not in runners:
+                runners.insert(0, Runner("fastem", 1))
+            records = {}
+            for repeat in range(args.repeats):
+                shift = repeat % len(runners)
+                for runner in runners[shift:] + runners[:shift]:
+                    record = _run_child(runner, case, folder, pythons[runner.library])
+                    records.setdefault(runner, []).append(
+                        record["seconds_per_iteration"]
+                    )
+                    records[runner, "ll"] = record["log_likelihood"]
+                    records[runner, "versions"] = record["versions"]
+            results, reference = _report(case, runners, records)
+            report[name] = {"case": asdict(case), "results": results}
+            if args.quick:
+                continue
+            if name == "single":
+                verdict = "meets" if reference <= SINGLE_SECONDS else "misses"
+                print(
+                    f"bar: fastem <= {SINGLE_SECONDS} s per iteration on one "
+                    f"thread: {reference:.4f} s, {verdict} it"
+                )
+            else:
+                verdict = "meets" if reference < MANY_SECONDS else "misses"
+                print(
+                    f"bar: fastem < {MANY_SECONDS} s per iteration on one thread: "
+                    f"{reference:.4f} s, {verdict} it"
+                )
+                threaded = Runner("fastem", args.scaling_threads)
+                if threaded in records:
+                    speedup = reference / statistics.median(records[threaded])
+                    verdict = "meets" if speedup >= SCALING else "misses"
+                    print(
+                        f"bar: {args.scaling_threads} threads >= {SCALING}x one: "
+                        f"{speedup:.2f}x, {verdict} it"
+                    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
