@@ -727,3 +727,45 @@ def test_a_saved_model_loads_with_every_attribute(tmp_path):
             if hasattr(model, name):
                 assert_array_equal(getattr(loaded, name), getattr(model, name))
         assert_array_equal(loaded.predict_proba(data), model.predict_proba(data))
+
+
+def test_select_picks_the_number_of_states_by_bic():
+    X, lengths, truth = gaussian_data(
+        14, lengths=(300, 250, 200, 150), covariance_type="diag"
+    )
+    result = fastem.select(
+        X,
+        n_components=range(1, 6),
+        estimator=GaussianHMM(n_iter=30),
+        param_grid={"covariance_type": ["diag", "full"]},
+        lengths=lengths,
+        n_init=2,
+        random_state=0,
+    )
+    assert result.best_params_["n_components"] == 3
+    table = result.table
+    for row, model in zip(range(len(table)), result.estimators_):
+        assert_allclose(table["bic"][row], model.bic(X, lengths), rtol=1e-12)
+        assert_allclose(table["aic"][row], model.aic(X, lengths), rtol=1e-12)
+        _, posteriors = model.score_samples(X, lengths)
+        entropy = -np.sum(posteriors * np.log(np.where(posteriors > 0, posteriors, 1)))
+        assert_allclose(table["icl"][row], table["bic"][row] + 2 * entropy, rtol=1e-9)
+    # n_init=2: the better of the runs seeded seed and seed + 1.
+    seed = 0
+    row = 2  # diag, 3 states
+    runs = [
+        GaussianHMM(3, covariance_type="diag", n_iter=30, random_state=seed + run).fit(
+            X, lengths
+        )
+        for run in range(2)
+    ]
+    best = max(runs, key=lambda model: model.lower_bound_)
+    assert_allclose(result.estimators_[row].means_, best.means_, rtol=1e-12)
+
+
+def test_select_takes_lengths_only_for_models_over_sequences():
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.raises(TypeError, match="lengths is for models over sequences"):
+        fastem.select(X, n_components=[1, 2], lengths=[20, 20])
+    with pytest.raises(ValueError, match="lengths sum to 30"):
+        fastem.select(X, n_components=[1], estimator=GaussianHMM(), lengths=[10, 20])

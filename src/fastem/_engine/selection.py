@@ -16,6 +16,7 @@ regularisation alone), ``_is_fit_failure`` / ``_fit_failure_message`` (fits that
 fail on the data, recorded rather than raised).
 """
 
+import inspect
 import warnings
 from dataclasses import dataclass
 from numbers import Integral
@@ -31,6 +32,7 @@ from sklearn.utils.validation import _get_feature_names
 from threadpoolctl import threadpool_limits
 
 from .estimator import EMEstimator
+from .sequences import checked_lengths
 from .threads import effective_n_threads
 
 CRITERIA = ("bic", "aic", "icl")
@@ -95,6 +97,7 @@ def select_models(
     random_state,
     n_jobs,
     warm_start,
+    lengths=None,
 ):
     """Fit ``estimator`` with each number of components and each grid point; rank
     the models by ``criterion`` (see ``fastem.select`` for the parameters and the
@@ -114,6 +117,9 @@ def select_models(
     random_state : int, RandomState instance or None
     n_jobs : int or None
     warm_start : bool
+    lengths : array-like of int or None, default=None
+        For models over sequences (whose ``fit`` takes ``lengths``): the length of
+        each sequence of X.
 
     Returns
     -------
@@ -130,6 +136,13 @@ def select_models(
         ensure_all_finite=not tags.input_tags.allow_nan,
     )
     ks = _checked_n_components(n_components, X.shape[0])
+    if lengths is not None:
+        if "lengths" not in inspect.signature(estimator.fit).parameters:
+            raise TypeError(
+                f"lengths is for models over sequences; {type(estimator).__name__} "
+                "reads rows"
+            )
+        lengths = checked_lengths(lengths, X.shape[0])
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     if not isinstance(n_init, Integral) or n_init < 1:
@@ -143,7 +156,9 @@ def select_models(
         tasks = [(point, ks) for point in grid]
     else:
         tasks = [(point, [k]) for point in grid for k in ks]
-    fit_chain_args = dict(X=X, estimator=estimator, n_init=n_init, seed=seed)
+    fit_chain_args = dict(
+        X=X, estimator=estimator, n_init=n_init, seed=seed, lengths=lengths
+    )
     n_parallel = min(effective_n_jobs(n_jobs), len(tasks))
     if n_parallel == 1:
         chain_results = [_fit_chain(*task, **fit_chain_args) for task in tasks]
@@ -220,14 +235,14 @@ def _fit_chain_limited(point, ks, *, threads, **fit_chain_args):
         return _fit_chain(point, ks, **fit_chain_args)
 
 
-def _fit_chain(point, ks, *, X, estimator, n_init, seed):
+def _fit_chain(point, ks, *, X, estimator, n_init, seed, lengths):
     """Table rows (dicts) of the models of grid point ``point`` with ``ks``
     components, in order, each warm-started from the previous one where ``ks``
     holds K - 1 and K."""
     rows, previous = [], None
     for k in ks:
         model = clone(estimator).set_params(**point, n_components=k, random_state=seed)
-        restarts = _fitted_or_none(clone(model).set_params(n_init=n_init), X)
+        restarts = _restarts(model, X, lengths, n_init, seed)
         split = None
         if previous is not None and previous.n_components == k - 1:
             start = previous._split_heaviest(X)
@@ -237,10 +252,10 @@ def _fit_chain(point, ks, *, X, estimator, n_init, seed):
         if split is not None and (
             restarts is None or split.lower_bound_ > restarts.lower_bound_
         ):
-            rows.append(_row(split, X, point, warm_started=True))
+            rows.append(_row(split, X, point, warm_started=True, lengths=lengths))
             previous = split
         elif restarts is not None:
-            rows.append(_row(restarts, X, point, warm_started=False))
+            rows.append(_row(restarts, X, point, warm_started=False, lengths=lengths))
             previous = restarts
         else:
             rows.append(_failed_row(k, point, model))
@@ -248,13 +263,34 @@ def _fit_chain(point, ks, *, X, estimator, n_init, seed):
     return rows
 
 
-def _fitted_or_none(estimator, X):
-    """The estimator fitted to X, or None if its fit failed as the model can fail
-    (a singular covariance, say); other errors are raised."""
+def _restarts(model, X, lengths, n_init, seed):
+    """The best of ``n_init`` EM runs of ``model`` (its own ``n_init`` where it has
+    one; otherwise runs seeded seed, seed + 1, ..., the highest final lower bound
+    kept), or None if every run failed."""
+    if "n_init" in model.get_params():
+        return _fitted_or_none(clone(model).set_params(n_init=n_init), X, lengths)
+    best = None
+    for run in range(n_init):
+        fitted = _fitted_or_none(
+            clone(model).set_params(random_state=seed + run), X, lengths
+        )
+        if fitted is not None and (
+            best is None or fitted.lower_bound_ > best.lower_bound_
+        ):
+            best = fitted
+    return best
+
+
+def _fitted_or_none(estimator, X, lengths=None):
+    """The estimator fitted to X (cut by ``lengths`` where given), or None if its fit
+    failed as the model can fail (a singular covariance, say); other errors are
+    raised."""
     # Convergence goes into the table; select() warns once for the whole grid.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         try:
+            if lengths is not None:
+                return estimator.fit(X, lengths)
             return estimator.fit(X)
         except ValueError as error:
             if not estimator._is_fit_failure(error):
@@ -265,9 +301,23 @@ def _fitted_or_none(estimator, X):
 # --- the table ------------------------------------------------------------------------
 
 
-def _log_likelihood_and_entropy(estimator, X):
-    """Total log-likelihood of X and entropy of its responsibilities, in chunks."""
+def _log_likelihood_and_entropy(estimator, X, lengths=None):
+    """Total log-likelihood of X and entropy of its responsibilities (a model over
+    sequences: of its posteriors), in chunks (of whole sequences)."""
     log_likelihood = entropy = 0.0
+    if lengths is not None:
+        bounds = np.r_[0, np.cumsum(lengths)]
+        first = 0
+        while first < len(lengths):
+            end = np.searchsorted(bounds, bounds[first] + _SCORE_CHUNK_ROWS, "right")
+            stop = max(first + 1, int(end) - 1)
+            log_prob, posteriors = estimator.score_samples(
+                X[bounds[first] : bounds[stop]], lengths[first:stop]
+            )
+            log_likelihood += log_prob
+            entropy -= float(np.sum(xlogy(posteriors, posteriors)))
+            first = stop
+        return log_likelihood, entropy
     for start in range(0, X.shape[0], _SCORE_CHUNK_ROWS):
         _, (log_prob, resp, _) = estimator._score_rows(
             X[start : start + _SCORE_CHUNK_ROWS], resp=True
@@ -288,9 +338,9 @@ def _grid_labels(point):
     return {name: grid_label(value) for name, value in point.items()}
 
 
-def _row(estimator, X, point, warm_started):
+def _row(estimator, X, point, warm_started, lengths=None):
     n_samples = X.shape[0]
-    log_likelihood, entropy = _log_likelihood_and_entropy(estimator, X)
+    log_likelihood, entropy = _log_likelihood_and_entropy(estimator, X, lengths)
     n_parameters = estimator._n_parameters()
     bic = -2.0 * log_likelihood + n_parameters * np.log(n_samples)
     return {
@@ -388,9 +438,11 @@ def _warn_about(rows, grid_names):
         row for row in rows if row["_estimator"] is not None and not row["converged"]
     ]
     if unconverged:
+        model = unconverged[0]["_estimator"]
+        limit = "max_iter" if "max_iter" in model.get_params() else "n_iter"
         warnings.warn(
             f"{len(unconverged)} of {len(rows)} models did not converge (column "
-            "'converged'). Increase max_iter or tol.",
+            f"'converged'). Increase {limit} or tol.",
             ConvergenceWarning,
         )
 

@@ -28,6 +28,7 @@ def select(
     warm_start=True,
     estimator=None,
     param_grid=None,
+    lengths=None,
     **params,
 ):
     """Fit mixtures over a grid and keep the one with the best criterion.
@@ -42,7 +43,8 @@ def select(
       responsibilities z (ICL-BIC of McLachlan & Peel, 2000).
 
     The models are :class:`GaussianMixture` by default, over ``covariance_types`` x
-    ``priors``; any other fastem mixture (``estimator``) over ``param_grid``.
+    ``priors``; any other fastem mixture or hidden Markov model (``estimator``)
+    over ``param_grid``.
 
     Gaussian covariance types and R's mclust models: 'spherical' is mclust's VII,
     'diag' VVI, 'tied' EEE and 'full' VVV; for K = 1 they are E, X / XII, XXI, XXX,
@@ -96,6 +98,12 @@ def select(
         Other parameters to select over, as scikit-learn's ParameterGrid takes
         them, for an ``estimator`` (for Gaussian mixtures, use
         ``covariance_types`` and ``priors``).
+    lengths : array-like of int or None, default=None
+        For hidden Markov models (``estimator`` from :mod:`fastem.hmm`): the
+        length of each sequence of X, as their ``fit`` takes it. The criteria
+        then use the log-likelihood of the sequences (n the number of frames, as
+        hmmlearn's ``bic``) and the entropy of the states' posteriors; restarts
+        (``n_init``) are runs seeded ``seed``, ``seed + 1``, ...
     **params
         Other parameters of :class:`GaussianMixture` (``tol``, ``reg_covar``,
         ``max_iter``, ``init_params``, ...), the same for every model, when
@@ -143,6 +151,7 @@ def select(
         random_state=random_state,
         n_jobs=n_jobs,
         warm_start=warm_start,
+        lengths=lengths,
     )
 
 
