@@ -493,11 +493,15 @@ def test_a_model_file_of_another_class_is_refused_by_name(fitted, tmp_path, caps
     imputer = GaussianMixtureImputer(2, random_state=0).fit(X)
     imputer.save(tmp_path / "imputer.npz")
     imputer_path = tmp_path / "imputer.npz"
-    every = "BernoulliMixture or GaussianMixture or MultinomialMixture"
+    every = (
+        "BernoulliMixture or CategoricalHMM or GMMHMM or GaussianHMM or "
+        "GaussianMixture or MultinomialMixture or PoissonHMM"
+    )
     needs = {
         "predict": every,
         "sample": every,
-        "impute": "BernoulliMixture or GaussianMixture",
+        "impute": "BernoulliMixture or CategoricalHMM or GMMHMM or GaussianHMM or "
+        "GaussianMixture or PoissonHMM",
     }
     for command, *rest in (["predict", csv], ["impute", csv], ["sample", 3]):
         code, _, err = run([command, imputer_path, *rest], capsys)
@@ -784,3 +788,125 @@ def test_select_other_models(tmp_path, capsys):
     assert code == 0, err
     assert "best by bic: 2 bernoulli components" in out
     assert type(load(tmp_path / "best.npz")).__name__ == "BernoulliMixture"
+
+
+# --- hidden Markov models -------------------------------------------------------------
+
+
+@pytest.fixture
+def sequences(tmp_path):
+    """A CSV of three sequences of a 2-state GaussianHMM (one NaN cell) and the
+    file of their lengths."""
+    from fastem.hmm import GaussianHMM
+
+    truth = GaussianHMM(2)
+    truth.startprob_, truth.transmat_ = [0.5, 0.5], [[0.9, 0.1], [0.2, 0.8]]
+    truth.means_, truth.covars_ = [[0.0, 0.0], [5.0, 5.0]], np.ones((2, 2))
+    X = np.concatenate([truth.sample(n, random_state=n)[0] for n in (90, 70, 40)])
+    X[5, 1] = np.nan
+    csv = tmp_path / "frames.csv"
+    csv.write_text(
+        "a,b\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in X) + "\n"
+    )
+    lengths = tmp_path / "lengths.txt"
+    lengths.write_text("90\n70\n40\n")
+    return csv, lengths, X, np.array([90, 70, 40])
+
+
+def test_fit_and_decode_sequences_give_the_python_api_numbers(
+    tmp_path, sequences, capsys
+):
+    from fastem.hmm import GaussianHMM
+
+    csv, lengths_file, X, lengths = sequences
+    model = tmp_path / "hmm.npz"
+    code, out, err = run(
+        ["fit", "--model", "gaussian-hmm", csv, "--lengths", lengths_file, "-k", 2]
+        + ["--seed", 0, "-o", model],
+        capsys,
+    )
+    assert code == 0, err
+    assert "2 diag states of a gaussian-hmm on 3 sequence(s), 200 frames" in out
+    expected = GaussianHMM(2, random_state=0, n_iter=100, tol=1e-3).fit(X, lengths)
+    saved = load_unnamed(model)
+    assert_allclose(saved.means_, expected.means_, rtol=1e-12)
+    for algorithm in ("viterbi", "map"):
+        states = tmp_path / f"{algorithm}.csv"
+        code, _, err = run(
+            ["decode", model, csv, "--lengths", lengths_file]
+            + ["--algorithm", algorithm, "-o", states],
+            capsys,
+        )
+        assert code == 0, err
+        log_prob, want = expected.decode(X, lengths, algorithm=algorithm)
+        assert_array_equal(read_table(str(states))[0][:, 0], want)
+        assert f"{log_prob:.10g}" in err
+    code, out, _ = run(["score", model, csv, "--lengths", lengths_file], capsys)
+    assert_allclose(float(out), expected.score(X, lengths), rtol=1e-12)
+    per_sequence = tmp_path / "scores.csv"
+    code, _, _ = run(
+        ["score", model, csv, "--lengths", lengths_file, "--per-sample"]
+        + ["-o", per_sequence],
+        capsys,
+    )
+    pieces = np.split(X, np.cumsum(lengths)[:-1])
+    assert_allclose(
+        read_table(str(per_sequence))[0][:, 0],
+        [expected.score(piece) for piece in pieces],
+        rtol=1e-12,
+    )
+    imputed = tmp_path / "imputed.csv"
+    code, _, err = run(
+        ["impute", model, csv, "--lengths", lengths_file, "-o", imputed], capsys
+    )
+    assert code == 0, err
+    assert_allclose(
+        read_table(str(imputed))[0], expected.impute(X, lengths), rtol=1e-12
+    )
+
+
+def test_select_over_states_of_sequences(tmp_path, sequences, capsys):
+    csv, lengths_file, X, lengths = sequences
+    best = tmp_path / "best.npz"
+    code, out, err = run(
+        ["select", "--model", "gaussian-hmm", csv, "--lengths", lengths_file]
+        + ["-k", 1, 2, 3, "--covariance-types", "diag", "--seed", 0, "-o", best],
+        capsys,
+    )
+    assert code == 0, err
+    assert "best by bic: 2 diag states" in out
+    assert load(best).n_components == 2
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--n-init", 3], "--n-init is not a parameter of --model gaussian-hmm"),
+        (["--reg-covar", 1e-3], "--reg-covar is not a parameter of --model"),
+        (["--lengths", "BAD"], "lengths sum to 180, but X has 200 rows"),
+    ],
+)
+def test_bad_sequence_options_end_with_one_line(
+    tmp_path, sequences, capsys, arguments, message
+):
+    csv, lengths_file, _, _ = sequences
+    (tmp_path / "bad.txt").write_text("90\n90\n")
+    arguments = [tmp_path / "bad.txt" if a == "BAD" else a for a in arguments]
+    code, _, err = run(
+        ["fit", "--model", "gaussian-hmm", csv, "-k", 2, "-o", tmp_path / "m.npz"]
+        + arguments,
+        capsys,
+    )
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+
+
+def test_lengths_and_decode_are_for_hidden_markov_models(fitted, capsys):
+    csv, model, _ = fitted
+    (csv.parent / "lengths.txt").write_text("300\n")
+    code, _, err = run(
+        ["predict", model, csv, "--lengths", csv.parent / "lengths.txt"], capsys
+    )
+    assert code == 2 and "--lengths is for hidden Markov models" in err
+    code, _, err = run(["decode", model, csv], capsys)
+    assert code == 2 and "fastem decode needs a" in err

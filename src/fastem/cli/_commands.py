@@ -44,8 +44,16 @@ MODELS = {
     "gaussian": ("GaussianMixture", ("covariance_type", "reg_covar")),
     "bernoulli": ("BernoulliMixture", ("alpha",)),
     "multinomial": ("MultinomialMixture", ("alpha",)),
+    "gaussian-hmm": ("GaussianHMM", ("covariance_type",)),
+    "gmm-hmm": ("GMMHMM", ("covariance_type", "n_mix")),
+    "categorical-hmm": ("CategoricalHMM", ()),
+    "poisson-hmm": ("PoissonHMM", ()),
 }
 _MODEL_OPTIONS = {option for _, options in MODELS.values() for option in options}
+# Hidden Markov models: fitted to sequences (``--lengths``), EM limited by n_iter;
+# the mixtures' restarts and starts (--n-init, --init-params) are not theirs.
+SEQUENCE_MODELS = ("gaussian-hmm", "gmm-hmm", "categorical-hmm", "poisson-hmm")
+_MIXTURE_ONLY = ("n_init", "init_params")
 
 
 def _model_class(name):
@@ -59,16 +67,73 @@ def _model_parameters(args):
     options left at None keep the model's defaults; ValueError for an option that is
     not the model's."""
     own = MODELS[args.model][1]
-    for option in sorted(_MODEL_OPTIONS - set(own)):
+    sequences = args.model in SEQUENCE_MODELS
+    foreign = set(_MODEL_OPTIONS) - set(own)
+    if sequences:
+        foreign |= set(_MIXTURE_ONLY)
+    for option in sorted(foreign):
         if getattr(args, option, None) is not None:
             flag = "--" + option.replace("_", "-")
             raise ValueError(f"{flag} is not a parameter of --model {args.model}")
-    names = (*own, "tol", "max_iter", "n_init", "init_params", "random_state")
-    return {
+    names = (*own, "tol", "max_iter", "random_state")
+    if not sequences:
+        names += _MIXTURE_ONLY
+    parameters = {
         name: getattr(args, name)
         for name in names
         if getattr(args, name, None) is not None
     }
+    if sequences and "max_iter" in parameters:
+        parameters["n_iter"] = parameters.pop("max_iter")
+    return parameters
+
+
+def _add_lengths_argument(parser):
+    parser.add_argument(
+        "--lengths",
+        help="hidden Markov models: a file of the sequences' lengths (.txt/.csv, "
+        "one integer a line, or .npy), summing to the number of rows; the rows "
+        "of each sequence are consecutive (default: all rows are one sequence)",
+    )
+
+
+def _read_lengths(args):
+    """The lengths of ``--lengths`` (None without it); ValueError for a model of
+    rows, or a file that is not a list of numbers (the model checks them)."""
+    path = getattr(args, "lengths", None)
+    if path is None:
+        return None
+    if path.endswith(".npy"):
+        values = np.load(path, allow_pickle=False)
+    else:
+        try:
+            values = np.loadtxt(path, ndmin=1, delimiter=",")
+        except ValueError as error:
+            raise ValueError(f"{path}: not a list of lengths ({error})") from None
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"{path}: lengths must be one number a line")
+    return values
+
+
+def _is_sequence_model(model):
+    """Whether a model reads sequences (its methods take ``lengths``)."""
+    import inspect
+
+    return "lengths" in inspect.signature(model.fit).parameters
+
+
+def _sequence_arguments(model, args):
+    """(lengths,) for a model over sequences, () for a model of rows (ValueError if
+    --lengths was given to one)."""
+    lengths = _read_lengths(args)
+    if _is_sequence_model(model):
+        return (lengths,)
+    if lengths is not None:
+        raise ValueError(
+            f"--lengths is for hidden Markov models, not a {type(model).__name__}"
+        )
+    return ()
 
 
 def _add_model_argument(parser):
@@ -76,8 +141,10 @@ def _add_model_argument(parser):
         "--model",
         default="gaussian",
         choices=list(MODELS),
-        help="what to fit: a Gaussian mixture, a Bernoulli mixture (binary data) "
-        "or a multinomial mixture (counts) (default gaussian)",
+        help="what to fit: a Gaussian mixture, a Bernoulli mixture (binary data), "
+        "a multinomial mixture (counts), or a hidden Markov model of sequences "
+        "(see --lengths) with Gaussian, Gaussian-mixture, categorical (integer "
+        "symbols) or Poisson (counts) emissions (default gaussian)",
     )
 
 
@@ -132,6 +199,7 @@ def _read_data(args, n_features=None):
 
 # What each command needs of a loaded model.
 _NEEDED_METHODS = {
+    "decode": "decode",
     "predict": "predict",
     "score": "score",
     "sample": "sample",
@@ -217,13 +285,21 @@ def _named_call(method, *args):
 def _fit_arguments(parser):
     _add_data_argument(parser)
     _add_model_argument(parser)
+    _add_lengths_argument(parser)
     parser.add_argument(
-        "-k", "--n-components", type=int, required=True, help="number of components"
+        "-k",
+        "--n-components",
+        type=int,
+        required=True,
+        help="number of components (of states for a hidden Markov model)",
     )
     parser.add_argument(
         "--covariance-type",
         choices=["full", "tied", "diag", "spherical"],
-        help="gaussian: (default full)",
+        help="gaussian: (default full); gaussian-hmm, gmm-hmm: (default diag)",
+    )
+    parser.add_argument(
+        "--n-mix", type=int, help="gmm-hmm: Gaussians in each state (default 1)"
     )
     parser.add_argument(
         "--reg-covar", type=float, help="gaussian: added to covariance diagonals"
@@ -235,9 +311,18 @@ def _fit_arguments(parser):
         "likelihood)",
     )
     parser.add_argument("--n-init", type=int, help="restarts (default 1)")
-    parser.add_argument("--max-iter", type=int, default=100, help="(default 100)")
     parser.add_argument(
-        "--tol", type=float, default=1e-3, help="convergence threshold (default 1e-3)"
+        "--max-iter",
+        type=int,
+        default=100,
+        help="(default 100; a hidden Markov model's n_iter)",
+    )
+    parser.add_argument(
+        "--tol",
+        type=float,
+        default=1e-3,
+        help="convergence threshold (default 1e-3): on the mean log-likelihood of a "
+        "mixture, on the total log-likelihood of a hidden Markov model",
     )
     parser.add_argument(
         "--init-params",
@@ -269,13 +354,14 @@ def _fit(args):
     parameters = _model_parameters(args)
     X, columns = _read_data(args)
     model = _model_class(args.model)(n_components=args.n_components, **parameters)
+    sequences = _sequence_arguments(model, args)
     bar = None if args.quiet else ProgressBar.if_terminal(sys.stderr, args)
     start = time.perf_counter()
     # Warnings wait until the bar is gone, so that they do not land inside it.
     with warnings.catch_warnings(record=True) as caught:
         try:
             with reporting_iterations(bar):
-                model.fit(X)
+                model.fit(X, *sequences)
         finally:
             if bar is not None:
                 bar.close()
@@ -290,11 +376,19 @@ def _fit(args):
     if not args.quiet:
         status = "converged" if model.converged_ else "did not converge"
         kind = getattr(model, "covariance_type", args.model)
+        if sequences:
+            n_sequences = 1 if sequences[0] is None else len(sequences[0])
+            what = f"{model.n_components} {kind} states of a {args.model}"
+            rows = f"{n_sequences} sequence(s), {X.shape[0]} frames"
+            likelihood = "log-likelihood"
+        else:
+            what = f"{model.n_components} {kind} components"
+            rows = f"{X.shape[0]} rows"
+            likelihood = "mean log-likelihood"
         print(
-            f"fitted {model.n_components} {kind} components on "
-            f"{X.shape[0]} rows x {X.shape[1]} features in {elapsed:.2f} s: {status} "
-            f"after {model.n_iter_} iterations, mean log-likelihood "
-            f"{model.lower_bound_:.6g}, BIC {_named_call(model.bic, X):.6g}"
+            f"fitted {what} on {rows} x {X.shape[1]} features in {elapsed:.2f} s: "
+            f"{status} after {model.n_iter_} iterations, {likelihood} "
+            f"{model.lower_bound_:.6g}, BIC {_named_call(model.bic, X, *sequences):.6g}"
         )
         print(f"saved to {args.output}")
     return 0
@@ -348,6 +442,7 @@ class ProgressBar:
 def _predict_arguments(parser):
     parser.add_argument("model", help="a model saved by fastem fit")
     _add_data_argument(parser)
+    _add_lengths_argument(parser)
     parser.add_argument(
         "--proba",
         action="store_true",
@@ -358,22 +453,58 @@ def _predict_arguments(parser):
 
 def _predict(args):
     model, X, _ = _model_and_data(args)
+    sequences = _sequence_arguments(model, args)
     if args.proba:
-        resp = _named_call(model.predict_proba, X)
+        resp = _named_call(model.predict_proba, X, *sequences)
         write_table(args.output, {f"p{k}": column for k, column in enumerate(resp.T)})
     else:
-        write_table(args.output, {"label": _named_call(model.predict, X)})
+        write_table(args.output, {"label": _named_call(model.predict, X, *sequences)})
+    return 0
+
+
+def _decode_arguments(parser):
+    parser.add_argument("model", help="a hidden Markov model saved by fastem fit")
+    _add_data_argument(parser)
+    _add_lengths_argument(parser)
+    parser.add_argument(
+        "--algorithm",
+        choices=["viterbi", "map"],
+        help="viterbi: the most probable path of each sequence; map: each frame's "
+        "most probable state (default: the model's, viterbi unless set)",
+    )
+    _add_output_argument(parser, "the state of each frame")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print no summary on stderr"
+    )
+
+
+def _decode(args):
+    model, X, _ = _model_and_data(args)
+    (lengths,) = _sequence_arguments(model, args)
+    log_prob, states = _named_call(model.decode, X, lengths, args.algorithm)
+    write_table(args.output, {"state": states})
+    if not args.quiet:
+        algorithm = args.algorithm or model.algorithm
+        what = "log p(X, paths)" if algorithm == "viterbi" else "sum of max posteriors"
+        n_sequences = 1 if lengths is None else len(lengths)
+        print(
+            f"decoded {X.shape[0]} frames of {n_sequences} sequence(s) ({algorithm}): "
+            f"{what} = {log_prob:.10g}",
+            file=sys.stderr,
+        )
     return 0
 
 
 def _score_arguments(parser):
     parser.add_argument("model", help="a model saved by fastem fit")
     _add_data_argument(parser)
+    _add_lengths_argument(parser)
     what = parser.add_mutually_exclusive_group()
     what.add_argument(
         "--per-sample",
         action="store_true",
-        help="write each row's log-likelihood (to --output) instead of the mean",
+        help="write each row's log-likelihood (a hidden Markov model: each "
+        "sequence's) to --output instead of the mean (the total)",
     )
     what.add_argument(
         "--criterion",
@@ -385,14 +516,25 @@ def _score_arguments(parser):
 
 def _score(args):
     model, X, _ = _model_and_data(args)
-    if args.per_sample:
+    sequences = _sequence_arguments(model, args)
+    if args.per_sample and sequences:
+        lengths = [X.shape[0]] if sequences[0] is None else sequences[0]
+        bounds = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+        _named_call(model.score, X, lengths)  # checks the lengths against X
+        values = [
+            _named_call(model.score, X[low:high])
+            for low, high in zip(bounds[:-1], bounds[1:])
+        ]
+        write_table(args.output, {"log_likelihood": np.array(values)})
+    elif args.per_sample:
         write_table(
             args.output, {"log_likelihood": _named_call(model.score_samples, X)}
         )
     elif args.criterion is not None:
-        print(repr(float(_named_call(getattr(model, args.criterion), X))))
+        value = _named_call(getattr(model, args.criterion), X, *sequences)
+        print(repr(float(value)))
     else:
-        print(repr(_named_call(model.score, X)))
+        print(repr(_named_call(model.score, X, *sequences)))
     return 0
 
 
@@ -408,7 +550,8 @@ def _sample_arguments(parser):
     parser.add_argument(
         "--labels",
         action="store_true",
-        help="add a last column with the component each sample was drawn from",
+        help="add a last column with the component (a hidden Markov model: the "
+        "state) each sample was drawn from",
     )
     _add_output_argument(parser, "the samples")
 
@@ -445,7 +588,7 @@ def _sample(args):
     X, labels = model.sample(args.n_samples)
     columns = _named_columns(X, getattr(model, "feature_names_in_", None))
     if args.labels:
-        columns["component"] = labels
+        columns["state" if _is_sequence_model(model) else "component"] = labels
     write_table(args.output, columns)
     return 0
 
@@ -456,6 +599,7 @@ def _sample(args):
 def _impute_arguments(parser):
     parser.add_argument("model", help="a model saved by fastem fit")
     _add_data_argument(parser)
+    _add_lengths_argument(parser)
     parser.add_argument(
         "--sample-posterior",
         action="store_true",
@@ -470,16 +614,27 @@ def _impute_arguments(parser):
 
 def _impute(args):
     model, X, names = _model_and_data(args)
-    random_state = np.random.RandomState(args.seed) if args.sample_posterior else None
-    write_table(
-        args.output, _named_columns(_named_call(model._impute, X, random_state), names)
-    )
+    sequences = _sequence_arguments(model, args)
+    if sequences:
+        if args.sample_posterior:
+            raise ValueError(
+                "--sample-posterior is for mixtures: a hidden Markov model imputes "
+                "the smoothed expectation"
+            )
+        imputed = _named_call(model.impute, X, *sequences)
+    else:
+        random_state = (
+            np.random.RandomState(args.seed) if args.sample_posterior else None
+        )
+        imputed = _named_call(model._impute, X, random_state)
+    write_table(args.output, _named_columns(imputed, names))
     return 0
 
 
 def _select_arguments(parser):
     _add_data_argument(parser)
     _add_model_argument(parser)
+    _add_lengths_argument(parser)
     parser.add_argument(
         "-k",
         "--n-components",
@@ -492,7 +647,7 @@ def _select_arguments(parser):
         "--covariance-types",
         nargs="+",
         choices=["full", "tied", "diag", "spherical"],
-        help="gaussian: (default: all four)",
+        help="gaussian, gaussian-hmm, gmm-hmm: (default: all four)",
     )
     parser.add_argument(
         "--alpha",
@@ -532,17 +687,28 @@ def _select(args):
             "covariance_types": args.covariance_types,
             "priors": (None, "default") if args.with_prior else (None,),
         }
-    elif args.covariance_types is not None or args.with_prior:
-        raise ValueError(
-            f"--covariance-types and --with-prior are not for --model {args.model}"
-        )
+    elif args.with_prior:
+        raise ValueError(f"--with-prior is not for --model {args.model}")
+    elif args.model in ("gaussian-hmm", "gmm-hmm"):
+        grid = {
+            "estimator": _model_class(args.model)(),
+            "param_grid": {
+                "covariance_type": args.covariance_types
+                or ["full", "tied", "diag", "spherical"]
+            },
+        }
+    elif args.covariance_types is not None:
+        raise ValueError(f"--covariance-types is not for --model {args.model}")
     else:
         model_class = _model_class(args.model)
         alpha = {} if args.alpha is None else {"alpha": args.alpha}
         grid = {"estimator": model_class(**alpha)}
-    if args.model == "gaussian" and args.alpha is not None:
-        raise ValueError("--alpha is not a parameter of --model gaussian")
+    if args.alpha is not None and args.model not in ("bernoulli", "multinomial"):
+        raise ValueError(f"--alpha is not a parameter of --model {args.model}")
     X, columns = _read_data(args)
+    lengths = _read_lengths(args)
+    if lengths is not None:
+        grid["lengths"] = lengths
     result = select(
         X,
         n_components=args.n_components,
@@ -566,9 +732,10 @@ def _select(args):
     print(_format_table(table))
     kind = getattr(best, "covariance_type", args.model)
     prior = getattr(best, "prior", None)
+    units = "states" if args.model in SEQUENCE_MODELS else "components"
     print(
         f"best by {args.criterion}: {best.n_components} {kind} "
-        f"components" + ("" if prior is None else " with the default prior")
+        f"{units}" + ("" if prior is None else " with the default prior")
     )
     if args.output is not None:
         best.save(args.output)
@@ -687,12 +854,20 @@ def _draw_demo(fits, output_dir):
 
 COMMANDS = {
     "fit": Command(
-        "fit a Gaussian mixture to a data file and save it", _fit_arguments, _fit
+        "fit a mixture or a hidden Markov model to a data file and save it",
+        _fit_arguments,
+        _fit,
     ),
     "predict": Command(
         "label each row of a data file with its most probable component",
         _predict_arguments,
         _predict,
+    ),
+    "decode": Command(
+        "the most probable state of each frame of sequences under a saved hidden "
+        "Markov model",
+        _decode_arguments,
+        _decode,
     ),
     "score": Command(
         "log-likelihood (mean or per row) or BIC/AIC of a data file",
@@ -723,7 +898,8 @@ def _parser():
     from .. import __version__
 
     parser = argparse.ArgumentParser(
-        prog="fastem", description="Fast EM for Gaussian mixtures."
+        prog="fastem",
+        description="Fast EM for mixtures and hidden Markov models.",
     )
     parser.add_argument("--version", action="version", version=f"fastem {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
