@@ -25,6 +25,8 @@ RUNS = [
     ("cluster_binary_digits.py", ["--n-init", "1"], "digits_bernoulli.png",
      "converged: True"),
     ("cluster_reuters.py", [], "reuters.png", "pope, vatican"),
+    ("hmm_seattle_weather.py", ["--n-states", "3"], "seattle_weather.png",
+     "3 states on 4 years (1461 days), converged: True"),
 ]  # fmt: skip
 
 
@@ -36,6 +38,8 @@ def test_every_example_is_tested():
 def test_example_runs_and_writes_its_picture(script, args, picture, expected, tmp_path):
     if script == "cluster_reuters.py":
         pytest.importorskip("lda.datasets")
+    if script == "hmm_seattle_weather.py":
+        pytest.importorskip("vega_datasets")
     result = subprocess.run(
         [sys.executable, EXAMPLES / script, *args],
         capture_output=True,
