@@ -769,3 +769,17 @@ def test_select_takes_lengths_only_for_models_over_sequences():
         fastem.select(X, n_components=[1, 2], lengths=[20, 20])
     with pytest.raises(ValueError, match="lengths sum to 30"):
         fastem.select(X, n_components=[1], estimator=GaussianHMM(), lengths=[10, 20])
+
+
+def test_a_read_only_memory_map_fits_as_the_array_it_holds(tmp_path):
+    X, lengths, _ = gaussian_data(15, covariance_type="diag")
+    X[::9, 0] = np.nan
+    path = tmp_path / "frames.npy"
+    np.save(path, X)
+    mapped = np.load(path, mmap_mode="r")
+    kwargs = dict(n_components=3, covariance_type="diag", random_state=0, n_iter=5)
+    from_map = GaussianHMM(**kwargs).fit(mapped, lengths)
+    from_array = GaussianHMM(**kwargs).fit(X, lengths)
+    assert from_map.monitor_.history == from_array.monitor_.history
+    assert_array_equal(from_map.means_, from_array.means_)
+    assert_array_equal(from_map.impute(mapped, lengths), from_array.impute(X, lengths))
