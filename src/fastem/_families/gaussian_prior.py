@@ -49,7 +49,8 @@ class GaussianPrior:
     - full: Sigma_k = (Lambda + W_k + kappa e_k e_k^T) / (nu + N_k + d + 2);
     - tied: Sigma = (Lambda + sum_k W_k + kappa e_k e_k^T) / (nu + N + K + d + 1);
     - diag: sigma2_kj = (lambda_j + W_kjj + kappa e_kj^2) / (nu + N_k + 3);
-    - spherical: sigma2_k = (lambda + tr W_k + kappa |e_k|^2) / (nu + (N_k + 1) d + 2).
+    - spherical: sigma2_k = (lambda + tr W_k + kappa e_k^T e_k)
+      / (nu + (N_k + 1) d + 2).
 
     ``reg_covar`` is still added to the diagonal of the mode (set it to 0 for the exact
     posterior mode; the prior alone keeps covariances positive definite).

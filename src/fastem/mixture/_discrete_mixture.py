@@ -416,7 +416,7 @@ class BernoulliMixture(_DiscreteMixture):
     lower_bounds_ : list of float
     n_reseeds_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     Notes
     -----

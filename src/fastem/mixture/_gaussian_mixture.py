@@ -197,7 +197,7 @@ class GaussianMixture(EMEstimator):
         Components re-seeded during fit, over all initialisations
         (``on_degenerate='reseed'``; 0 otherwise).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when X has feature names that are all strings.
     n_batch_iter_ : int
         The number of batches :meth:`partial_fit` has seen (set by it only).

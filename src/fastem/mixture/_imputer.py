@@ -57,7 +57,7 @@ prior, on_degenerate, init_sample_size
     n_iter_ : int
         EM iterations of the mixture's best run.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when X has feature names that are all strings.
 
     Examples

@@ -245,7 +245,7 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
     table_ : pandas.DataFrame or numpy structured array
         The table of :func:`select`.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when X has feature names that are all strings.
 
     Examples

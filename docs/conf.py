@@ -1,0 +1,108 @@
+"""Sphinx configuration of fastem's documentation site.
+
+Build it from the repository root, with fastem and its ``docs`` extra installed
+(``pip install ".[docs]"``), warnings as errors as CI does::
+
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+"""
+
+import inspect
+import os
+
+import fastem
+import fastem.mixture
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "fastem"
+author = "the fastem developers"
+copyright = "the fastem developers"  # noqa: A001 (Sphinx's name)
+version = release = fastem.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "matplotlib.sphinxext.plot_directive",
+]
+
+templates_path = ["_templates"]
+exclude_patterns = ["_build"]
+default_role = "literal"
+toc_object_entries_show_parents = "hide"  # "fit()", not "GaussianMixture.fit()"
+
+# --- API reference: one page per public name, generated from the docstrings -------
+autosummary_generate = True
+numpydoc_show_class_members = False  # the class template lists the methods
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+
+def _methods_from_scikit_learn():
+    """For each public class, the public methods it inherits from scikit-learn's
+    mixins (get_params, set_output, ...): listed by name on its page, not
+    documented again (their docstrings link into scikit-learn's own site)."""
+    inherited = {}
+    for module in (fastem.mixture, fastem):
+        for name in module.__all__:
+            value = getattr(module, name)
+            if not inspect.isclass(value) or issubclass(value, Warning):
+                continue
+            where = f"{value.__module__.split('._')[0]}.{name}"
+            inherited[where] = sorted(
+                attribute
+                for attribute in dir(value)
+                if not attribute.startswith("_")
+                and callable(getattr(value, attribute))
+                and (
+                    # set_fit_request & co. are made for each class by scikit-learn
+                    (attribute.startswith("set_") and attribute.endswith("_request"))
+                    or next(
+                        base for base in value.__mro__ if attribute in vars(base)
+                    ).__module__.startswith("sklearn.")
+                )
+            )
+    return inherited
+
+
+autosummary_context = {"from_scikit_learn": _methods_from_scikit_learn()}
+
+# --- links to the projects fastem's users already know -----------------------------
+# Only where the build may reach their sites (the GitHub workflow sets
+# FASTEM_DOCS_INTERSPHINX=1): an unreachable inventory is a warning Sphinx cannot
+# silence, and a local build without them just leaves those names as plain text.
+intersphinx_mapping = {}
+if os.environ.get("FASTEM_DOCS_INTERSPHINX") == "1":
+    intersphinx_mapping = {
+        "python": ("https://docs.python.org/3", None),
+        "numpy": ("https://numpy.org/doc/stable", None),
+        "scipy": ("https://docs.scipy.org/doc/scipy", None),
+        "sklearn": ("https://scikit-learn.org/stable", None),
+        "matplotlib": ("https://matplotlib.org/stable", None),
+    }
+
+# --- pictures in the user guide (``.. plot::``) -------------------------------------
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 90)]
+plot_rcparams = {"figure.autolayout": True}
+
+# --- HTML ---------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"fastem {release}"
+html_static_path = ["_static"]
+html_css_files = ["fastem.css"]
+html_theme_options = {
+    "navbar_align": "left",
+    "header_links_before_dropdown": 5,
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version", "theme-version"],
+}
+html_sidebars = {"index": [], "install": []}
+html_show_sourcelink = False

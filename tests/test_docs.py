@@ -1,0 +1,86 @@
+"""The documentation site's checks that need no Sphinx: every public name has a page
+in the API reference. The site itself is built with warnings as errors by
+``.ci/run``.
+"""
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+import fastem
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _public_modules():
+    """fastem and each public submodule, with the names of its ``__all__``."""
+    modules = {"fastem": fastem}
+    for name in fastem._SUBMODULES:
+        modules[f"fastem.{name}"] = importlib.import_module(f"fastem.{name}")
+    return modules
+
+
+def _public_names():
+    """(module name, name) of every public name but ``__version__``."""
+    return [
+        (module_name, name)
+        for module_name, module in _public_modules().items()
+        for name in module.__all__
+        if name != "__version__"
+    ]
+
+
+def test_every_public_module_is_imported_by_name():
+    """``fastem.__all__`` and ``fastem._SUBMODULES`` name what the API reference
+    lists; a submodule added later needs its own section there."""
+    assert set(_public_modules()) == {"fastem", "fastem.mixture", "fastem.plot"}
+
+
+# --- the API reference ---------------------------------------------------------------
+
+
+def _api_pages():
+    """The objects that ``docs/api.rst`` gives a page (autosummary with a toctree),
+    by the name the page is generated under."""
+    api = DOCS / "api.rst"
+    if not api.exists():  # the suite run from an installed wheel has no docs/
+        pytest.skip("docs/ is not beside the tests")
+    pages, module, in_autosummary = {}, None, False
+    for line in api.read_text().splitlines():
+        if match := re.match(r"\.\. currentmodule:: (\S+)", line):
+            module = importlib.import_module(match[1])
+        elif line.startswith(".. autosummary::"):
+            in_autosummary = True
+        elif in_autosummary and line.startswith("   "):
+            name = line.strip()
+            if name and not name.startswith(":"):  # not an option of the directive
+                pages[f"{module.__name__}.{name}"] = getattr(module, name)
+        elif line and not line.startswith(" "):
+            in_autosummary = False
+    return pages
+
+
+@pytest.mark.parametrize("module_name, name", _public_names())
+def test_every_public_name_has_an_api_page(module_name, name):
+    value = getattr(_public_modules()[module_name], name)
+    pages = _api_pages()
+    assert any(page is value for page in pages.values()), (
+        f"{module_name}.{name} has no page in docs/api.rst"
+    )
+
+
+def test_the_api_reference_lists_only_public_names():
+    public = {id(getattr(_public_modules()[m], n)) for m, n in _public_names()}
+    for page, value in _api_pages().items():
+        assert id(value) in public, f"{page} is in docs/api.rst but not public"
+
+
+def test_every_api_page_is_generated_under_the_name_it_is_listed():
+    """The generated pages (after a build) are one per listed name."""
+    generated = DOCS / "generated"
+    if not generated.is_dir():
+        pytest.skip("the site has not been built here")
+    for page in _api_pages():
+        assert (generated / f"{page}.rst").is_file(), page
