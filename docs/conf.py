@@ -4,6 +4,9 @@ Build it from the repository root, with fastem and its ``docs`` extra installed
 (``pip install ".[docs]"``), warnings as errors as CI does::
 
     python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+The gallery runs every script of ``examples/`` with its default (small) sizes;
+``-D plot_gallery=0`` builds the pages without running them.
 """
 
 import inspect
@@ -26,6 +29,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
+    "sphinx_gallery.gen_gallery",
 ]
 
 templates_path = ["_templates"]
@@ -89,6 +93,27 @@ plot_html_show_source_link = False
 plot_html_show_formats = False
 plot_formats = [("png", 90)]
 plot_rcparams = {"figure.autolayout": True}
+
+# --- the gallery: the scripts of examples/, run -------------------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "subsection_order": [
+        "../examples/gaussian",
+        "../examples/discrete",
+        "../examples/missing",
+        "../examples/large_data",
+    ],
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "min_reported_time": 1,
+    "matplotlib_animations": False,
+    "image_scrapers": ("matplotlib",),
+    "reference_url": {"fastem": None},
+    "doc_module": ("fastem",),
+    "backreferences_dir": "generated/backreferences",
+}
 
 # --- HTML ---------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
