@@ -1,8 +1,11 @@
 """The documentation site's checks that need no Sphinx: every public name has a page
-in the API reference. The site itself is built with warnings as errors by
-``.ci/run``.
+in the API reference, and the examples of the user guide run as doctests.
+
+The site itself (``docs/``, built with warnings as errors by ``.ci/run``) checks the
+rest: each gallery script runs.
 """
 
+import doctest
 import importlib
 import re
 from pathlib import Path
@@ -12,6 +15,7 @@ import pytest
 import fastem
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
 def _public_modules():
@@ -84,3 +88,42 @@ def test_every_api_page_is_generated_under_the_name_it_is_listed():
         pytest.skip("the site has not been built here")
     for page in _api_pages():
         assert (generated / f"{page}.rst").is_file(), page
+
+
+def _run(test, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples that save files save them there
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    runner.run(test)
+    failures, attempted = runner.summarize(verbose=False)
+    assert attempted > 0
+    assert failures == 0, f"{failures} of {attempted} examples of {test.name} failed"
+
+
+# --- the user guide: its examples run -----------------------------------------------
+
+GUIDE_NEEDS = {"large_data.rst": ["dask.array"], "model_selection.rst": ["pandas"]}
+
+
+def _guide_pages():
+    """The pages of the user guide that have examples."""
+    if not DOCS.is_dir():
+        return []
+    pages = (DOCS / "user_guide").glob("*.rst")
+    return sorted(page.name for page in pages if ">>> " in page.read_text())
+
+
+def test_the_user_guide_is_found():
+    if not DOCS.is_dir():
+        pytest.skip("docs/ is not beside the tests")
+    assert "em.rst" in _guide_pages()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("page", _guide_pages())
+def test_user_guide_examples_run(page, tmp_path, monkeypatch):
+    for module in GUIDE_NEEDS.get(page, []):
+        pytest.importorskip(module)
+    path = DOCS / "user_guide" / page
+    parser = doctest.DocTestParser()
+    test = parser.get_doctest(path.read_text(), {}, page, str(path), 0)
+    _run(test, tmp_path, monkeypatch)
