@@ -42,6 +42,20 @@ autosummary_generate = True
 numpydoc_show_class_members = False  # the class template lists the methods
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+# A docstring that is not complete numpydoc fails the build (warnings are errors):
+# no docstring, a parameter left out, out of order or without a description, no
+# Returns section or a return value without a description.
+numpydoc_validation_checks = {
+    "GL08",
+    "PR01",
+    "PR02",
+    "PR03",
+    "PR07",
+    "PR10",
+    "RT01",
+    "RT03",
+    "YD01",
+}
 
 
 def _methods_from_scikit_learn():

@@ -1,12 +1,14 @@
 """The documentation site's checks that need no Sphinx: every public name has a page
-in the API reference, and the examples of the user guide run as doctests.
+in the API reference, every public class and function has an Examples section, and
+the examples of the docstrings and of the user guide run as doctests.
 
 The site itself (``docs/``, built with warnings as errors by ``.ci/run``) checks the
-rest: each gallery script runs.
+rest: each docstring is complete numpydoc, each gallery script runs.
 """
 
 import doctest
 import importlib
+import inspect
 import re
 from pathlib import Path
 
@@ -34,6 +36,16 @@ def _public_names():
         for name in module.__all__
         if name != "__version__"
     ]
+
+
+def _public_objects():
+    """Each public class and function once, by its first public name."""
+    objects = {}
+    # Submodules first: fastem re-exports their names, documented under them.
+    for module_name, name in sorted(_public_names(), key=lambda m: m[0] == "fastem"):
+        value = getattr(_public_modules()[module_name], name)
+        objects.setdefault(id(value), (f"{module_name}.{name}", value))
+    return list(objects.values())
 
 
 def test_every_public_module_is_imported_by_name():
@@ -90,6 +102,29 @@ def test_every_api_page_is_generated_under_the_name_it_is_listed():
         assert (generated / f"{page}.rst").is_file(), page
 
 
+# --- docstrings ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, value", _public_objects(), ids=[name for name, _ in _public_objects()]
+)
+def test_every_public_name_has_examples(name, value):
+    doc = inspect.getdoc(value) or ""
+    assert re.search(r"^Examples\n--------\n", doc, re.M), f"{name}: no Examples"
+    assert ">>> " in doc, f"{name}: its Examples have no doctest"
+
+
+def _docstring_tests():
+    """The doctests of every public class (its methods included) and function."""
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    tests = {}
+    for name, value in _public_objects():
+        for test in finder.find(value, name, module=False, globs={}):
+            if test.examples:
+                tests.setdefault(test.name, test)
+    return sorted(tests.values(), key=lambda test: test.name)
+
+
 def _run(test, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that save files save them there
     runner = doctest.DocTestRunner(optionflags=FLAGS)
@@ -99,7 +134,26 @@ def _run(test, tmp_path, monkeypatch):
     assert failures == 0, f"{failures} of {attempted} examples of {test.name} failed"
 
 
-# --- the user guide: its examples run -----------------------------------------------
+@pytest.fixture
+def agg():
+    """matplotlib draws off screen."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "test", _docstring_tests(), ids=[test.name for test in _docstring_tests()]
+)
+def test_docstring_examples_run(test, tmp_path, monkeypatch, agg):
+    _run(test, tmp_path, monkeypatch)
+
+
+# --- the user guide ------------------------------------------------------------------
 
 GUIDE_NEEDS = {"large_data.rst": ["dask.array"], "model_selection.rst": ["pandas"]}
 
@@ -120,7 +174,7 @@ def test_the_user_guide_is_found():
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("page", _guide_pages())
-def test_user_guide_examples_run(page, tmp_path, monkeypatch):
+def test_user_guide_examples_run(page, tmp_path, monkeypatch, agg):
     for module in GUIDE_NEEDS.get(page, []):
         pytest.importorskip(module)
     path = DOCS / "user_guide" / page

@@ -15,7 +15,20 @@ from .._kernels._platform import omp_max_threads
 
 class ForkedAfterOpenMPWarning(UserWarning):
     """This process was forked after OpenMP threads had started: fastem's kernels
-    and the KMeans of its initialisation run on one thread in it."""
+    and the KMeans of its initialisation run on one thread in it.
+
+    GNU OpenMP's threads do not survive ``fork``; start processes with
+    multiprocessing's 'spawn' or 'forkserver' method instead.
+
+    Examples
+    --------
+    To stop at the fork rather than run on one thread:
+
+    >>> import warnings
+    >>> from fastem import ForkedAfterOpenMPWarning
+    >>> warnings.simplefilter("error", ForkedAfterOpenMPWarning)
+    >>> warnings.resetwarnings()
+    """
 
 
 FORK_MESSAGE = (

@@ -80,6 +80,21 @@ class GaussianPrior:
         K^(2/d) for full and tied, and its mean variance divided by K^(2/d) for
         spherical and for every coordinate of diag. Must be positive semi-definite
         (non-negative).
+
+    Examples
+    --------
+    Three distinct rows, each repeated: maximum likelihood with ``reg_covar=0``
+    collapses each component's covariance to zero (a ``ValueError``); the prior
+    keeps them positive definite.
+
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture, GaussianPrior
+    >>> X = np.repeat([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], 10, axis=0)
+    >>> prior = GaussianPrior(mean_precision=0.1, degrees_of_freedom=4)
+    >>> model = GaussianMixture(3, prior=prior, reg_covar=0, random_state=0).fit(X)
+    >>> bool(np.all(np.linalg.eigvalsh(model.covariances_) > 0))
+    True
+    >>> model = GaussianMixture(3, prior="default", reg_covar=0).fit(X)  # mclust's
     """
 
     weight_concentration: float = 1.0
@@ -107,7 +122,9 @@ class GaussianPrior:
         Parameters
         ----------
         n_features : int
+            The number of features of the data.
         n_components : int
+            The number of mixture components.
         covariance_type : {'full', 'tied', 'diag', 'spherical'}
         data_moments : callable
             Returns the mean (n_features,) and covariance (n_features, n_features) of
@@ -120,6 +137,12 @@ class GaussianPrior:
         Returns
         -------
         ResolvedPrior
+            The hyperparameters as numbers and arrays, defaults filled in.
+
+        Raises
+        ------
+        ValueError
+            For a hyperparameter out of its range (see the class's Parameters).
         """
         alpha = _finite_float(self.weight_concentration, "weight_concentration")
         if alpha < 1.0:
