@@ -73,8 +73,9 @@ best.random_state = args.seed
 drawn = pca.inverse_transform(best.sample(20)[0])
 real = test[:20]
 fig, axes = plt.subplots(
-    2, 20, figsize=(10, 1.4), gridspec_kw={"wspace": 0.05, "hspace": 0.05}
+    2, 20, figsize=(10, 1.3), gridspec_kw={"wspace": 0.05, "hspace": 0.05}
 )
+fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.84)
 for row, images in zip(axes, (real, drawn)):
     for ax, image in zip(row, images):
         ax.imshow(image.reshape(8, 8), cmap="binary", vmin=0, vmax=16)
