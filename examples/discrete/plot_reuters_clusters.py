@@ -72,14 +72,14 @@ for k in np.argsort(-model.weights_):
 # %%
 # The clusters' sizes and words
 # -----------------------------
-fig, ax = plt.subplots(figsize=(12, 1.2 + 0.45 * args.n_components))
+fig, ax = plt.subplots(figsize=(10, 1.2 + 0.45 * args.n_components))
 sizes = [np.count_nonzero(labels == k) for k, _ in tops]
 ax.barh(range(len(tops)), sizes, color="#8ab")
 for row, ((_, top), size) in enumerate(zip(tops, sizes)):
     ax.text(size + 1, row, ", ".join(vocabulary[top]), va="center", fontsize=9)
 ax.set_yticks(range(len(tops)), [f"cluster {k}" for k, _ in tops])
 ax.invert_yaxis()
-ax.set_xlim(0, max(sizes) * 3)
+ax.set_xlim(0, max(sizes) * 2.6)
 ax.set_xlabel("stories")
 ax.set_title("Reuters stories: clusters of a multinomial mixture and their words")
 fig.tight_layout()

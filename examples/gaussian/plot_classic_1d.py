@@ -58,11 +58,14 @@ print("  truth: weights 0.5, 0.5; means 2, 9; sd 4, 2")
 # %%
 # The fitted density, EM's progress and the criteria
 # --------------------------------------------------
-# Left: the histogram, each weighted component and their sum, the mixture density.
-# Middle: the lower bound (mean log-likelihood) at each EM iteration of the chosen
-# model, which never decreases. Right: BIC and AIC against the number of
-# components; BIC is lowest at two.
-fig, (density, lower_bound, criterion) = plt.subplots(1, 3, figsize=(15, 4.5))
+# Top: the histogram, each weighted component and their sum, the mixture density.
+# Bottom left: the lower bound (mean log-likelihood) at each EM iteration of the
+# chosen model, which never decreases. Bottom right: BIC and AIC against the number
+# of components; BIC is lowest at two.
+fig, panels = plt.subplot_mosaic(
+    [["density", "density"], ["lower_bound", "criterion"]], figsize=(9, 7.5)
+)
+density, lower_bound, criterion = (panels[name] for name in panels)
 plot_density_1d(best, X, ax=density).set_title("data, components and mixture")
 plot_lower_bound(best, ax=lower_bound)
 plot_criterion(models, X, criterion=("bic", "aic"), ax=criterion)

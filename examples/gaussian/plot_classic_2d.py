@@ -53,7 +53,7 @@ print(f"    {np.round(stretch.T @ stretch, 3).tolist()} and the identity")
 # Left: each point coloured by its most probable component (``predict``), with the
 # components' ellipses. Right: the contours of the log-density
 # (``score_samples``) of the whole mixture.
-fig, (ellipses, contours) = plt.subplots(1, 2, figsize=(11, 4.8))
+fig, (ellipses, contours) = plt.subplots(1, 2, figsize=(9.5, 4.2))
 plot_components_2d(model, X, ax=ellipses).set_title("components (1 and 2 sd)")
 plot_components_2d(model, X, kind="contours", ax=contours).set_title(
     "log-density of the mixture"

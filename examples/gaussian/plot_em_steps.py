@@ -73,10 +73,12 @@ print("means found:", np.round(model.means_[np.argsort(model.means_[:, 0])], 2))
 # corner and each claims a cluster. Later ones only adjust the shapes.
 shown = [i for i in (0, 1, 2, 3, 5, 8, 13, 21, 34) if i <= args.n_iter][:7]
 shown.append(args.n_iter)
-fig, axes = plt.subplots(2, 4, figsize=(14, 6.6), sharex=True, sharey=True)
+fig, axes = plt.subplots(2, 4, figsize=(10, 5.2), sharex=True, sharey=True)
 for ax, iteration in zip(axes.ravel(), shown):
     plot_components_2d(snapshots[iteration], X, ax=ax)
-    ax.set_title("start" if iteration == 0 else f"after {iteration} iterations")
+    plural = "" if iteration == 1 else "s"
+    ax.set_title(f"after {iteration} iteration{plural}" if iteration else "start")
+    ax.label_outer()  # axis labels on the outer panels only
 fig.tight_layout()
 
 # %%

@@ -63,7 +63,7 @@ for k in np.argsort(-shares):
 # The photograph and its segments
 # -------------------------------
 segmented = np.clip(model.means_[labels], 0.0, 1.0).reshape(china.shape)
-fig, (original, painted) = plt.subplots(1, 2, figsize=(12, 4.6))
+fig, (original, painted) = plt.subplots(1, 2, figsize=(10, 3.9))
 original.imshow(china)
 original.set_title("china.jpg")
 painted.imshow(segmented)

@@ -1,13 +1,14 @@
-"""
+r"""
 ===============================================
 Choosing the number of components with BIC
 ===============================================
 
 More components always fit the training data better, so the likelihood alone
-cannot choose how many to use. BIC (-2 log L + p log n) charges each model for its
-p parameters. We draw data from four Gaussians of different shapes, let
-:func:`fastem.select` fit 1 to 8 components with each covariance type, and plot the
-BIC curves: the lowest point picks both the number of components and the shape.
+cannot choose how many to use. BIC (:math:`-2 \log L + p \log n`) charges each
+model for its :math:`p` parameters. We draw data from four Gaussians of different
+shapes, let :func:`fastem.select` fit 1 to 8 components with each covariance type,
+and plot the BIC curves: the lowest point picks both the number of components and
+the shape.
 
 As a script, with smaller sizes and the figure saved::
 
@@ -68,7 +69,7 @@ for covariance_type in ("full", "tied", "diag", "spherical"):
 # Left: BIC against the number of components, one line per covariance type. The
 # simpler types need more components to follow the tilted clusters, and still do
 # worse than four full ones. Right: the chosen model.
-fig, (curves, chosen) = plt.subplots(1, 2, figsize=(13, 4.8))
+fig, (curves, chosen) = plt.subplots(1, 2, figsize=(10, 4.4))
 plot_criterion(result, criterion="bic", ax=curves)
 plot_components_2d(result.best_estimator_, X, ax=chosen)
 best = result.best_params_

@@ -86,7 +86,7 @@ for name, values in errors.items():
 # %%
 # The errors, and what the mixture filled in
 # ------------------------------------------
-# Left: the root-mean-square error of each imputer, lower is better. Right: bill
+# Top: the root-mean-square error of each imputer, lower is better. Bottom: bill
 # length against bill depth, and for the penguins of the first repeat whose bill
 # depth was hidden, the truth (circles) and the two best imputers' guesses.
 # One regression line across all penguins cannot follow the three species'
@@ -94,7 +94,9 @@ for name, values in errors.items():
 mixture = GaussianMixtureImputer(3, n_init=3, random_state=0).fit(first_holes)
 iterative = IterativeImputer(max_iter=30, random_state=0).fit(first_holes)
 rows = first_hide[:, 1] & ~first_hide[:, 0]
-fig, (bars, scatter) = plt.subplots(1, 2, figsize=(13, 4.8))
+fig, (bars, scatter) = plt.subplots(
+    2, 1, figsize=(9, 8.5), gridspec_kw={"height_ratios": [2, 3]}
+)
 names = list(errors)
 bars.barh(
     names,
