@@ -9,11 +9,11 @@ The gallery runs every script of ``examples/`` with its default (small) sizes;
 ``-D plot_gallery=0`` builds the pages without running them.
 """
 
+import importlib
 import inspect
 import os
 
 import fastem
-import fastem.mixture
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -58,18 +58,24 @@ numpydoc_validation_checks = {
 }
 
 
+def _public_modules():
+    """The public submodules (each an API section: fastem.mixture, fastem.plot and
+    those of later model families), then the package itself."""
+    names = [f"fastem.{name}" for name in fastem._SUBMODULES]
+    return [importlib.import_module(name) for name in names] + [fastem]
+
+
 def _methods_from_scikit_learn():
     """For each public class, the public methods it inherits from scikit-learn's
     mixins (get_params, set_output, ...): listed by name on its page, not
     documented again (their docstrings link into scikit-learn's own site)."""
     inherited = {}
-    for module in (fastem.mixture, fastem):
+    for module in _public_modules():
         for name in module.__all__:
             value = getattr(module, name)
             if not inspect.isclass(value) or issubclass(value, Warning):
                 continue
-            where = f"{value.__module__.split('._')[0]}.{name}"
-            inherited[where] = sorted(
+            inherited[f"{module.__name__}.{name}"] = sorted(
                 attribute
                 for attribute in dir(value)
                 if not attribute.startswith("_")
@@ -85,7 +91,21 @@ def _methods_from_scikit_learn():
     return inherited
 
 
-autosummary_context = {"from_scikit_learn": _methods_from_scikit_learn()}
+def _reexported_by_fastem():
+    """The pages (``fastem.mixture.GaussianMixture``, ...) of the names that the
+    package ``fastem`` re-exports from a submodule: examples may use either name."""
+    return sorted(
+        f"{module.__name__}.{name}"
+        for module in _public_modules()[:-1]
+        for name in module.__all__
+        if getattr(fastem, name, None) is getattr(module, name)
+    )
+
+
+autosummary_context = {
+    "from_scikit_learn": _methods_from_scikit_learn(),
+    "reexported_by_fastem": _reexported_by_fastem(),
+}
 
 # --- links to the projects fastem's users already know -----------------------------
 # Only where the build may reach their sites (the GitHub workflow sets
@@ -112,6 +132,8 @@ plot_rcparams = {"figure.autolayout": True}
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
+    # Every folder of examples/, in the order shown: a model family's folder goes
+    # after the families before it (docs/development.rst, "Adding a model family").
     "subsection_order": [
         "../examples/gaussian",
         "../examples/discrete",
