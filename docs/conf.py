@@ -165,5 +165,6 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"index": [], "install": []}
+# Pages without sub-pages need no section navigation (it would stand empty).
+html_sidebars = {"index": [], "install": [], "development": []}
 html_show_sourcelink = False
