@@ -42,6 +42,8 @@ autosummary_generate = True
 numpydoc_show_class_members = False  # the class template lists the methods
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+# An Examples section that imports matplotlib (fastem.plot's) shows its picture.
+numpydoc_use_plots = True
 # A docstring that is not complete numpydoc fails the build (warnings are errors):
 # no docstring, a parameter left out, out of order or without a description, no
 # Returns section or a return value without a description.
