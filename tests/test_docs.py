@@ -181,3 +181,41 @@ def test_user_guide_examples_run(page, tmp_path, monkeypatch, agg):
     parser = doctest.DocTestParser()
     test = parser.get_doctest(path.read_text(), {}, page, str(path), 0)
     _run(test, tmp_path, monkeypatch)
+
+
+# --- the performance table, in the README and in the guide ---------------------------
+
+
+def _readme_table():
+    """The rows of the README's performance table, header first, cells as text."""
+    readme = DOCS.parent / "README.md"
+    section = readme.read_text().split("## Performance", 1)[1]
+    return [
+        [cell.strip().replace("`", "") for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("|") and not line.startswith("|---")
+    ]
+
+
+def _guide_table():
+    """The rows of the list-table on the guide's performance page."""
+    page = (DOCS / "user_guide" / "performance.rst").read_text()
+    rows = []
+    for line in page.split(".. list-table::", 1)[1].splitlines()[1:]:
+        if line.startswith("   * - "):
+            rows.append([line[len("   * - ") :]])
+        elif line.startswith("     - "):
+            rows[-1].append(line[len("     - ") :])
+        elif line and not line.startswith("   :") and rows:
+            break  # the first line after the table
+    return [[cell.replace("``", "") for cell in row] for row in rows]
+
+
+def test_the_guide_and_the_readme_show_the_same_performance_table():
+    """The README keeps the table, the guide explains it: a new measurement (or a
+    new column) goes into both."""
+    if not (DOCS / "user_guide" / "performance.rst").exists():
+        pytest.skip("docs/ is not beside the tests")
+    readme, guide = _readme_table(), _guide_table()
+    assert len(readme) > 2  # a header and rows
+    assert guide == readme
