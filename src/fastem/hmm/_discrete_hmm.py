@@ -34,17 +34,21 @@ class CategoricalHMM(BaseHMM):
     Parameters
     ----------
     n_components : int, default=1
+        Number of states.
     startprob_prior, transmat_prior : float or array-like, default=1.0
+        Dirichlet concentrations of ``startprob_`` and of each row of
+        ``transmat_`` (1: maximum likelihood).
     emissionprob_prior : float or array-like, default=1.0
         Dirichlet concentrations of each row of ``emissionprob_``.
     n_features : int or None, default=None
         The number of symbols; None: the largest symbol of the training frames plus
         one (set by ``fit``, as hmmlearn does).
-    algorithm, random_state, n_iter, tol, verbose, implementation, on_degenerate, \
-learning_offset, learning_decay
+    algorithm, random_state, n_iter, tol, verbose
         As in :class:`GaussianHMM`.
     params, init_params : str, default='ste'
         's' startprob, 't' transmat, 'e' emissionprob.
+    implementation, on_degenerate, learning_offset, learning_decay
+        As in :class:`GaussianHMM`.
 
     Attributes
     ----------
@@ -59,6 +63,17 @@ lower_bounds_, n_reseeds_
     X has shape (n_samples, 1): one integer symbol per frame (an integer array, or
     floats holding integers). NaN in a float X is a missing symbol: the frame
     contributes only the chain.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem.hmm import CategoricalHMM
+    >>> X = np.array([[0], [0], [1], [0], [2], [2], [1], [2], [2], [2]])
+    >>> model = CategoricalHMM(2, n_iter=20, random_state=0).fit(X, [5, 5])
+    >>> model.emissionprob_.shape
+    (2, 3)
+    >>> model.predict(X, [5, 5]).shape
+    (10,)
     """
 
     _parameter_constraints: dict = {
@@ -239,16 +254,20 @@ class PoissonHMM(BaseHMM):
     Parameters
     ----------
     n_components : int, default=1
+        Number of states.
     startprob_prior, transmat_prior : float or array-like, default=1.0
+        Dirichlet concentrations of ``startprob_`` and of each row of
+        ``transmat_`` (1: maximum likelihood).
     lambdas_prior, lambdas_weight : float or array-like, default=0.0
         The gamma prior of the rates (alpha, beta), as hmmlearn applies it:
         lambda_kj = (alpha + n y_kj) / (beta + n), y_kj the state's mean count and
         n the frames' total posterior mass.
-    algorithm, random_state, n_iter, tol, verbose, implementation, on_degenerate, \
-learning_offset, learning_decay
+    algorithm, random_state, n_iter, tol, verbose
         As in :class:`GaussianHMM`.
     params, init_params : str, default='stl'
         's' startprob, 't' transmat, 'l' lambdas.
+    implementation, on_degenerate, learning_offset, learning_decay
+        As in :class:`GaussianHMM`.
 
     Attributes
     ----------
@@ -262,6 +281,16 @@ lower_bounds_, n_reseeds_, n_features
     -----
     X holds non-negative integer counts; NaN is a missing count, which drops out of
     its frame's likelihood (features are independent given the state).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem.hmm import PoissonHMM
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.poisson(1, (50, 2)), rng.poisson(9, (50, 2))])
+    >>> model = PoissonHMM(2, random_state=0).fit(X)
+    >>> np.sort(model.lambdas_[:, 0]).round()
+    array([1., 9.])
     """
 
     _parameter_constraints: dict = {

@@ -81,14 +81,16 @@ class GMMHMM(BaseHMM):
         -1.5 and 0; full: 0 and -(n_features + 2); tied: 0 and
         -(n_mix + n_features + 1)).
     algorithm : {'viterbi', 'map'}, default='viterbi'
+        The decoder of :meth:`predict` and :meth:`decode`.
     covariance_type : {'spherical', 'diag', 'full', 'tied'}, default='diag'
         One variance, a diagonal or a full covariance per mixture component, or
         ('tied') one full covariance shared by the components of each state.
-    random_state, n_iter, tol, verbose, implementation, on_degenerate, \
-learning_offset, learning_decay
+    random_state, n_iter, tol, verbose
         As in :class:`GaussianHMM`.
     params, init_params : str, default='stmcw'
         's' startprob, 't' transmat, 'm' means, 'c' covars, 'w' weights.
+    implementation, on_degenerate, learning_offset, learning_decay
+        As in :class:`GaussianHMM`.
 
     Attributes
     ----------
@@ -112,6 +114,16 @@ lower_bounds_, n_reseeds_, n_features_in_
     re-seeded whole at the frames the other states explain worst.
     ``aic`` / ``bic`` count the weights' free parameters as n_components *
     (n_mix - 1) (hmmlearn counts n_mix - 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem.hmm import GMMHMM
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(0, 1, (60, 2)), rng.normal(8, 1, (60, 2))])
+    >>> model = GMMHMM(2, n_mix=2, random_state=0).fit(X, [60, 60])
+    >>> model.weights_.shape, model.means_.shape, model.covars_.shape
+    ((2, 2), (2, 2, 2), (2, 2, 2))
     """
 
     _parameter_constraints: dict = {
