@@ -3,12 +3,13 @@ NumPy twin.
 
 The kernel modules are ``_gaussian`` (EM of Gaussian mixtures: ``accumulate``,
 ``score``), ``_kmeans_plusplus`` (seeding: ``kmeanspp_potentials``,
-``kmeanspp_searchsorted``) and ``_discrete`` (EM of Bernoulli and multinomial
-mixtures: ``accumulate``, ``score``).
+``kmeanspp_searchsorted``), ``_discrete`` (EM of Bernoulli and multinomial
+mixtures: ``accumulate``, ``score``) and ``_lowrank`` (EM of factor models on the
+observed entries: ``accumulate``, ``score``).
 
 A backend is one namespace with a namespace per kernel module (``gaussian``,
-``kmeans_plusplus``, ``discrete``), each its own, so that one switch moves all the
-kernels and a family's functions never collide with another's.
+``kmeans_plusplus``, ``discrete``, ``lowrank``), each its own, so that one switch
+moves all the kernels and a family's functions never collide with another's.
 
 Backends, by name:
 
@@ -32,7 +33,7 @@ from ._platform import x86_64_v3_supported, x86_64_v4_supported
 
 # The kernel modules, by the name of their namespace in a backend; each is compiled
 # as ``_<name>`` and twinned by ``_reference.<name>``.
-KERNEL_MODULES = ("gaussian", "kmeans_plusplus", "discrete")
+KERNEL_MODULES = ("gaussian", "kmeans_plusplus", "discrete", "lowrank")
 
 
 def _compiled_variant(suffix):
@@ -65,6 +66,7 @@ if _pinned is not None and _pinned not in COMPILED:
     )
 COMPILED_VARIANT = _pinned or list(COMPILED)[-1]
 
+
 class _Twin:
     """The twin's namespace: ``_reference.<name>`` for each kernel module, imported on
     first use (the twin reuses the families' NumPy maths, which import the engine,
@@ -92,7 +94,7 @@ _active = ContextVar("fastem_backend", default="cython")
 
 def get_backend():
     """The kernels in use: a namespace of the kernel modules (``gaussian``,
-    ``kmeans_plusplus``, ``discrete``), compiled or their twins."""
+    ``kmeans_plusplus``, ``discrete``, ``lowrank``), compiled or their twins."""
     return BACKENDS[_active.get()]
 
 
