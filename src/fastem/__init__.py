@@ -17,12 +17,15 @@ __version__ = "0.1.0"
 _PUBLIC_MODULES = {
     "BernoulliMixture": ".mixture._discrete_mixture",
     "DegenerateComponentWarning": ".mixture._gaussian_mixture",
+    "FactorAnalysis": ".decomposition._factor_models",
     "ForkedAfterOpenMPWarning": "._engine.threads",
     "GaussianMixture": ".mixture._gaussian_mixture",
     "GaussianMixtureIC": ".mixture._selection",
     "GaussianMixtureImputer": ".mixture._imputer",
     "GaussianPrior": "._families.gaussian_prior",
+    "LowRankImputer": ".decomposition._imputer",
     "MultinomialMixture": ".mixture._discrete_mixture",
+    "ProbabilisticPCA": ".decomposition._factor_models",
     "SelectionResult": "._engine.selection",
     "load": "._engine.persistence",
     "select": ".mixture._selection",
@@ -30,7 +33,7 @@ _PUBLIC_MODULES = {
     "use_backend": "._kernels",
 }
 # fastem.plot (matplotlib is imported on use) and the public modules of models.
-_SUBMODULES = ("mixture", "plot")
+_SUBMODULES = ("decomposition", "mixture", "plot")
 
 __all__ = [*_PUBLIC_MODULES, "__version__"]
 
