@@ -18,11 +18,11 @@ OPENMP_RUNTIMES = {
     "macosx": "fastem/.dylibs/libomp*.dylib",
     "win": "fastem.libs/vcomp140*.dll",
 }
-KERNELS = ("_gaussian", "_kmeans_plusplus", "_platform")
+# The kernel modules meson.build compiles three times on x86-64 (hot_kernels).
+HOT_KERNELS = ("_discrete", "_gaussian", "_kmeans_plusplus")
+KERNELS = (*HOT_KERNELS, "_platform")
 X86_64_KERNELS = tuple(
-    f"{kernel}_x86_64_{level}"
-    for kernel in ("_gaussian", "_kmeans_plusplus")
-    for level in ("v3", "v4")
+    f"{kernel}_x86_64_{level}" for kernel in HOT_KERNELS for level in ("v3", "v4")
 )
 
 

@@ -7,14 +7,35 @@ and the rows the sound components explain worst, where collapsed components are
 re-seeded.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._engine.threads import scikit_learn_openmp_limit
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+# The parameters every mixture estimator has, as scikit-learn validates them.
+MIXTURE_PARAMETER_CONSTRAINTS = {
+    "n_components": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0.0, None, closed="left")],
+    "max_iter": [Interval(Integral, 0, None, closed="left")],
+    "n_init": [Interval(Integral, 1, None, closed="left")],
+    "init_params": [StrOptions(set(INIT_PARAMS))],
+    "weights_init": ["array-like", None],
+    "random_state": ["random_state"],
+    "warm_start": ["boolean"],
+    "verbose": ["verbose"],
+    "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+    "on_degenerate": [StrOptions({"raise", "reseed"})],
+    "init_sample_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_offset": [Interval(Real, 0.0, None, closed="left")],
+    "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+}
 
 # Rows per chunk where an initialisation needs responsibilities: keeps memory
 # bounded (chunk x K) whatever the number of samples.

@@ -8,7 +8,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._engine.estimator import (
@@ -24,7 +24,7 @@ from .._engine.streams import _is_dask_array, as_source
 from .._families import discrete
 from .._families.discrete import FrozenDiscreteMixture
 from .._latent.mixture import (
-    INIT_PARAMS,
+    MIXTURE_PARAMETER_CONSTRAINTS,
     check_enough_rows,
     check_weights,
     initial_labels,
@@ -54,22 +54,9 @@ class _DiscreteMixture(LatentClassMixin, OnlineEMMixin, EMEstimator):
     """What Bernoulli and multinomial mixtures share; see their docstrings."""
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        **MIXTURE_PARAMETER_CONSTRAINTS,
         "alpha": [Interval(Real, 0.0, None, closed="left")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions(set(INIT_PARAMS))],
-        "weights_init": ["array-like", None],
         "feature_prob_init": ["array-like", None],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
-        "on_degenerate": [StrOptions({"raise", "reseed"})],
-        "init_sample_size": [Interval(Integral, 1, None, closed="left")],
-        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
-        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
     }
 
     _fitted_attribute = "feature_log_prob_"

@@ -24,6 +24,7 @@ from .._families import gaussian as gm
 from .._families.gaussian_frozen import FrozenGaussianMixture
 from .._families.gaussian_prior import GaussianPrior, as_gaussian_prior
 from .._latent.mixture import (
+    MIXTURE_PARAMETER_CONSTRAINTS,
     check_enough_rows,
     check_weights,
     initial_labels,
@@ -237,27 +238,12 @@ class GaussianMixture(LatentClassMixin, OnlineEMMixin, EMEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        **MIXTURE_PARAMETER_CONSTRAINTS,
         "covariance_type": [StrOptions(set(gm.COVARIANCE_TYPES))],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [
-            StrOptions({"kmeans", "random", "random_from_data", "k-means++"})
-        ],
-        "weights_init": ["array-like", None],
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "prior": [None, StrOptions({"default"}), GaussianPrior, dict],
-        "on_degenerate": [StrOptions({"raise", "reseed"})],
-        "init_sample_size": [Interval(Integral, 1, None, closed="left")],
-        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
-        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
     }
 
     def __init__(
