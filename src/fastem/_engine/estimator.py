@@ -94,14 +94,13 @@ class EMEstimator(DensityMixin, BaseEstimator):
     - ``_set_fitted(params, dtype)`` / ``_fitted_params()``: parameters to fitted
       attributes and back;
     - ``_n_parameters()``: free parameters, for BIC and AIC;
-    - ``_end_fit(context, result)`` (optional): extra attributes and warnings.
+    - ``_end_fit(context, result)`` (optional): extra attributes and warnings;
+    - ``_em_settings(context)`` (optional): the EM loop's settings, by default read
+      from ``n_init``, ``max_iter``, ``tol``, ``warm_start``, ``verbose`` and
+      ``verbose_interval``.
 
-    - ``_driver_tol(context)`` (optional): the driver's threshold on the change of
-      the mean lower bound (``tol`` by default).
-
-    Parameters of the EM loop are read from ``max_iter``, ``tol``, ``random_state``
-    and ``verbose``, and from ``n_init`` (default 1), ``warm_start`` (default False)
-    and ``verbose_interval`` (default 10) where the subclass has them.
+    ``random_state`` seeds the starts; ``learning_offset`` and ``learning_decay``
+    set the steps of online EM where the model has it.
     """
 
     _fitted_attribute = None
@@ -144,10 +143,6 @@ class EMEstimator(DensityMixin, BaseEstimator):
 
     def _log_prior(self, context, params):
         return 0.0
-
-    def _driver_tol(self, context):
-        """The driver's threshold on the change of the mean lower bound."""
-        return self.tol
 
     def _frozen_for_fit(self, context, params):
         return self._frozen(params)
@@ -202,11 +197,30 @@ class EMEstimator(DensityMixin, BaseEstimator):
     def _fit(self, X, sample_weight):
         """Run EM on X and set the fitted attributes; returns X's data source."""
         source = self._training_source(X, sample_weight)
+        self._fit_source(source)
+        return source
+
+    def _em_settings(self, context):
+        """The EM loop's settings for :func:`run_em`, read from the parameters: a
+        model whose EM differs (a fixed number of runs, a threshold on another
+        scale) returns its own."""
+        return {
+            "n_init": self.n_init,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "verbose": self.verbose,
+            "verbose_interval": self.verbose_interval,
+            "warm": self.warm_start,
+        }
+
+    def _fit_source(self, source):
+        """Run EM on the rows of ``source`` and set the fitted attributes."""
         self.__dict__.pop("_online_stats", None)
         self.__dict__.pop("_online_weight", None)
         context = self._begin_fit(source, online=False)
+        settings = self._em_settings(context)
         warm = None
-        if getattr(self, "warm_start", False) and hasattr(self, "converged_"):
+        if settings.pop("warm") and hasattr(self, "converged_"):
             warm = (
                 context.em_params(self._fitted_params()),
                 self.lower_bound_ + context.lower_bound_change(),
@@ -214,16 +228,11 @@ class EMEstimator(DensityMixin, BaseEstimator):
         result = run_em(
             lambda random_state: self._initialize(context, random_state),
             lambda params: self._em_step(context, params),
-            n_init=getattr(self, "n_init", 1),
-            max_iter=self.max_iter,
-            tol=self._driver_tol(context),
             random_state=check_random_state(self.random_state),
-            verbose=self.verbose,
-            verbose_interval=getattr(self, "verbose_interval", 10),
             warm=warm,
+            **settings,
         )
         self._end_fit(context, result)
-        return source
 
     def _em_step(self, context, params):
         """E-step on ``params`` fused with the M-step's sums, then the M-step.

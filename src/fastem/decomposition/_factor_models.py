@@ -119,6 +119,17 @@ class _FactorModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EMEstimato
     def _begin_fit(self, source, online):
         return _FactorFit(source, self._resolved_components(source.n_features))
 
+    def _em_settings(self, context):
+        # One start (the SVD's), no warm start: the model has neither parameter.
+        return {
+            "n_init": 1,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "verbose": self.verbose,
+            "verbose_interval": 1,
+            "warm": False,
+        }
+
     def _initialize(self, context, random_state):
         sample = context.source.sample(self.init_sample_size, random_state)
         loadings, mean, noise, scale = factors.initial_parameters(
@@ -832,9 +843,11 @@ class FactorAnalysis(_FactorModel):
         self.verbose = verbose
         self.init_sample_size = init_sample_size
 
-    def _driver_tol(self, context):
+    def _em_settings(self, context):
         # scikit-learn's tol is on the total log-likelihood; the driver's on the mean.
-        return self.tol / context.source.total_weight
+        settings = super()._em_settings(context)
+        settings["tol"] = self.tol / context.source.total_weight
+        return settings
 
     def _svd_options(self):
         return {"svd_method": self.svd_method, "iterated_power": self.iterated_power}
