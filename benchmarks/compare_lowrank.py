@@ -34,8 +34,8 @@ data already in memory, after a warm-up; the table gives the median of
 ``--repeats`` runs, libraries interleaved within each repeat, one thread
 (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` = 1, set before
 NumPy loads), except in the ``threads`` case. fancyimpute's SoftImpute is not
-run: it does not import with scikit-learn >= 1.6 (the issue quotes a test RMSE of
-0.960 after minutes).
+run: unmaintained, and by the issue's account it no longer runs with scikit-learn
+1.9 (the issue quotes a test RMSE of 0.960 after minutes).
 """
 
 import os
