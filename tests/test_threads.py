@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastem
@@ -22,8 +23,10 @@ from _builders import RandomData, assert_identical_fit
 from fastem import ForkedAfterOpenMPWarning, GaussianMixture
 from fastem._engine.threads import (
     effective_n_threads,
+    idle_cpus,
     limit_blas_threads,
     max_kernel_threads,
+    threads_for,
 )
 
 # --- the same bits for any number of threads -----------------------------------------
@@ -81,6 +84,65 @@ def run_in_forked_child(function, timeout=60):
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     pytest.fail(f"the forked child did not finish in {timeout} s")
+
+
+# --- threads on a busy machine ---------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="Linux's /proc")
+def test_idle_cpus_sees_busy_loops_on_every_cpu(monkeypatch):
+    import fastem._engine.threads as threads
+
+    monkeypatch.setattr(threads, "LOAD_RECHECK_SECONDS", 0.0)
+    n_cpus = os.cpu_count()
+    assert 1 <= idle_cpus() <= n_cpus
+    loops = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(n_cpus)
+    ]
+    try:
+        time.sleep(0.5)  # every loop started and runnable
+        seen = [idle_cpus() for _ in range(5)]
+        monkeypatch.setattr(threads, "idle_cpus", idle_cpus)
+        capped = threads_for(n_cpus, 1_000_000, 8)  # a pass of ~40 ms on one thread
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    assert seen == [1] * 5 and capped == 1, seen
+
+
+def test_busy_cpus_are_taken_only_for_large_passes(monkeypatch):
+    monkeypatch.setattr("fastem._engine.threads.idle_cpus", lambda: 1)
+    assert threads_for(8, 1_000_000, 8) == 1  # ~40 ms on one thread
+    assert threads_for(8, 1_000_000, 32) == 3  # 50 ms or more on each of three
+    assert threads_for(8, 150, 3) == 1
+    monkeypatch.setattr("fastem._engine.threads.idle_cpus", lambda: 3)
+    assert threads_for(8, 1_000_000, 8) == 3
+    assert threads_for(2, 1_000_000, 8) == 2
+    assert threads_for(8, 10_000_000, 32) == 8
+    monkeypatch.setattr("fastem._engine.threads.idle_cpus", lambda: None)  # unknown
+    assert threads_for(8, 1_000_000, 8) == 8
+
+
+@pytest.mark.parametrize("data", ["digits", "thread_sensitive"])
+def test_the_initial_kmeans_on_its_own_threads_gives_scikit_learns_labels(data):
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import load_digits
+
+    from fastem._engine.sources import ArraySource
+    from fastem._latent.mixture import initial_labels
+
+    if data == "digits":
+        X, n_components = load_digits().data, 10
+    else:
+        X, n_components = THREAD_SENSITIVE.X["full"], 8
+    ours = initial_labels(
+        "kmeans", ArraySource(X), X, n_components, np.random.RandomState(0)
+    )
+    # scikit-learn's KMeans on every CPU, as scikit-learn's GaussianMixture runs it.
+    theirs = KMeans(n_components, n_init=1, random_state=0).fit(X).labels_
+    assert_array_equal(ours, theirs)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

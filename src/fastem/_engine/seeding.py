@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .._kernels import get_backend
+from .threads import threads_for
 
 # Rows per block of the kernels: the unit of their parallel schedule and fixed-order
 # sums, and what kmeanspp_searchsorted scans for each candidate.
@@ -72,6 +73,7 @@ def kmeans_plusplus(
     indices[0] = center
     if n_clusters == 1:
         return np.asarray(X[indices]), indices
+    n_threads = threads_for(n_threads, n_samples, n_local_trials)
     n_blocks = -(-n_samples // BLOCK_ROWS)
     closest = np.full(n_samples, np.inf)
     block_sums = np.empty((n_blocks, 1))

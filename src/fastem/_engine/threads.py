@@ -2,8 +2,8 @@
 
 import os
 import threading
+import time
 import warnings
-from contextlib import nullcontext
 from functools import cache
 
 import threadpoolctl
@@ -15,7 +15,20 @@ from .._kernels._platform import omp_max_threads
 
 class ForkedAfterOpenMPWarning(UserWarning):
     """This process was forked after OpenMP threads had started: fastem's kernels
-    and the KMeans of its initialisation run on one thread in it."""
+    and the KMeans of its initialisation run on one thread in it.
+
+    GNU OpenMP's threads do not survive ``fork``; start processes with
+    multiprocessing's 'spawn' or 'forkserver' method instead.
+
+    Examples
+    --------
+    To stop at the fork rather than run on one thread:
+
+    >>> import warnings
+    >>> from fastem import ForkedAfterOpenMPWarning
+    >>> warnings.simplefilter("error", ForkedAfterOpenMPWarning)
+    >>> warnings.resetwarnings()
+    """
 
 
 FORK_MESSAGE = (
@@ -78,24 +91,76 @@ def effective_n_threads():
     return n_threads
 
 
-def scikit_learn_openmp_limit():
-    """Context manager: scikit-learn's OpenMP code (KMeans) on one thread in this
-    thread where the process was forked after OpenMP threads had started (its
-    threads would hang too); no limit elsewhere."""
-    if not _forked_after_threads:
-        return nullcontext()
-    return _threadpool_controller().select(user_api="openmp").limit(limits=1)
+def scikit_learn_openmp_limit(n_threads):
+    """Context manager: scikit-learn's OpenMP code (KMeans) on at most ``n_threads``
+    threads in this thread (one where the process was forked after OpenMP threads
+    had started: its threads would hang too)."""
+    limit = 1 if _forked_after_threads else n_threads
+    return _threadpool_controller().select(user_api="openmp").limit(limits=limit)
 
 
 # (row, component) pairs a thread must get before it is worth waking: ~0.5 ms of work.
 # Fewer threads on small problems cost nothing else, as results are the same bits for
 # any thread count, and spare a busy machine the wait for a descheduled thread.
 MIN_PAIRS_PER_THREAD = 100_000
+# ... and before it is worth a core that other work is running on: ~50 ms of work, ten
+# scheduler time slices, so that the wait at the pass's end for a thread the scheduler
+# put aside costs little beside the share of the busy cores the thread gets.
+BUSY_MIN_PAIRS_PER_THREAD = 10_000_000
+
+# Seconds between two looks at the machine's load (a look reads a few /proc files,
+# ~0.1 ms): a load that comes or goes is seen within this time.
+LOAD_RECHECK_SECONDS = 0.1
+_load_lock = threading.Lock()
+_load_seen = [-float("inf"), None]  # when, and the idle CPUs seen then
+
+
+def _idle_cpus_now():
+    """``os.cpu_count()`` less the runnable tasks of other processes (at least 1),
+    from Linux's /proc; None where it cannot be read."""
+    try:
+        with open("/proc/loadavg", "rb") as loadavg:
+            runnable = int(loadavg.read().split()[3].split(b"/")[0])
+        own = 0
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/stat", "rb") as stat:
+                    # The state follows the command name, which may hold ") ".
+                    own += stat.read().rpartition(b") ")[2][:1] == b"R"
+            except OSError:  # the thread has ended
+                continue
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(1, (os.cpu_count() or 1) - (runnable - own))
+
+
+def idle_cpus():
+    """CPUs that no other process's work is running on now, at least 1 (None where
+    the system does not say, off Linux); looked at again after
+    ``LOAD_RECHECK_SECONDS``."""
+    now = time.monotonic()
+    with _load_lock:
+        if now - _load_seen[0] >= LOAD_RECHECK_SECONDS:
+            _load_seen[:] = now, _idle_cpus_now()
+        return _load_seen[1]
 
 
 def threads_for(n_threads, n_samples, n_components):
-    """At most ``n_threads``, and no more than the work of one pass keeps busy."""
-    return max(1, min(n_threads, n_samples * n_components // MIN_PAIRS_PER_THREAD))
+    """At most ``n_threads``, no more than the work of one pass keeps busy, and, beyond
+    the CPUs other work leaves idle, only for large passes.
+
+    On a machine whose cores are busy, an OpenMP thread waits for a core at every
+    barrier (and others spin on theirs): two threads ran several times slower than one
+    there on passes of a few milliseconds, and faster on passes of a tenth of a second.
+    Results are the same bits for any thread count, so the count may follow the load
+    from pass to pass.
+    """
+    pairs = n_samples * n_components
+    threads = min(n_threads, pairs // MIN_PAIRS_PER_THREAD)
+    idle = idle_cpus()
+    if idle is not None and threads > idle:
+        threads = max(idle, min(threads, pairs // BUSY_MIN_PAIRS_PER_THREAD))
+    return max(1, threads)
 
 
 @cache

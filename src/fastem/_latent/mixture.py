@@ -15,7 +15,7 @@ from sklearn.cluster import KMeans
 from sklearn.cluster import kmeans_plusplus as sklearn_kmeans_plusplus
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._engine.threads import scikit_learn_openmp_limit
+from .._engine.threads import scikit_learn_openmp_limit, threads_for
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -89,7 +89,10 @@ def initial_labels(init_params, source, X, n_components, random_state):
         kmeans = KMeans(
             n_clusters=n_components, n_init=1, random_state=random_state, copy_x=False
         )
-        with scikit_learn_openmp_limit():
+        # Its threads chosen for its size and the machine's load, as the kernels'
+        # are: on a busy machine, its default (every CPU) made it the bulk of a fit.
+        n_threads = threads_for(source.n_threads, X.shape[0], n_components)
+        with scikit_learn_openmp_limit(n_threads):
             return kmeans.fit(X_kmeans, sample_weight=sample_weight).labels_
     if init_params == "random_from_data":
         candidates = (

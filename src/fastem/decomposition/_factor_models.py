@@ -291,7 +291,7 @@ class _FactorModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EMEstimato
         Returns
         -------
         factors : ndarray of shape (n_samples, n_components)
-            A dask array for a dask X.
+            E[z | x_O] of each row (a dask array for a dask X).
         """
         source, (_, means, _) = self._score_rows(X, log_prob=False, resp=True)
         return means.astype(self._result_dtype(source), copy=False)
@@ -302,6 +302,7 @@ class _FactorModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EMEstimato
         Returns
         -------
         cov : ndarray of shape (n_features, n_features)
+            The covariance of x under the fitted model, of ``components_``'s dtype.
         """
         check_is_fitted(self)
         components = np.asarray(self.components_, np.float64)
@@ -316,6 +317,8 @@ class _FactorModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EMEstimato
         Returns
         -------
         precision : ndarray of shape (n_features, n_features)
+            The inverse covariance of x under the fitted model, of
+            ``components_``'s dtype.
         """
         check_is_fitted(self)
         params = self._fitted_params()
@@ -365,6 +368,8 @@ class _FactorModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EMEstimato
         Returns
         -------
         X_imputed : ndarray of shape (n_samples, n_features), of X's float dtype
+            X with each NaN replaced by its expectation; the observed values
+            unchanged.
         """
         return self._imputed(X, random_state=None)
 
@@ -416,6 +421,7 @@ class _FactorModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EMEstimato
         Returns
         -------
         values : ndarray of shape (n_pairs,), float64
+            The expected entry of each pair.
         """
         X = self._in_memory_rows(X, "predict_entries")
         rows = _indices(rows, X.shape[0], "rows", "n_samples")
@@ -767,6 +773,7 @@ class FactorAnalysis(_FactorModel):
     acceleration : {{'squarem', None}}, default='squarem'
         As in :class:`ProbabilisticPCA`.
     verbose : int, default=0
+        1 prints each iteration, 2 also times and changes.
     init_sample_size : int, default=100_000
         As in :class:`ProbabilisticPCA`.
 

@@ -49,7 +49,9 @@ class LowRankImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     tol : float, default=1e-6
         Convergence threshold on the change of the mean log-likelihood per row.
     max_iter : int, default=1000
+        The most EM iterations (SQUAREM cycles) of the model's fit.
     acceleration : {'squarem', None}, default='squarem'
+        'squarem': SQUAREM cycles; None: plain EM (see :class:`ProbabilisticPCA`).
     random_state : int, RandomState instance or None, default=None
         Seeds the model's start and, with ``sample_posterior=True``, the draws (one
         stream from fit on: successive transforms draw anew).
@@ -57,6 +59,7 @@ class LowRankImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Draw each row's missing values from p(x_M | x_O): the factors from their
         posterior N(E[z | x_O], M^-1), then x_M = W_M z + mu_M + noise.
     verbose : int, default=0
+        1 prints each iteration of the model's fit, 2 also times and changes.
 
     Attributes
     ----------
@@ -157,13 +160,27 @@ class LowRankImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Dense rows, NaN marking the missing entries.
         y : Ignored
+            Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights.
 
         Returns
         -------
         self : LowRankImputer
+            The fitted imputer.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastem import LowRankImputer
+        >>> X = np.outer(np.arange(1.0, 21.0), [1.0, 2.0, 3.0])
+        >>> X += np.random.default_rng(0).normal(scale=0.01, size=X.shape)
+        >>> X[0, 2] = np.nan
+        >>> imputer = LowRankImputer(1, random_state=0).fit(X)
+        >>> imputer.model_.components_.shape
+        (1, 3)
         """
         X = self._validated(X, reset=True)
         sample_weight = checked_sample_weight(sample_weight, X)
@@ -191,10 +208,25 @@ class LowRankImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Dense rows, NaN marking the missing entries.
 
         Returns
         -------
         X_imputed : ndarray of shape (n_samples, n_features), of X's float dtype
+            X with each NaN replaced by its expectation given the row's observed
+            entries, or with ``sample_posterior=True`` by a draw; the observed
+            values unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastem import LowRankImputer
+        >>> X = np.outer(np.arange(1.0, 21.0), [1.0, 2.0, 3.0])
+        >>> X += np.random.default_rng(0).normal(scale=0.01, size=X.shape)
+        >>> X[0, 2] = np.nan
+        >>> imputed = LowRankImputer(1, random_state=0).fit(X).transform(X)
+        >>> round(float(imputed[0, 2]), 1)
+        3.0
         """
         check_is_fitted(self)
         X = self._validated(X, reset=False)
@@ -211,6 +243,20 @@ class LowRankImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         path : str, path-like or binary file object
+            Written as given (no extension is added).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastem
+        >>> X = np.outer(np.arange(1.0, 21.0), [1.0, 2.0, 3.0])
+        >>> X += np.random.default_rng(0).normal(scale=0.01, size=X.shape)
+        >>> X[0, 2] = np.nan
+        >>> imputer = fastem.LowRankImputer(1, random_state=0).fit(X)
+        >>> imputer.save("imputer.npz")
+        >>> loaded = fastem.load("imputer.npz")
+        >>> bool(np.array_equal(loaded.transform(X), imputer.transform(X)))
+        True
         """
         save_model(self, path)
 
