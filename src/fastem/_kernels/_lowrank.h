@@ -26,31 +26,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include "_simd.h"
+#include "_typed.h"
 
 #define FL_LOG_2PI 1.83787706640934548356
 
-/* One value of X, float32 or float64, at any byte address. */
-FE_ALWAYS_INLINE double fl_value(const char *p, const int single)
-{
-    if (single) {
-        float v;
-        memcpy(&v, p, sizeof v);
-        return (double)v;
-    }
-    double v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
+/* Stored value p of a CSR data array, float32 or float64. */
 FE_ALWAYS_INLINE double fl_data(const void *data, ptrdiff_t p, const int single)
 {
     return single ? (double)((const float *)data)[p] : ((const double *)data)[p];
-}
-
-FE_ALWAYS_INLINE ptrdiff_t fl_index(const void *a, ptrdiff_t p, const int narrow)
-{
-    return narrow ? (ptrdiff_t)((const int32_t *)a)[p] : (ptrdiff_t)((const int64_t *)a)[p];
 }
 
 /* ---- small dense linear algebra (q x q, row-major) -------------------------------- */
@@ -177,7 +160,7 @@ FE_ALWAYS_INLINE double fl_csr_precision_t(const void *data, const void *indices
 {
     double quad = 0.0, noise = 0.0;
     for (ptrdiff_t p = p0; p < p1; p++) {
-        const ptrdiff_t j = fl_index(indices, p, narrow);
+        const ptrdiff_t j = fe_index(indices, p, narrow);
         if (j < 0 || j >= d) {
             *bad = 1;
             return 0.0;
@@ -204,7 +187,7 @@ FE_ALWAYS_INLINE void fl_csr_stats_t(const void *data, const void *indices, ptrd
                                      const int single, const int narrow)
 {
     for (ptrdiff_t p = p0; p < p1; p++) {
-        const ptrdiff_t j = fl_index(indices, p, narrow);
+        const ptrdiff_t j = fe_index(indices, p, narrow);
         const double r = fl_data(data, p, single) - mu[j];
         const double wr = weight * r;
         double *restrict record = records + j * L;
@@ -226,7 +209,7 @@ FE_ALWAYS_INLINE ptrdiff_t fl_dense_read_t(const char *row, ptrdiff_t cs, ptrdif
 {
     ptrdiff_t n_observed = 0, last = d;
     for (ptrdiff_t j = 0; j < d; j++) {
-        const double v = fl_value(row + j * cs, single);
+        const double v = fe_value(row + j * cs, single);
         if (v != v) {
             list[--last] = j;
         } else {
