@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from fastem import FactorAnalysis
 
-parser = argparse.ArgumentParser(description="Movie recommendations by factor analysis.")
+parser = argparse.ArgumentParser(description="Movies recommended by factor analysis.")
 parser.add_argument("--user", type=int, default=0, help="a user code, 0..670")
 parser.add_argument("--n-components", type=int, default=3)
 parser.add_argument("--alpha", type=float, default=20.0)
