@@ -632,7 +632,7 @@ _ATTRIBUTES_DOC = """components_ : ndarray of shape (n_components, n_features)
     lower_bounds_ : list of float
         The lower bound at each iteration.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when X has feature names that are all strings."""
 
 _NOTES_DOC = """X is dense with NaN as missing entries, or a scipy.sparse matrix whose
