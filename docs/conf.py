@@ -140,6 +140,7 @@ sphinx_gallery_conf = {
         "../examples/gaussian",
         "../examples/discrete",
         "../examples/hmm",
+        "../examples/lowrank",
         "../examples/missing",
         "../examples/large_data",
     ],

@@ -4,6 +4,12 @@ on the number of threads, models survive a save and a load, scikit-learn's estim
 checks pass, and bad input gets a clear error.
 
 Each estimator comes with data of its kind (:data:`CASES`); a new model adds a case.
+
+Where an item does not apply, the test says so: models of continuous factors
+(ProbabilisticPCA, FactorAnalysis) have no discrete components, so their per-row
+outputs are the posterior means of the factors (``transform``) in place of
+responsibilities (``predict_proba``), and the fused pass has no two halves
+(per-component log-densities and statistics given responsibilities) to compare.
 """
 
 import numpy as np
@@ -18,7 +24,14 @@ from threadpoolctl import threadpool_limits
 
 import fastem
 from _builders import RandomData
-from fastem import BernoulliMixture, GaussianMixture, MultinomialMixture
+from fastem import (
+    BernoulliMixture,
+    FactorAnalysis,
+    GaussianMixture,
+    LowRankImputer,
+    MultinomialMixture,
+    ProbabilisticPCA,
+)
 from fastem._engine.sources import ArraySource
 
 
@@ -40,6 +53,24 @@ def count_rows(seed=0, n_samples=400):
     return np.stack([rng.multinomial(30, theta[k]) for k in labels]).astype(float)
 
 
+def low_rank_rows(seed=0, n_samples=400, missing=0.2):
+    """Rows of a 2-factor model of 8 features, 20% of their entries NaN."""
+    rng = np.random.default_rng(seed)
+    loadings = np.random.default_rng(99).normal(size=(8, 2))
+    noise = np.random.default_rng(98).uniform(0.1, 0.6, size=8)
+    X = rng.normal(size=(n_samples, 2)) @ loadings.T + 3.0
+    X += np.sqrt(noise) * rng.normal(size=X.shape)
+    X[rng.random(X.shape) < missing] = np.nan
+    return X
+
+
+def sparse_low_rank_rows(seed=0, n_samples=400):
+    """The same rows as CSR, 60% of the entries absent (missing)."""
+    X = low_rank_rows(seed, n_samples, missing=0.6)
+    rows, cols = np.nonzero(~np.isnan(X))
+    return sp.csr_array((X[rows, cols], (rows, cols)), shape=X.shape)
+
+
 # (estimator, its rows) for every model and variant.
 CASES = {
     **{
@@ -55,6 +86,12 @@ CASES = {
         MultinomialMixture(3, alpha=0.5, random_state=0),
         lambda seed=0, n_samples=400: sp.csr_array(count_rows(seed, n_samples)),
     ),
+    "ppca": (ProbabilisticPCA(2, random_state=0), low_rank_rows),
+    "factor-analysis": (FactorAnalysis(2, acceleration=None), low_rank_rows),
+    "factor-analysis-sparse": (
+        FactorAnalysis(2, alpha=1.0, tol=1e-6),
+        sparse_low_rank_rows,
+    ),
 }
 
 
@@ -64,6 +101,14 @@ def case(name):
 
 
 parametrize_cases = pytest.mark.parametrize("name", list(CASES))
+
+
+def row_outputs(model, X):
+    """The per-row posterior: responsibilities of a mixture, factor means of a
+    factor model."""
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X)
+    return model.transform(X)
 
 
 def fitted_attributes(model):
@@ -117,7 +162,7 @@ def test_the_bits_do_not_depend_on_the_thread_count(name, monkeypatch):
     for n_threads in (1, 2, 3):
         with threadpool_limits(n_threads, user_api="openmp"):
             model = clone(estimator).fit(X)
-            fits.append((model, model.predict_proba(X), model.score_samples(X)))
+            fits.append((model, row_outputs(model, X), model.score_samples(X)))
     for model, proba, log_prob in fits[1:]:
         for key, value in fitted_attributes(fits[0][0]).items():
             assert_array_equal(getattr(model, key), value, err_msg=key)
@@ -136,7 +181,7 @@ def test_a_saved_model_loads_with_every_attribute(name, tmp_path):
     assert loaded.get_params() == model.get_params()
     for key, value in fitted_attributes(model).items():
         assert_array_equal(getattr(loaded, key), value, err_msg=key)
-    assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert_array_equal(row_outputs(loaded, X), row_outputs(model, X))
 
 
 @pytest.mark.parametrize(
@@ -160,6 +205,27 @@ def test_bad_input_gets_a_clear_error(name, bad, error, message):
 # classifier and read its classifier tags, which a density estimator has not; sparse
 # rows are tested against dense ones in test_discrete_mixture.py.
 SPARSE_CHECK_REASON = "scikit-learn's sparse check reads classifier tags"
+# FactorAnalysis's default n_components (n_features - 1) on the checks' 10 features
+# of uniform noise leaves the noise variances near their floor (a Heywood case): the
+# fit is so ill-conditioned that rounding differences between weighted and repeated
+# rows show in transform. With fewer factors (the other instances) it passes.
+HEYWOOD_REASON = "n_features - 1 factors: an ill-conditioned (Heywood) fit"
+
+
+def expected_failures(estimator):
+    if isinstance(estimator, FactorAnalysis):
+        if estimator.n_components is None:
+            return {
+                "check_sample_weight_equivalence_on_dense_data": HEYWOOD_REASON,
+                "check_sample_weight_equivalence_on_sparse_data": HEYWOOD_REASON,
+            }
+        return {}
+    if isinstance(estimator, (ProbabilisticPCA, LowRankImputer)):
+        return {}
+    return {
+        "check_estimator_sparse_array": SPARSE_CHECK_REASON,
+        "check_estimator_sparse_matrix": SPARSE_CHECK_REASON,
+    }
 
 
 @parametrize_with_checks(
@@ -167,20 +233,24 @@ SPARSE_CHECK_REASON = "scikit-learn's sparse check reads classifier tags"
         BernoulliMixture(n_init=2, max_iter=5, binarize=0.0),
         MultinomialMixture(n_init=2, max_iter=5),
         MultinomialMixture(n_init=2, max_iter=5, init_params="random"),
+        ProbabilisticPCA(1, max_iter=50),
+        FactorAnalysis(1, max_iter=50),
+        FactorAnalysis(max_iter=20),
+        LowRankImputer(1, max_iter=50),
     ],
-    expected_failed_checks=lambda estimator: {
-        "check_estimator_sparse_array": SPARSE_CHECK_REASON,
-        "check_estimator_sparse_matrix": SPARSE_CHECK_REASON,
-    },
+    expected_failed_checks=expected_failures,
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
-@parametrize_cases
+@pytest.mark.parametrize(
+    "name", [name for name in CASES if hasattr(CASES[name][0], "predict_proba")]
+)
 def test_the_fused_pass_is_its_two_halves(name):
     """accumulate == the family's statistics given the responsibilities that its
-    per-component log-densities make (what a hidden Markov model combines itself)."""
+    per-component log-densities make (what a hidden Markov model combines itself).
+    Mixtures only: a factor model has no components to split its pass at."""
     estimator, rows = case(name)
     X = rows()
     model = estimator.fit(X)._fitted_model()

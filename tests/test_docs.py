@@ -54,6 +54,7 @@ def test_every_public_module_is_imported_by_name():
     assert set(_public_modules()) == {
         "fastem",
         "fastem.hmm",
+        "fastem.decomposition",
         "fastem.mixture",
         "fastem.plot",
     }

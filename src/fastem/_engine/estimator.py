@@ -1,10 +1,15 @@
 """The estimator shell every EM model shares: scikit-learn's API over the engine.
 
-:class:`EMEstimator` owns what a user calls (``fit``, ``fit_predict``,
-``partial_fit``, ``score_samples``, ``score``, ``predict``, ``predict_proba``,
-``bic``, ``aic``, ``save``) and what every fit does (validation, data sources, the EM
-driver, warm starts, online EM). A model fills a handful of private hooks with its
-maths; the shell never looks inside its parameters.
+:class:`EMEstimator` owns what a user calls of any model (``fit``,
+``score_samples``, ``score``, ``bic``, ``aic``, ``save``) and what every fit does
+(validation, data sources, the EM driver, warm starts). A model fills a handful of
+private hooks with its maths; the shell never looks inside its parameters.
+
+Two mixins add what only some models have: :class:`LatentClassMixin` the methods of a
+discrete latent variable (``predict``, ``predict_proba``, ``fit_predict``: mixtures,
+whose frozen models' ``score`` gives responsibilities and labels), and
+:class:`OnlineEMMixin` stepwise online EM (``partial_fit``). A model of continuous
+factors has neither.
 """
 
 import numpy as np
@@ -89,11 +94,13 @@ class EMEstimator(DensityMixin, BaseEstimator):
     - ``_set_fitted(params, dtype)`` / ``_fitted_params()``: parameters to fitted
       attributes and back;
     - ``_n_parameters()``: free parameters, for BIC and AIC;
-    - ``_end_fit(context, result)`` (optional): extra attributes and warnings.
+    - ``_end_fit(context, result)`` (optional): extra attributes and warnings;
+    - ``_em_settings(context)`` (optional): the EM loop's settings, by default read
+      from ``n_init``, ``max_iter``, ``tol``, ``warm_start``, ``verbose`` and
+      ``verbose_interval``.
 
-    Parameters of the EM loop are read from ``n_init``, ``max_iter``, ``tol``,
-    ``random_state``, ``warm_start``, ``verbose``, ``verbose_interval``,
-    ``learning_offset`` and ``learning_decay`` where the subclass has them.
+    ``random_state`` seeds the starts; ``learning_offset`` and ``learning_decay``
+    set the steps of online EM where the model has it.
     """
 
     _fitted_attribute = None
@@ -197,40 +204,16 @@ class EMEstimator(DensityMixin, BaseEstimator):
         self._fit(X, sample_weight)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit, then return the most probable component of each row of X.
-
-        Equal to ``fit(X).predict(X)`` for any ``max_iter`` and ``tol``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The rows, in memory or read in chunks, as :meth:`fit` takes them.
-        y : Ignored
-            Not used, present for API consistency by convention.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights (see :meth:`fit`).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,), int64
-            A dask array for a dask X.
-        """
-        source = self._fit(X, sample_weight)
-        # A final E-step with the stored attributes, so fit_predict == fit().predict.
-        return source.score(self._fitted_model(), log_prob=False, labels=True)[2]
-
     def _fit(self, X, sample_weight):
         """Run EM on X and set the fitted attributes; returns X's data source."""
         source = self._training_source(X, sample_weight)
         self._fit_source(source)
         return source
 
-    def _em_settings(self):
+    def _em_settings(self, context):
         """The EM loop's settings for :func:`run_em`, read from the parameters: a
-        model whose EM differs (a fixed number of runs, another stopping rule)
-        returns its own."""
+        model whose EM differs (a fixed number of runs, a threshold on another
+        scale) returns its own."""
         return {
             "n_init": self.n_init,
             "max_iter": self.max_iter,
@@ -245,7 +228,7 @@ class EMEstimator(DensityMixin, BaseEstimator):
         self.__dict__.pop("_online_stats", None)
         self.__dict__.pop("_online_weight", None)
         context = self._begin_fit(source, online=False)
-        settings = self._em_settings()
+        settings = self._em_settings(context)
         warm = None
         if settings.pop("warm") and hasattr(self, "converged_"):
             warm = (
@@ -295,6 +278,221 @@ class EMEstimator(DensityMixin, BaseEstimator):
         self.__dict__.pop("feature_names_in_", None)
         self.n_features_in_ = source.n_features
         return source
+
+    # --- using a fitted model -----------------------------------------------
+
+    def _scoring_source(self, X):
+        """The data source of X to score with the fitted model."""
+        check_is_fitted(self)
+        source = self._as_source(X, n_features=self.n_features_in_, one_pass=True)
+        if source is not None:
+            return source
+        X = self._validate_rows(X, reset=False, fitting=False)
+        return self._in_memory_source(X, None, fitting=False)
+
+    def _score_rows(self, X, **wanted):
+        """X's data source and its ``score`` outputs (``wanted`` selects them)."""
+        source = self._scoring_source(X)
+        return source, source.score(self._fitted_model(), **wanted)
+
+    def _mean_log_prob(self, X, sample_weight=None):
+        """(Weighted) mean log-likelihood of the rows of X and their number (out of
+        core, summed chunk by chunk rather than held per row)."""
+        source = self._scoring_source(X)
+        if not isinstance(source, ArraySource) and sample_weight is not None:
+            raise ValueError(
+                "sample_weight is supported for in-memory X only, not for "
+                f"{type(X).__name__} data read in chunks"
+            )
+        model = self._fitted_model()
+        if isinstance(source, ChunkSource):
+            total = n_samples = 0
+            for log_prob, _, _ in source.score_chunks(model):
+                total += np.sum(log_prob)
+                n_samples += log_prob.shape[0]
+            return float(total / n_samples), n_samples
+        log_prob = source.score(model)[0]
+        if sample_weight is None:
+            return float(np.mean(log_prob)), log_prob.shape[0]
+        sample_weight = checked_sample_weight(sample_weight, source.X)
+        return float(np.average(log_prob, weights=sample_weight)), log_prob.shape[0]
+
+    def _result_dtype(self, source):
+        return np.result_type(source.dtype, self._fitted_dtype())
+
+    def score_samples(self, X):
+        """Log-likelihood of each row under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Where the model accepts NaN, a row's log-likelihood is that of its
+            observed values.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            log p(x_n) of each row (a dask array for a dask X).
+        """
+        source, (log_prob, _, _) = self._score_rows(X)
+        return log_prob.astype(self._result_dtype(source), copy=False)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean log-likelihood of the rows of X (weighted by ``sample_weight``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights; None: unit weights.
+
+        Returns
+        -------
+        log_likelihood : float
+            sum_n w_n log p(x_n) / sum_n w_n.
+        """
+        return self._mean_log_prob(X, sample_weight)[0]
+
+    def _impute(self, X, random_state):
+        """A copy of in-memory X with each NaN replaced by its expectation under the
+        model (``random_state`` None) or a draw from its conditional distribution."""
+        # Checked without building a DaskSource, which would read (persist) the
+        # blocks. Memory maps are arrays here: the answer is as large as X anyway.
+        if _is_dask_array(X) or (
+            not isinstance(X, np.ndarray) and as_source(X, one_pass=True) is not None
+        ):
+            raise TypeError(
+                f"impute needs X in memory, not {type(X).__name__} data read in chunks"
+            )
+        check_is_fitted(self)
+        X = self._validate_rows(X, reset=False, fitting=False)
+        source = self._in_memory_source(X, None, fitting=False)
+        if isinstance(source, MissingValueSource):
+            return source.impute(self._fitted_model(), random_state=random_state)
+        return np.array(source.X)
+
+    def bic(self, X):
+        """Bayesian information criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
+
+        Returns
+        -------
+        bic : float
+            -2 log L + p log n, with log L the log-likelihood of X's n rows and p
+            the model's number of free parameters.
+        """
+        mean_log_prob, n = self._mean_log_prob(X)
+        return -2 * mean_log_prob * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
+
+        Returns
+        -------
+        aic : float
+            -2 log L + 2 p, with log L the log-likelihood of X and p the model's
+            number of free parameters.
+        """
+        mean_log_prob, n = self._mean_log_prob(X)
+        return -2 * mean_log_prob * n + 2 * self._n_parameters()
+
+    def save(self, path):
+        """Save the model to ``path`` in fastem's safe format (no pickle).
+
+        The file (an ``.npz`` archive with a JSON header) holds the parameters and
+        every fitted attribute exactly; :func:`fastem.load` reads it back.
+        ``random_state`` must be an int or None: a RandomState instance has no safe
+        saved form.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            Written as given (no extension is added).
+        """
+        save_model(self, path)
+
+
+class LatentClassMixin:
+    """The methods of a model whose latent variable is a discrete component (a
+    mixture): its frozen models' ``score`` gives responsibilities (``n_outputs``
+    columns, one per component) and labels. Listed before :class:`EMEstimator`
+    among the bases."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the most probable component of each row of X.
+
+        Equal to ``fit(X).predict(X)`` for any ``max_iter`` and ``tol``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights (see :meth:`fit`).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int64
+            A dask array for a dask X.
+        """
+        source = self._fit(X, sample_weight)
+        # A final E-step with the stored attributes, so fit_predict == fit().predict.
+        return source.score(self._fitted_model(), log_prob=False, labels=True)[2]
+
+    def predict(self, X):
+        """Most probable component of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int64
+            The index of each row's most probable component (a dask array for a
+            dask X).
+        """
+        return self._score_rows(X, log_prob=False, labels=True)[1][2]
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            p(k | x_n): each row sums to 1 (a dask array for a dask X).
+        """
+        source, (_, resp, _) = self._score_rows(X, log_prob=False, resp=True)
+        return resp.astype(self._result_dtype(source), copy=False)
+
+
+class OnlineEMMixin:
+    """Stepwise online EM (``partial_fit``) for an :class:`EMEstimator` whose
+    statistics blend (:meth:`~fastem._engine.stats.Stats.blend`) and whose
+    ``_maximize`` reads ``context.online`` and ``context.weight_seen``; the step
+    sizes come from ``learning_offset`` and ``learning_decay``. Listed before
+    :class:`EMEstimator` among the bases."""
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -378,182 +576,6 @@ class EMEstimator(DensityMixin, BaseEstimator):
         self._online_weight = context.weight_seen
         self.n_batch_iter_ += 1
         self.lower_bound_ = batch.log_likelihood
-
-    # --- using a fitted model -----------------------------------------------
-
-    def _scoring_source(self, X):
-        """The data source of X to score with the fitted model."""
-        check_is_fitted(self)
-        source = self._as_source(X, n_features=self.n_features_in_, one_pass=True)
-        if source is not None:
-            return source
-        X = self._validate_rows(X, reset=False, fitting=False)
-        return self._in_memory_source(X, None, fitting=False)
-
-    def _score_rows(self, X, **wanted):
-        """X's data source and its ``score`` outputs (``wanted`` selects them)."""
-        source = self._scoring_source(X)
-        return source, source.score(self._fitted_model(), **wanted)
-
-    def _mean_log_prob(self, X, sample_weight=None):
-        """(Weighted) mean log-likelihood of the rows of X and their number (out of
-        core, summed chunk by chunk rather than held per row)."""
-        source = self._scoring_source(X)
-        if not isinstance(source, ArraySource) and sample_weight is not None:
-            raise ValueError(
-                "sample_weight is supported for in-memory X only, not for "
-                f"{type(X).__name__} data read in chunks"
-            )
-        model = self._fitted_model()
-        if isinstance(source, ChunkSource):
-            total = n_samples = 0
-            for log_prob, _, _ in source.score_chunks(model):
-                total += np.sum(log_prob)
-                n_samples += log_prob.shape[0]
-            return float(total / n_samples), n_samples
-        log_prob = source.score(model)[0]
-        if sample_weight is None:
-            return float(np.mean(log_prob)), log_prob.shape[0]
-        sample_weight = checked_sample_weight(sample_weight, source.X)
-        return float(np.average(log_prob, weights=sample_weight)), log_prob.shape[0]
-
-    def _result_dtype(self, source):
-        return np.result_type(source.dtype, self._fitted_dtype())
-
-    def score_samples(self, X):
-        """Log-likelihood of each row under the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Where the model accepts NaN, a row's log-likelihood is that of its
-            observed values.
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-            log p(x_n) of each row (a dask array for a dask X).
-        """
-        source, (log_prob, _, _) = self._score_rows(X)
-        return log_prob.astype(self._result_dtype(source), copy=False)
-
-    def score(self, X, y=None, sample_weight=None):
-        """Mean log-likelihood of the rows of X (weighted by ``sample_weight``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The rows, in memory or read in chunks, as :meth:`fit` takes them.
-        y : Ignored
-            Not used, present for API consistency by convention.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights; None: unit weights.
-
-        Returns
-        -------
-        log_likelihood : float
-            sum_n w_n log p(x_n) / sum_n w_n.
-        """
-        return self._mean_log_prob(X, sample_weight)[0]
-
-    def predict(self, X):
-        """Most probable component of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The rows, in memory or read in chunks, as :meth:`fit` takes them.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,), int64
-            The index of each row's most probable component (a dask array for a
-            dask X).
-        """
-        return self._score_rows(X, log_prob=False, labels=True)[1][2]
-
-    def predict_proba(self, X):
-        """Posterior probability of each component for each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The rows, in memory or read in chunks, as :meth:`fit` takes them.
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-            p(k | x_n): each row sums to 1 (a dask array for a dask X).
-        """
-        source, (_, resp, _) = self._score_rows(X, log_prob=False, resp=True)
-        return resp.astype(self._result_dtype(source), copy=False)
-
-    def _impute(self, X, random_state):
-        """A copy of in-memory X with each NaN replaced by its expectation under the
-        model (``random_state`` None) or a draw from its conditional distribution."""
-        # Checked without building a DaskSource, which would read (persist) the
-        # blocks. Memory maps are arrays here: the answer is as large as X anyway.
-        if _is_dask_array(X) or (
-            not isinstance(X, np.ndarray) and as_source(X, one_pass=True) is not None
-        ):
-            raise TypeError(
-                f"impute needs X in memory, not {type(X).__name__} data read in chunks"
-            )
-        check_is_fitted(self)
-        X = self._validate_rows(X, reset=False, fitting=False)
-        source = self._in_memory_source(X, None, fitting=False)
-        if isinstance(source, MissingValueSource):
-            return source.impute(self._fitted_model(), random_state=random_state)
-        return np.array(source.X)
-
-    def bic(self, X):
-        """Bayesian information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The rows, in memory or read in chunks, as :meth:`fit` takes them.
-
-        Returns
-        -------
-        bic : float
-            -2 log L + p log n, with log L the log-likelihood of X's n rows and p
-            the model's number of free parameters.
-        """
-        mean_log_prob, n = self._mean_log_prob(X)
-        return -2 * mean_log_prob * n + self._n_parameters() * np.log(n)
-
-    def aic(self, X):
-        """Akaike information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The rows, in memory or read in chunks, as :meth:`fit` takes them.
-
-        Returns
-        -------
-        aic : float
-            -2 log L + 2 p, with log L the log-likelihood of X and p the model's
-            number of free parameters.
-        """
-        mean_log_prob, n = self._mean_log_prob(X)
-        return -2 * mean_log_prob * n + 2 * self._n_parameters()
-
-    def save(self, path):
-        """Save the model to ``path`` in fastem's safe format (no pickle).
-
-        The file (an ``.npz`` archive with a JSON header) holds the parameters and
-        every fitted attribute exactly; :func:`fastem.load` reads it back.
-        ``random_state`` must be an int or None: a RandomState instance has no safe
-        saved form.
-
-        Parameters
-        ----------
-        path : str, path-like or binary file object
-            Written as given (no extension is added).
-        """
-        save_model(self, path)
 
 
 def checked_sample_weight(sample_weight, X):

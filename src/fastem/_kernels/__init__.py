@@ -4,12 +4,13 @@ NumPy twin.
 The kernel modules are ``_gaussian`` (EM of Gaussian mixtures: ``accumulate``,
 ``score``), ``_kmeans_plusplus`` (seeding: ``kmeanspp_potentials``,
 ``kmeanspp_searchsorted``), ``_discrete`` (EM of Bernoulli and multinomial
-mixtures: ``accumulate``, ``score``) and ``_markov`` (hidden Markov chains over many
-sequences: ``forward_backward``, ``viterbi``).
+mixtures: ``accumulate``, ``score``), ``_markov`` (hidden Markov chains over many
+sequences: ``forward_backward``, ``viterbi``) and ``_lowrank`` (EM of factor models
+on the observed entries: ``accumulate``, ``score``).
 
 A backend is one namespace with a namespace per kernel module (``gaussian``,
-``kmeans_plusplus``, ``discrete``, ``markov``), each its own, so that one switch
-moves all the kernels and a family's functions never collide with another's.
+``kmeans_plusplus``, ``discrete``, ``markov``, ``lowrank``), each its own, so that one
+switch moves all the kernels and a family's functions never collide with another's.
 
 Backends, by name:
 
@@ -33,7 +34,7 @@ from ._platform import x86_64_v3_supported, x86_64_v4_supported
 
 # The kernel modules, by the name of their namespace in a backend; each is compiled
 # as ``_<name>`` and twinned by ``_reference.<name>``.
-KERNEL_MODULES = ("gaussian", "kmeans_plusplus", "discrete", "markov")
+KERNEL_MODULES = ("gaussian", "kmeans_plusplus", "discrete", "markov", "lowrank")
 
 
 def _compiled_variant(suffix):
@@ -94,7 +95,8 @@ _active = ContextVar("fastem_backend", default="cython")
 
 def get_backend():
     """The kernels in use: a namespace of the kernel modules (``gaussian``,
-    ``kmeans_plusplus``, ``discrete``, ``markov``), compiled or their twins."""
+    ``kmeans_plusplus``, ``discrete``, ``markov``, ``lowrank``), compiled or their
+    twins."""
     return BACKENDS[_active.get()]
 
 

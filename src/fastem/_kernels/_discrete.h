@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "_responsibilities.h"
+#include "_typed.h"
 
 /* Vectors of K lanes kept in registers over one row's non-zeros: 4 x FE_W lanes,
  * 16 registers at most with the loads. */
@@ -24,26 +25,6 @@
  * spread over megabytes, updated in no order the prefetchers could follow (the
  * CSR loops of a pass 4-7% faster at 10,000 features, K = 20). */
 #define FD_AHEAD 8
-
-/* One value of X, float32 or float64, at any byte address (memcpy: rows of a packed
- * structured array need not be aligned). */
-FE_ALWAYS_INLINE double fd_value(const char *p, const int single)
-{
-    if (single) {
-        float v;
-        memcpy(&v, p, sizeof v);
-        return (double)v;
-    }
-    double v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* Element p of an int32 (narrow) or int64 array. */
-FE_ALWAYS_INLINE ptrdiff_t fd_index(const void *a, ptrdiff_t p, const int narrow)
-{
-    return narrow ? (ptrdiff_t)((const int32_t *)a)[p] : (ptrdiff_t)((const int64_t *)a)[p];
-}
 
 /* ---- dense chunks ---------------------------------------------------------------- */
 
@@ -64,7 +45,7 @@ FE_ALWAYS_INLINE ptrdiff_t fd_load_rows_t(const char *X, ptrdiff_t rs, ptrdiff_t
             const char *row = X + (start + i) * rs;
             double *restrict out = xc + i * ld;
             for (ptrdiff_t j = 0; j < d; j++) {
-                const double v = fd_value(row + j * size, single);
+                const double v = fe_value(row + j * size, single);
                 missing += v != v;
                 out[j] = v != v ? 0.0 : v;
             }
@@ -73,7 +54,7 @@ FE_ALWAYS_INLINE ptrdiff_t fd_load_rows_t(const char *X, ptrdiff_t rs, ptrdiff_t
         for (ptrdiff_t i = 0; i < n; i++) {
             const char *row = X + (start + i) * rs;
             for (ptrdiff_t j = 0; j < d; j++) {
-                const double v = fd_value(row + j * cs, single);
+                const double v = fe_value(row + j * cs, single);
                 missing += v != v;
                 xc[i * ld + j] = v != v ? 0.0 : v;
             }
@@ -82,7 +63,7 @@ FE_ALWAYS_INLINE ptrdiff_t fd_load_rows_t(const char *X, ptrdiff_t rs, ptrdiff_t
         for (ptrdiff_t j = 0; j < d; j++) {
             const char *column = X + j * cs + start * rs;
             for (ptrdiff_t i = 0; i < n; i++) {
-                const double v = fd_value(column + i * rs, single);
+                const double v = fe_value(column + i * rs, single);
                 missing += v != v;
                 xc[i * ld + j] = v != v ? 0.0 : v;
             }
@@ -119,7 +100,7 @@ static void fd_missing_mask(const char *X, ptrdiff_t rs, ptrdiff_t cs, int singl
 {
     for (ptrdiff_t i = 0; i < n; i++)
         for (ptrdiff_t j = 0; j < d; j++) {
-            const double v = fd_value(X + (start + i) * rs + j * cs, single);
+            const double v = fe_value(X + (start + i) * rs + j * cs, single);
             mask[i * ld + j] = v != v ? 1.0 : 0.0;
         }
 }
@@ -151,8 +132,8 @@ FE_ALWAYS_INLINE void fd_row_logits_t(const void *data, const void *indices,
     }
     ptrdiff_t p = p0;
     for (; p + 1 < p1; p += 2) {
-        const ptrdiff_t j0 = fd_index(indices, p, narrow);
-        const ptrdiff_t j1 = fd_index(indices, p + 1, narrow);
+        const ptrdiff_t j0 = fe_index(indices, p, narrow);
+        const ptrdiff_t j1 = fe_index(indices, p + 1, narrow);
         if ((size_t)j0 >= (size_t)d || (size_t)j1 >= (size_t)d) {
             *bad += 1;
             return;
@@ -167,7 +148,7 @@ FE_ALWAYS_INLINE void fd_row_logits_t(const void *data, const void *indices,
         }
     }
     if (p < p1) {
-        const ptrdiff_t j = fd_index(indices, p, narrow);
+        const ptrdiff_t j = fe_index(indices, p, narrow);
         if ((size_t)j >= (size_t)d) {
             *bad += 1;
             return;
@@ -201,8 +182,8 @@ FE_ALWAYS_INLINE ptrdiff_t fd_csr_logits_t(const void *data, const void *indices
     for (ptrdiff_t i = 0; i < n_padded; i++) {
         ptrdiff_t p0 = 0, p1 = 0;
         if (i < n) {
-            p0 = fd_index(indptr, start + i, narrow);
-            p1 = fd_index(indptr, start + i + 1, narrow);
+            p0 = fe_index(indptr, start + i, narrow);
+            p1 = fe_index(indptr, start + i + 1, narrow);
         }
         for (ptrdiff_t k0 = 0; k0 < kp; k0 += FD_KV * FE_W) {
             fe_vec acc[FD_KV];
@@ -241,9 +222,9 @@ FE_ALWAYS_INLINE void fd_row_sums_t(const void *data, const void *indices,
     for (int v = 0; v < nv; v++)
         r[v] = fe_load(wr + k0 + v * FE_W);
     for (ptrdiff_t p = p0; p < p1; p++) {
-        const ptrdiff_t j = fd_index(indices, p, narrow);
+        const ptrdiff_t j = fe_index(indices, p, narrow);
         if (p + FD_AHEAD < p_limit) {
-            const ptrdiff_t ahead = fd_index(indices, p + FD_AHEAD, narrow);
+            const ptrdiff_t ahead = fe_index(indices, p + FD_AHEAD, narrow);
             if ((size_t)ahead < (size_t)d)
                 FE_UNROLL
                 for (int v = 0; v < nv; v++)
@@ -276,9 +257,9 @@ FE_ALWAYS_INLINE void fd_csr_sums_t(const void *data, const void *indices,
     for (ptrdiff_t i = 0; i < n; i++) {
         if (weight[i] == 0.0)
             continue;
-        const ptrdiff_t p0 = fd_index(indptr, start + i, narrow);
-        const ptrdiff_t p1 = fd_index(indptr, start + i + 1, narrow);
-        const ptrdiff_t p_limit = fd_index(indptr, start + n, narrow);
+        const ptrdiff_t p0 = fe_index(indptr, start + i, narrow);
+        const ptrdiff_t p1 = fe_index(indptr, start + i + 1, narrow);
+        const ptrdiff_t p_limit = fe_index(indptr, start + n, narrow);
         for (ptrdiff_t k = 0; k < n_components; k++)
             wr[k] = resp[k * FE_LD + i];
         for (ptrdiff_t k0 = 0; k0 < kp; k0 += FD_KV * FE_W) {

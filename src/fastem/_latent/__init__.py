@@ -1,2 +1,2 @@
-"""Latent structure shared across families: mixture weights (and, later, the Markov
-chain and continuous factors)."""
+"""Latent structure shared across families: mixture weights and continuous factors
+(and, later, the Markov chain)."""

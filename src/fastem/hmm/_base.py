@@ -157,7 +157,7 @@ class BaseHMM(EMEstimator):
 
     # --- fitting: the engine's hooks ------------------------------------------------
 
-    def _em_settings(self):
+    def _em_settings(self, context):
         """hmmlearn's EM: one run of ``n_iter`` iterations, stopped once the
         log-likelihood gains less than ``tol`` (or falls), no warning when it did not
         converge (``monitor_.converged`` says)."""

@@ -11,7 +11,12 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._engine.estimator import EMEstimator, FitContext
+from .._engine.estimator import (
+    EMEstimator,
+    FitContext,
+    LatentClassMixin,
+    OnlineEMMixin,
+)
 from .._engine.patterns import mean_imputed
 from .._engine.persistence import register_model
 from .._engine.sources import ArraySource
@@ -45,7 +50,7 @@ class _DiscreteFit(FitContext):
         self.n_reseeds = 0
 
 
-class _DiscreteMixture(EMEstimator):
+class _DiscreteMixture(LatentClassMixin, OnlineEMMixin, EMEstimator):
     """What Bernoulli and multinomial mixtures share; see their docstrings."""
 
     _parameter_constraints: dict = {

@@ -11,7 +11,12 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._engine.estimator import EMEstimator, FitContext
+from .._engine.estimator import (
+    EMEstimator,
+    FitContext,
+    LatentClassMixin,
+    OnlineEMMixin,
+)
 from .._engine.patterns import MissingValueSource, mean_imputed
 from .._engine.persistence import register_model, register_value
 from .._engine.sources import ArraySource
@@ -111,7 +116,7 @@ class _GaussianFit(FitContext):
 
 
 @register_model
-class GaussianMixture(EMEstimator):
+class GaussianMixture(LatentClassMixin, OnlineEMMixin, EMEstimator):
     """Gaussian mixture fitted by EM on fused Cython + OpenMP kernels.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
