@@ -85,11 +85,11 @@ class SelectionResult:
     >>> import fastem
     >>> rng = np.random.default_rng(0)
     >>> X = np.concatenate([rng.normal(-5, 1, (200, 2)), rng.normal(5, 1, (200, 2))])
-    >>> result = fastem.select(X, n_components=[1, 2, 3], covariance_types="full")
+    >>> result = fastem.select(X, n_components=[1, 2, 3])
     >>> result.best_params_["n_components"], result.criterion
     (2, 'bic')
-    >>> len(result.table), len(result.estimators_)
-    (3, 3)
+    >>> len(result.table), len(result.estimators_)  # 3 sizes x 4 kinds of covariance
+    (12, 12)
     """
 
     best_estimator_: object
