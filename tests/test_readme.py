@@ -21,7 +21,7 @@ def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.chdir(tmp_path)
     blocks = python_blocks()
-    assert len(blocks) >= 5
+    assert blocks  # the long examples live in the user guide (tests/test_docs.py)
     namespace = {}
     for number, block in enumerate(blocks):
         try:

@@ -104,7 +104,7 @@ def test_idle_cpus_sees_busy_loops_on_every_cpu(monkeypatch):
         time.sleep(0.5)  # every loop started and runnable
         seen = [idle_cpus() for _ in range(5)]
         monkeypatch.setattr(threads, "idle_cpus", idle_cpus)
-        capped = threads_for(n_cpus, 10_000_000, 32)
+        capped = threads_for(n_cpus, 1_000_000, 8)  # a pass of ~40 ms on one thread
     finally:
         for loop in loops:
             loop.kill()
@@ -112,13 +112,17 @@ def test_idle_cpus_sees_busy_loops_on_every_cpu(monkeypatch):
     assert seen == [1] * 5 and capped == 1, seen
 
 
-def test_the_load_caps_the_threads_but_not_below_one(monkeypatch):
-    monkeypatch.setattr("fastem._engine.threads.idle_cpus", lambda: 3)
-    assert threads_for(8, 10_000_000, 32) == 3
-    assert threads_for(2, 10_000_000, 32) == 2
+def test_busy_cpus_are_taken_only_for_large_passes(monkeypatch):
+    monkeypatch.setattr("fastem._engine.threads.idle_cpus", lambda: 1)
+    assert threads_for(8, 1_000_000, 8) == 1  # ~40 ms on one thread
+    assert threads_for(8, 1_000_000, 32) == 3  # 50 ms or more on each of three
     assert threads_for(8, 150, 3) == 1
-    monkeypatch.setattr("fastem._engine.threads.idle_cpus", lambda: None)  # unknown
+    monkeypatch.setattr("fastem._engine.threads.idle_cpus", lambda: 3)
+    assert threads_for(8, 1_000_000, 8) == 3
+    assert threads_for(2, 1_000_000, 8) == 2
     assert threads_for(8, 10_000_000, 32) == 8
+    monkeypatch.setattr("fastem._engine.threads.idle_cpus", lambda: None)  # unknown
+    assert threads_for(8, 1_000_000, 8) == 8
 
 
 @pytest.mark.parametrize("data", ["digits", "thread_sensitive"])

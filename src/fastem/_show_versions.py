@@ -76,6 +76,17 @@ def show_versions():
     The thread pools are the OpenMP runtimes and BLAS libraries loaded in this
     process (threadpoolctl): fastem's kernels, NumPy's and SciPy's BLAS, and
     scikit-learn's own OpenMP runtime where its wheel vendors one.
+
+    Examples
+    --------
+    >>> import fastem
+    >>> fastem.show_versions()  # doctest: +ELLIPSIS
+    <BLANKLINE>
+    System:
+    ...
+    Build:
+              fastem: ...
+              openmp: ...
     """
     for title, entries in _sections().items():
         print(f"\n{title}:")

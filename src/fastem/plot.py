@@ -102,6 +102,7 @@ def plot_density_1d(model, X=None, *, feature=0, bins="auto", ax=None):
     Parameters
     ----------
     model : fitted GaussianMixture
+        The mixture to draw (its ``weights_``, ``means_``, ``covariances_``).
     X : array-like of shape (n_samples,) or (n_samples, n_features), optional
         Data drawn as a density histogram; without it only the curves are drawn.
     feature : int, default=0
@@ -109,10 +110,33 @@ def plot_density_1d(model, X=None, *, feature=0, bins="auto", ax=None):
     bins : int or str, default="auto"
         Passed to ``Axes.hist``.
     ax : matplotlib Axes, optional
+        Where to draw; None: the axes of a new pyplot figure.
 
     Returns
     -------
     ax : matplotlib Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib (``pip install fastem[plot]``).
+    ValueError
+        When ``feature`` is not a feature of the model.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture
+    >>> from fastem.plot import plot_density_1d
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(2, 4, 500), rng.normal(9, 2, 500)])[:, None]
+    >>> model = GaussianMixture(2, random_state=0).fit(X)
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_density_1d(model, X, ax=ax)
+    >>> ax.get_ylabel()
+    'density'
     """
     weights, means, covariances = _marginals(model, [feature])
     ax = _new_axes(ax)
@@ -144,6 +168,7 @@ def plot_components_2d(
     Parameters
     ----------
     model : fitted GaussianMixture
+        The mixture to draw (its ``weights_``, ``means_``, ``covariances_``).
     X : array-like of shape (n_samples, n_features), optional
         Points drawn in the colour of their most probable component.
     features : pair of int, default=(0, 1)
@@ -154,10 +179,33 @@ def plot_components_2d(
     n_std : sequence of float, default=(1.0, 2.0)
         Radii of the ellipses, in standard deviations.
     ax : matplotlib Axes, optional
+        Where to draw; None: the axes of a new pyplot figure.
 
     Returns
     -------
     ax : matplotlib Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib (``pip install fastem[plot]``).
+    ValueError
+        For a ``kind`` other than "ellipses" or "contours", or ``features`` that
+        are not two distinct features of the model.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture
+    >>> from fastem.plot import plot_components_2d
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(0, 1, (200, 2)), rng.normal(5, 1, (200, 2))])
+    >>> model = GaussianMixture(2, random_state=0).fit(X)
+    >>> fig, (left, right) = plt.subplots(1, 2)
+    >>> left = plot_components_2d(model, X, ax=left)
+    >>> right = plot_components_2d(model, X, kind="contours", ax=right)
     """
     if kind not in ("ellipses", "contours"):
         raise ValueError(f"kind must be 'ellipses' or 'contours', got {kind!r}")
@@ -233,11 +281,33 @@ def plot_lower_bound(model, *, ax=None):
     Parameters
     ----------
     model : fitted GaussianMixture
+        A fitted mixture: its ``lower_bounds_`` are drawn.
     ax : matplotlib Axes, optional
+        Where to draw; None: the axes of a new pyplot figure.
 
     Returns
     -------
     ax : matplotlib Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib (``pip install fastem[plot]``).
+    ValueError
+        When the model ran no EM iteration (``max_iter=0``).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture
+    >>> from fastem.plot import plot_lower_bound
+    >>> X = np.random.default_rng(0).normal(size=(500, 2))
+    >>> model = GaussianMixture(3, random_state=0).fit(X)
+    >>> ax = plot_lower_bound(model)
+    >>> ax.get_xlabel()
+    'EM iteration'
     """
     check_is_fitted(model)
     lower_bounds = np.asarray(model.lower_bounds_, dtype=np.float64)
@@ -269,11 +339,35 @@ def plot_criterion(models, X=None, *, criterion="bic", ax=None):
     X : array-like of shape (n_samples, n_features)
         Needed with models, ignored with a table or a SelectionResult.
     criterion : {"bic", "aic"} or sequence of them, default="bic"
+        The criteria to draw: each a line per covariance type and prior.
     ax : matplotlib Axes, optional
+        Where to draw; None: the axes of a new pyplot figure.
 
     Returns
     -------
     ax : matplotlib Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib (``pip install fastem[plot]``).
+    ValueError
+        For a criterion other than "bic" and "aic", or models without ``X``.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture
+    >>> from fastem.plot import plot_criterion
+    >>> import fastem
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(0, 1, (200, 2)), rng.normal(5, 1, (200, 2))])
+    >>> models = [GaussianMixture(k, random_state=0).fit(X) for k in range(1, 5)]
+    >>> ax = plot_criterion(models, X, criterion=("bic", "aic"))
+    >>> result = fastem.select(X, n_components=range(1, 5), random_state=0)
+    >>> ax = plot_criterion(result)  # every covariance type, one line each
     """
     criteria = [criterion] if isinstance(criterion, str) else list(criterion)
     if not criteria or any(name not in ("bic", "aic") for name in criteria):

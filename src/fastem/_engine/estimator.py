@@ -176,6 +176,7 @@ class EMEstimator(DensityMixin, BaseEstimator):
             The rows, in memory or read in chunks (memory maps, HDF5 / Zarr arrays,
             chunk callables, Dask arrays: see the class's Notes).
         y : Ignored
+            Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights; an integer weight is the same as repeating the
             row, a zero weight the same as leaving it out. None: unit weights.
@@ -183,6 +184,15 @@ class EMEstimator(DensityMixin, BaseEstimator):
         Returns
         -------
         self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For invalid parameters or data (fewer rows than components, infinite
+            values, NaN where the model takes none, a row or column entirely NaN),
+            and when a component collapses and ``on_degenerate='raise'``: the
+            message says which, and what to change.
         """
         self._fit(X, sample_weight)
         return self
@@ -196,7 +206,9 @@ class EMEstimator(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
         y : Ignored
+            Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights (see :meth:`fit`).
 
@@ -302,10 +314,12 @@ class EMEstimator(DensityMixin, BaseEstimator):
             or a memory map / HDF5 / Zarr array: each chunk is one batch. Where the
             model accepts NaN in ``fit``, batches may hold it too.
         y : Ignored
+            Not used, present for API consistency by convention.
 
         Returns
         -------
         self : object
+            The estimator, updated.
         """
         if _is_dask_array(X):
             raise TypeError(
@@ -418,6 +432,7 @@ class EMEstimator(DensityMixin, BaseEstimator):
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
+            log p(x_n) of each row (a dask array for a dask X).
         """
         source, (log_prob, _, _) = self._score_rows(X)
         return log_prob.astype(self._result_dtype(source), copy=False)
@@ -428,7 +443,9 @@ class EMEstimator(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
         y : Ignored
+            Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights; None: unit weights.
 
@@ -445,10 +462,13 @@ class EMEstimator(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,), int64
+            The index of each row's most probable component (a dask array for a
+            dask X).
         """
         return self._score_rows(X, log_prob=False, labels=True)[1][2]
 
@@ -458,10 +478,12 @@ class EMEstimator(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
+            p(k | x_n): each row sums to 1 (a dask array for a dask X).
         """
         source, (_, resp, _) = self._score_rows(X, log_prob=False, resp=True)
         return resp.astype(self._result_dtype(source), copy=False)
@@ -490,10 +512,13 @@ class EMEstimator(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
 
         Returns
         -------
         bic : float
+            -2 log L + p log n, with log L the log-likelihood of X's n rows and p
+            the model's number of free parameters.
         """
         mean_log_prob, n = self._mean_log_prob(X)
         return -2 * mean_log_prob * n + self._n_parameters() * np.log(n)
@@ -504,10 +529,13 @@ class EMEstimator(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows, in memory or read in chunks, as :meth:`fit` takes them.
 
         Returns
         -------
         aic : float
+            -2 log L + 2 p, with log L the log-likelihood of X and p the model's
+            number of free parameters.
         """
         mean_log_prob, n = self._mean_log_prob(X)
         return -2 * mean_log_prob * n + 2 * self._n_parameters()

@@ -122,6 +122,7 @@ def load(path):
     Parameters
     ----------
     path : str, path-like or binary file object
+        The file that ``model.save`` wrote.
 
     Returns
     -------
@@ -137,6 +138,17 @@ def load(path):
         ``MAX_ARRAY_BYTES``, a header over ``MAX_HEADER_BYTES`` or nested deeper
         than ``MAX_HEADER_DEPTH``), or the model refuses its parameters; the
         message starts with the file's name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastem
+    >>> X = np.random.default_rng(0).normal(size=(200, 2))
+    >>> model = fastem.GaussianMixture(2, random_state=0).fit(X)
+    >>> model.save("model.npz")
+    >>> loaded = fastem.load("model.npz")
+    >>> bool(np.array_equal(loaded.means_, model.means_))
+    True
     """
     if hasattr(path, "read"):
         return _load_from(path, "the model file")

@@ -62,7 +62,9 @@ _CRITERIA_COLUMNS = (
 class SelectionResult:
     """What :func:`select` found.
 
-    Attributes
+    :func:`select` makes it; its fields are read as attributes.
+
+    Parameters
     ----------
     best_estimator_ : estimator
         The fitted model with the lowest criterion.
@@ -76,6 +78,18 @@ class SelectionResult:
         The fitted model of each row (None where the fit failed).
     criterion : str
         The criterion that ranked the models.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastem
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-5, 1, (200, 2)), rng.normal(5, 1, (200, 2))])
+    >>> result = fastem.select(X, n_components=[1, 2, 3], covariance_types="full")
+    >>> result.best_params_["n_components"], result.criterion
+    (2, 'bic')
+    >>> len(result.table), len(result.estimators_)
+    (3, 3)
     """
 
     best_estimator_: object

@@ -15,7 +15,20 @@ from .._kernels._platform import omp_max_threads
 
 class ForkedAfterOpenMPWarning(UserWarning):
     """This process was forked after OpenMP threads had started: fastem's kernels
-    and the KMeans of its initialisation run on one thread in it."""
+    and the KMeans of its initialisation run on one thread in it.
+
+    GNU OpenMP's threads do not survive ``fork``; start processes with
+    multiprocessing's 'spawn' or 'forkserver' method instead.
+
+    Examples
+    --------
+    To stop at the fork rather than run on one thread:
+
+    >>> import warnings
+    >>> from fastem import ForkedAfterOpenMPWarning
+    >>> warnings.simplefilter("error", ForkedAfterOpenMPWarning)
+    >>> warnings.resetwarnings()
+    """
 
 
 FORK_MESSAGE = (
@@ -90,6 +103,10 @@ def scikit_learn_openmp_limit(n_threads):
 # Fewer threads on small problems cost nothing else, as results are the same bits for
 # any thread count, and spare a busy machine the wait for a descheduled thread.
 MIN_PAIRS_PER_THREAD = 100_000
+# ... and before it is worth a core that other work is running on: ~50 ms of work, ten
+# scheduler time slices, so that the wait at the pass's end for a thread the scheduler
+# put aside costs little beside the share of the busy cores the thread gets.
+BUSY_MIN_PAIRS_PER_THREAD = 10_000_000
 
 # Seconds between two looks at the machine's load (a look reads a few /proc files,
 # ~0.1 ms): a load that comes or goes is seen within this time.
@@ -129,17 +146,20 @@ def idle_cpus():
 
 
 def threads_for(n_threads, n_samples, n_components):
-    """At most ``n_threads``, no more than the work of one pass keeps busy, and no
-    more than the CPUs other work leaves idle.
+    """At most ``n_threads``, no more than the work of one pass keeps busy, and, beyond
+    the CPUs other work leaves idle, only for large passes.
 
     On a machine whose cores are busy, an OpenMP thread waits for a core at every
-    barrier (and others spin on theirs): two threads ran several times slower than
-    one there. Results are the same bits for any thread count, so the count may
-    follow the load from pass to pass.
+    barrier (and others spin on theirs): two threads ran several times slower than one
+    there on passes of a few milliseconds, and faster on passes of a tenth of a second.
+    Results are the same bits for any thread count, so the count may follow the load
+    from pass to pass.
     """
-    threads = min(n_threads, n_samples * n_components // MIN_PAIRS_PER_THREAD)
-    if threads > 1:
-        threads = min(threads, idle_cpus() or threads)
+    pairs = n_samples * n_components
+    threads = min(n_threads, pairs // MIN_PAIRS_PER_THREAD)
+    idle = idle_cpus()
+    if idle is not None and threads > idle:
+        threads = max(idle, min(threads, pairs // BUSY_MIN_PAIRS_PER_THREAD))
     return max(1, threads)
 
 

@@ -49,7 +49,8 @@ class GaussianPrior:
     - full: Sigma_k = (Lambda + W_k + kappa e_k e_k^T) / (nu + N_k + d + 2);
     - tied: Sigma = (Lambda + sum_k W_k + kappa e_k e_k^T) / (nu + N + K + d + 1);
     - diag: sigma2_kj = (lambda_j + W_kjj + kappa e_kj^2) / (nu + N_k + 3);
-    - spherical: sigma2_k = (lambda + tr W_k + kappa |e_k|^2) / (nu + (N_k + 1) d + 2).
+    - spherical: sigma2_k = (lambda + tr W_k + kappa e_k^T e_k)
+      / (nu + (N_k + 1) d + 2).
 
     ``reg_covar`` is still added to the diagonal of the mode (set it to 0 for the exact
     posterior mode; the prior alone keeps covariances positive definite).
@@ -79,6 +80,21 @@ class GaussianPrior:
         K^(2/d) for full and tied, and its mean variance divided by K^(2/d) for
         spherical and for every coordinate of diag. Must be positive semi-definite
         (non-negative).
+
+    Examples
+    --------
+    Three distinct rows, each repeated: maximum likelihood with ``reg_covar=0``
+    collapses each component's covariance to zero (a ``ValueError``); the prior
+    keeps them positive definite.
+
+    >>> import numpy as np
+    >>> from fastem import GaussianMixture, GaussianPrior
+    >>> X = np.repeat([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], 10, axis=0)
+    >>> prior = GaussianPrior(mean_precision=0.1, degrees_of_freedom=4)
+    >>> model = GaussianMixture(3, prior=prior, reg_covar=0, random_state=0).fit(X)
+    >>> bool(np.all(np.linalg.eigvalsh(model.covariances_) > 0))
+    True
+    >>> model = GaussianMixture(3, prior="default", reg_covar=0).fit(X)  # mclust's
     """
 
     weight_concentration: float = 1.0
@@ -106,7 +122,9 @@ class GaussianPrior:
         Parameters
         ----------
         n_features : int
+            The number of features of the data.
         n_components : int
+            The number of mixture components.
         covariance_type : {'full', 'tied', 'diag', 'spherical'}
         data_moments : callable
             Returns the mean (n_features,) and covariance (n_features, n_features) of
@@ -119,6 +137,12 @@ class GaussianPrior:
         Returns
         -------
         ResolvedPrior
+            The hyperparameters as numbers and arrays, defaults filled in.
+
+        Raises
+        ------
+        ValueError
+            For a hyperparameter out of its range (see the class's Parameters).
         """
         alpha = _finite_float(self.weight_concentration, "weight_concentration")
         if alpha < 1.0:

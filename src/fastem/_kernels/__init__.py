@@ -127,6 +127,17 @@ def use_backend(name):
     ------
     ValueError
         At the call, for a name not in ``BACKENDS``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastem
+    >>> X = np.random.default_rng(0).normal(size=(500, 2))
+    >>> compiled = fastem.GaussianMixture(2, random_state=0).fit(X)
+    >>> with fastem.use_backend("numpy"):
+    ...     twin = fastem.GaussianMixture(2, random_state=0).fit(X)
+    >>> bool(np.allclose(twin.means_, compiled.means_))
+    True
     """
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")

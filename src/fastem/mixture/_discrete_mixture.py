@@ -363,6 +363,7 @@ class BernoulliMixture(_DiscreteMixture):
     Parameters
     ----------
     n_components : int, default=1
+        The number of mixture components.
     alpha : float, default=1.0
         Additive smoothing, as in scikit-learn's BernoulliNB:
         p_kj = (expected ones_kj + alpha) / (expected mass_kj + 2 alpha), the MAP
@@ -371,6 +372,7 @@ class BernoulliMixture(_DiscreteMixture):
     tol : float, default=1e-3
         Convergence threshold on the change of the lower bound.
     max_iter : int, default=100
+        The largest number of EM iterations.
     n_init : int, default=1
         Initialisations; the best lower bound is kept.
     init_params : {'k-means++', 'kmeans', 'random', 'random_from_data'}, \
@@ -380,13 +382,18 @@ class BernoulliMixture(_DiscreteMixture):
         responsibilities), and each component's probabilities are its rows'
         counts smoothed by max(alpha, 1).
     weights_init : array-like of shape (n_components,), default=None
+        Initial weights (positive, summing to 1); None: from ``init_params``.
     feature_prob_init : array-like of shape (n_components, n_features), default=None
         Initial probabilities P(x_j = 1 | k), each in (0, 1).
     random_state : int, RandomState instance or None, default=None
+        Seeds the initialisations (and :meth:`sample`): an int makes fits
+        reproducible, on any number of threads.
     warm_start : bool, default=False
         Each fit starts from the previous solution (``n_init`` is ignored).
     verbose : int, default=0
+        1 prints each initialisation and iteration, 2 also times and changes.
     verbose_interval : int, default=10
+        Iterations between two progress messages.
     on_degenerate : {'reseed', 'raise'}, default='reseed'
         What happens to a component that loses all its responsibility mass (below
         10 machine epsilons of the total): it is moved to the row the other
@@ -416,7 +423,7 @@ class BernoulliMixture(_DiscreteMixture):
     lower_bounds_ : list of float
     n_reseeds_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     Notes
     -----
@@ -554,6 +561,17 @@ class BernoulliMixture(_DiscreteMixture):
         Returns
         -------
         X_imputed : ndarray of shape (n_samples, n_features), of X's float dtype
+            X with each NaN replaced by a probability; the observed values are
+            unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastem import BernoulliMixture
+        >>> X = np.array([[1, 1, 0, 0]] * 5 + [[0, 0, 1, 1]] * 5)
+        >>> model = BernoulliMixture(2, alpha=0.1, random_state=0).fit(X)
+        >>> model.impute(np.array([[1.0, np.nan, 0.0, 0.0]])).round(2)
+        array([[1.  , 0.98, 0.  , 0.  ]])
         """
         return self._impute(X, random_state=None)
 
@@ -593,10 +611,12 @@ class BernoulliMixture(_DiscreteMixture):
         Parameters
         ----------
         n_samples : int, default=1
+            The number of rows to draw (``random_state`` seeds the draws).
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features), float64 of 0 and 1
+            The rows, grouped by component.
         y : ndarray of shape (n_samples,), int64
             The component each row was drawn from.
         """
@@ -623,17 +643,19 @@ class MultinomialMixture(_DiscreteMixture):
     Parameters
     ----------
     n_components : int, default=1
+        The number of mixture components.
     alpha : float, default=1.0
         Additive smoothing, as in scikit-learn's MultinomialNB:
         theta_kj = (expected count_kj + alpha) / (expected total_k + alpha
         n_features), the MAP estimate under a symmetric Dirichlet(alpha + 1) prior
         on each component's theta; 0 is maximum likelihood.
-    tol, max_iter, n_init, init_params, weights_init, random_state, warm_start, \
-verbose, verbose_interval, on_degenerate, init_sample_size, learning_offset, \
-learning_decay
+    tol, max_iter, n_init, init_params, weights_init
         As in :class:`BernoulliMixture`.
     feature_prob_init : array-like of shape (n_components, n_features), default=None
         Initial theta: rows of positive probabilities summing to 1.
+    random_state, warm_start, verbose, verbose_interval, on_degenerate, \
+init_sample_size, learning_offset, learning_decay
+        As in :class:`BernoulliMixture`.
 
     Attributes
     ----------
@@ -743,12 +765,14 @@ feature_names_in_
         Parameters
         ----------
         n_samples : int, default=1
+            The number of rows to draw (``random_state`` seeds the draws).
         n_trials : int or None, default=None
             The total count of each row; None: ``mean_count_`` rounded.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features), float64 counts
+            The rows, grouped by component.
         y : ndarray of shape (n_samples,), int64
             The component each row was drawn from.
         """

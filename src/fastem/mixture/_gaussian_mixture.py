@@ -51,7 +51,25 @@ _FITTED_PARAMETERS = (
 
 
 class DegenerateComponentWarning(UserWarning):
-    """Components collapsed during EM and were re-seeded (on_degenerate="reseed")."""
+    """Components collapsed during EM and were re-seeded (on_degenerate="reseed").
+
+    Issued once at the end of a fit that re-seeded; ``n_reseeds_`` counts the
+    re-seeds.
+
+    Examples
+    --------
+    Three components on two distinct rows: one collapses and is re-seeded.
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from fastem import DegenerateComponentWarning, GaussianMixture
+    >>> X = np.repeat([[0.0, 0.0], [1.0, 1.0]], 10, axis=0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = GaussianMixture(3, on_degenerate="reseed", random_state=0).fit(X)
+    >>> any(issubclass(w.category, DegenerateComponentWarning) for w in caught)
+    True
+    """
 
 
 class _GaussianFit(FitContext):
@@ -131,12 +149,16 @@ class GaussianMixture(EMEstimator):
         When X has NaN, every method starts from X with each NaN replaced by its
         column's weighted mean.
     weights_init : array-like of shape (n_components,), default=None
+        Initial weights (positive, summing to 1); None: from ``init_params``.
     means_init : array-like of shape (n_components, n_features), default=None
+        Initial means; None: from ``init_params``.
     precisions_init : array-like, default=None
         Initial precisions (inverse covariances), shaped by ``covariance_type``:
         full (n_components, n_features, n_features), tied (n_features, n_features),
         diag (n_components, n_features), spherical (n_components,).
     random_state : int, RandomState instance or None, default=None
+        Seeds the initialisations (and :meth:`sample`): an int makes fits
+        reproducible, on any number of threads.
     warm_start : bool, default=False
         If True, each fit starts from the previous solution (``n_init`` is ignored).
     verbose : int, default=0
@@ -197,7 +219,7 @@ class GaussianMixture(EMEstimator):
         Components re-seeded during fit, over all initialisations
         (``on_degenerate='reseed'``; 0 otherwise).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when X has feature names that are all strings.
     n_batch_iter_ : int
         The number of batches :meth:`partial_fit` has seen (set by it only).
@@ -658,6 +680,16 @@ class GaussianMixture(EMEstimator):
         Returns
         -------
         X_imputed : ndarray of shape (n_samples, n_features), of X's dtype
+            X with its NaN filled in; the observed values are unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastem import GaussianMixture
+        >>> X = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0], [4.0, 8.0]])
+        >>> gm = GaussianMixture(reg_covar=1e-3).fit(X)
+        >>> gm.impute(np.array([[5.0, np.nan]])).round(1)
+        array([[ 5., 10.]])
         """
         return self._impute(X, random_state=None)
 
@@ -667,10 +699,12 @@ class GaussianMixture(EMEstimator):
         Parameters
         ----------
         n_samples : int, default=1
+            The number of samples to draw (``random_state`` seeds the draws).
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features), float64
+            The samples, grouped by component.
         y : ndarray of shape (n_samples,), int64
             The component each sample was drawn from.
         """

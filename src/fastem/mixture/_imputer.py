@@ -37,12 +37,13 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     Parameters
     ----------
     n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params, \
-weights_init, means_init, precisions_init, warm_start, verbose, verbose_interval, \
-prior, on_degenerate, init_sample_size
+weights_init, means_init, precisions_init
         As in :class:`GaussianMixture`.
     random_state : int, RandomState instance or None, default=None
         Seeds the mixture's initialisation and, with ``sample_posterior=True``, the
         draws (one stream from fit on: successive transforms draw anew).
+    warm_start, verbose, verbose_interval, prior, on_degenerate, init_sample_size
+        As in :class:`GaussianMixture`.
     sample_posterior : bool, default=False
         Draw each row's missing values from their conditional distribution: a
         component from the responsibilities p(k | x_O), then x_M from that
@@ -57,7 +58,7 @@ prior, on_degenerate, init_sample_size
     n_iter_ : int
         EM iterations of the mixture's best run.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when X has feature names that are all strings.
 
     Examples
@@ -65,7 +66,7 @@ prior, on_degenerate, init_sample_size
     >>> import numpy as np
     >>> from fastem import GaussianMixtureImputer
     >>> X = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0], [4.0, np.nan]])
-    >>> GaussianMixtureImputer(reg_covar=1e-3).fit_transform(X).round(2)[3]
+    >>> GaussianMixtureImputer(reg_covar=1e-3).fit_transform(X).round(1)[3]
     array([4., 8.])
     """
 
@@ -134,13 +135,22 @@ prior, on_degenerate, init_sample_size
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows, NaN marking the missing values.
         y : Ignored
+            Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights.
 
         Returns
         -------
         self : GaussianMixtureImputer
+            The fitted imputer.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`GaussianMixture.fit`: for invalid parameters or data (a row
+            or column entirely NaN, infinite values, ...).
         """
         params = {name: getattr(self, name) for name in _MIXTURE_PARAMS}
         if self.warm_start and hasattr(self, "mixture_"):
@@ -163,10 +173,13 @@ prior, on_degenerate, init_sample_size
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            In memory, NaN marking the missing values.
 
         Returns
         -------
         X_imputed : ndarray of shape (n_samples, n_features), of X's float dtype
+            X with each NaN replaced by its conditional expectation, or a draw
+            (``sample_posterior=True``); the observed values are unchanged.
         """
         check_is_fitted(self)
         return self.mixture_._impute(
@@ -182,6 +195,7 @@ prior, on_degenerate, init_sample_size
         Parameters
         ----------
         path : str, path-like or binary file object
+            Written as given (no extension is added).
         """
         save_model(self, path)
 

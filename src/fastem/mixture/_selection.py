@@ -235,12 +235,19 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
     Parameters
     ----------
     n_components : int or iterable of int, default=(1, ..., 9)
+        The numbers of components to try.
     covariance_types : str or iterable of str, default=all four
+        The covariance types to try, among 'full', 'tied', 'diag', 'spherical'.
     criterion : {'bic', 'aic', 'icl'}, default='bic'
+        The criterion that picks the best model (lower is better).
     priors : iterable, default=(None,)
+        The values of ``prior`` to try (None is maximum likelihood).
     n_init : int, default=1
+        EM restarts of each model.
     random_state : int, RandomState instance or None, default=None
+        The seed of every model's fit (see :func:`select`).
     n_jobs : int or None, default=None
+        Models fitted in parallel (joblib; None is 1, -1 all CPUs).
     warm_start : bool, default=True
         As in :func:`select` (the split start along K, not scikit-learn's refit).
     gm_params : dict or None, default=None
@@ -254,7 +261,7 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
     table_ : pandas.DataFrame or numpy structured array
         The table of :func:`select`.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when X has feature names that are all strings.
 
     Examples
@@ -297,11 +304,19 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows, as :func:`select` takes them.
         y : Ignored
+            Not used, present for API consistency by convention.
 
         Returns
         -------
         self : GaussianMixtureIC
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            When every model of the grid fails to fit (see :func:`select`).
         """
         result = select(
             X,
@@ -335,29 +350,110 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
         return self.best_estimator_
 
     def predict(self, X):
-        """Most probable component of each row (see GaussianMixture.predict)."""
+        """Most probable component of each row (see GaussianMixture.predict).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, as the best model's method takes them.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int64
+            The index of each row's most probable component.
+        """
         return self._best(X).predict(X)
 
     def predict_proba(self, X):
-        """Responsibilities (see GaussianMixture.predict_proba)."""
+        """Responsibilities (see GaussianMixture.predict_proba).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, as the best model's method takes them.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            p(k | x_n) under the best model: each row sums to 1.
+        """
         return self._best(X).predict_proba(X)
 
     def score_samples(self, X):
-        """Log-likelihood of each row (see GaussianMixture.score_samples)."""
+        """Log-likelihood of each row (see GaussianMixture.score_samples).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, as the best model's method takes them.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            log p(x_n) under the best model.
+        """
         return self._best(X).score_samples(X)
 
     def score(self, X, y=None):
-        """Mean log-likelihood of the rows (see GaussianMixture.score)."""
+        """Mean log-likelihood of the rows (see GaussianMixture.score).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, as the best model's method takes them.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        log_likelihood : float
+            The mean of log p(x_n) under the best model.
+        """
         return self._best(X).score(X)
 
     def sample(self, n_samples=1):
-        """Samples of the best model (see GaussianMixture.sample)."""
+        """Samples of the best model (see GaussianMixture.sample).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            The number of samples to draw.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The samples, grouped by component.
+        y : ndarray of shape (n_samples,), int64
+            The component each sample was drawn from.
+        """
         return self._best().sample(n_samples)
 
     def bic(self, X):
-        """BIC of the best model on X (see GaussianMixture.bic)."""
+        """BIC of the best model on X (see GaussianMixture.bic).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, as the best model's method takes them.
+
+        Returns
+        -------
+        bic : float
+            -2 log L + p log n of the best model on X.
+        """
         return self._best(X).bic(X)
 
     def aic(self, X):
-        """AIC of the best model on X (see GaussianMixture.aic)."""
+        """AIC of the best model on X (see GaussianMixture.aic).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows, as the best model's method takes them.
+
+        Returns
+        -------
+        aic : float
+            -2 log L + 2 p of the best model on X.
+        """
         return self._best(X).aic(X)
