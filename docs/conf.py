@@ -139,9 +139,9 @@ sphinx_gallery_conf = {
     "subsection_order": [
         "../examples/gaussian",
         "../examples/discrete",
+        "../examples/hmm",
         "../examples/missing",
         "../examples/large_data",
-        "../examples/hmm",
     ],
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,

@@ -338,6 +338,7 @@ class BaseHMM(EMEstimator):
         Returns
         -------
         self : object
+            The fitted model.
         """
         self._validate_params()
         self._check_letters()
@@ -369,11 +370,15 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The frames of all sequences, one after the other: one row per frame.
         lengths : array-like of int of shape (n_sequences,), default=None
+            The length of each sequence (positive, summing to n_samples); None: X
+            is one sequence.
 
         Returns
         -------
         self : object
+            The model, updated by the batch.
         """
         self._validate_params()
         first = not hasattr(self, "monitor_")
@@ -422,7 +427,10 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The frames of all sequences, one after the other: one row per frame.
         lengths : array-like of int of shape (n_sequences,), default=None
+            The length of each sequence (positive, summing to n_samples); None: X
+            is one sequence.
 
         Returns
         -------
@@ -441,11 +449,15 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The frames of all sequences, one after the other: one row per frame.
         lengths : array-like of int of shape (n_sequences,), default=None
+            The length of each sequence (positive, summing to n_samples); None: X
+            is one sequence.
 
         Returns
         -------
         log_prob : float
+            log p(X): the sum over the sequences of their log-likelihoods.
         """
         source, model = self._scoring(X, lengths)
         return float(np.sum(source.score(model, posteriors=False)[0]))
@@ -456,11 +468,15 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The frames of all sequences, one after the other: one row per frame.
         lengths : array-like of int of shape (n_sequences,), default=None
+            The length of each sequence (positive, summing to n_samples); None: X
+            is one sequence.
 
         Returns
         -------
         posteriors : ndarray of shape (n_samples, n_components)
+            p(z_t = k | the frame's sequence): each row sums to 1.
         """
         return self.score_samples(X, lengths)[1]
 
@@ -470,7 +486,10 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The frames of all sequences, one after the other: one row per frame.
         lengths : array-like of int of shape (n_sequences,), default=None
+            The length of each sequence (positive, summing to n_samples); None: X
+            is one sequence.
         algorithm : {'viterbi', 'map'}, default=None
             'viterbi': the most probable path of each sequence; 'map': the most
             probable state of each frame on its own. None: ``self.algorithm``.
@@ -482,6 +501,7 @@ class BaseHMM(EMEstimator):
             'map': as hmmlearn computes it, the sum over the frames of their largest
             posterior.
         state_sequence : ndarray of shape (n_samples,), intp
+            The state of each frame.
         """
         algorithm = algorithm or self.algorithm
         if algorithm not in DECODER_ALGORITHMS:
@@ -499,16 +519,38 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The frames of all sequences, one after the other: one row per frame.
         lengths : array-like of int of shape (n_sequences,), default=None
+            The length of each sequence (positive, summing to n_samples); None: X
+            is one sequence.
 
         Returns
         -------
         state_sequence : ndarray of shape (n_samples,), intp
+            The state of each frame.
         """
         return self.decode(X, lengths)[1]
 
     def fit_predict(self, X, lengths=None, sample_weight=None):
-        """``fit(X, lengths, sample_weight).predict(X, lengths)``."""
+        """Fit the model, then give the most likely state of each frame.
+
+        The same as ``fit(X, lengths, sample_weight).predict(X, lengths)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The frames of all sequences, one after the other: one row per frame.
+        lengths : array-like of int of shape (n_sequences,), default=None
+            The length of each sequence (positive, summing to n_samples); None: X
+            is one sequence.
+        sample_weight : array-like of shape (n_sequences,), default=None
+            One non-negative weight per sequence (see :meth:`fit`).
+
+        Returns
+        -------
+        state_sequence : ndarray of shape (n_samples,), intp
+            The state of each frame under the fitted model.
+        """
         return self.fit(X, lengths, sample_weight).predict(X, lengths)
 
     def impute(self, X, lengths=None):
@@ -519,11 +561,15 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The frames of all sequences, one after the other: one row per frame.
         lengths : array-like of int of shape (n_sequences,), default=None
+            The length of each sequence (positive, summing to n_samples); None: X
+            is one sequence.
 
         Returns
         -------
         X_imputed : ndarray of shape (n_samples, n_features), of X's float dtype
+            X with its NaN filled in; X itself is left as it is.
         """
         source, model = self._scoring(X, lengths)
         imputed = np.array(source.X)
@@ -541,6 +587,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         n_samples : int, default=1
+            Number of frames to draw.
         random_state : int, RandomState instance or None, default=None
             None: the model's ``random_state``.
         currstate : int or None, default=None
@@ -549,7 +596,9 @@ class BaseHMM(EMEstimator):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            The frames drawn, one sequence.
         state_sequence : ndarray of shape (n_samples,), int
+            The state of each frame drawn.
         """
         params = self._fitted_params()
         check_is_fitted(self, ["startprob_", "transmat_"])
@@ -567,8 +616,14 @@ class BaseHMM(EMEstimator):
         return np.atleast_2d(frames), np.array(states, dtype=int)
 
     def get_stationary_distribution(self):
-        """The stationary distribution of the states (the left eigenvector of
-        ``transmat_`` for eigenvalue 1, normalised)."""
+        """The stationary distribution of the states.
+
+        Returns
+        -------
+        stationary : ndarray of shape (n_components,)
+            The left eigenvector of ``transmat_`` for eigenvalue 1, normalised to
+            sum to 1: the long-run share of the frames in each state.
+        """
         check_is_fitted(self, "transmat_")
         return stationary_distribution(self.transmat_)
 
@@ -578,11 +633,15 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The frames of all sequences, one after the other: one row per frame.
         lengths : array-like of int of shape (n_sequences,), default=None
+            The length of each sequence (positive, summing to n_samples); None: X
+            is one sequence.
 
         Returns
         -------
         aic : float
+            The criterion; lower is better.
         """
         return -2 * self.score(X, lengths) + 2 * self._n_parameters()
 
@@ -593,11 +652,15 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The frames of all sequences, one after the other: one row per frame.
         lengths : array-like of int of shape (n_sequences,), default=None
+            The length of each sequence (positive, summing to n_samples); None: X
+            is one sequence.
 
         Returns
         -------
         bic : float
+            The criterion; lower is better.
         """
         n_samples = len(self._validate_frames(X, reset=False, fitting=False))
         return -2 * self.score(X, lengths) + self._n_parameters() * np.log(n_samples)

@@ -34,17 +34,39 @@ class CategoricalHMM(BaseHMM):
     Parameters
     ----------
     n_components : int, default=1
+        Number of states.
     startprob_prior, transmat_prior : float or array-like, default=1.0
+        Dirichlet concentrations of ``startprob_`` and of each row of
+        ``transmat_`` (1: maximum likelihood).
     emissionprob_prior : float or array-like, default=1.0
         Dirichlet concentrations of each row of ``emissionprob_``.
     n_features : int or None, default=None
         The number of symbols; None: the largest symbol of the training frames plus
         one (set by ``fit``, as hmmlearn does).
-    algorithm, random_state, n_iter, tol, verbose, implementation, on_degenerate, \
-learning_offset, learning_decay
-        As in :class:`GaussianHMM`.
+    algorithm : {'viterbi', 'map'}, default='viterbi'
+        The decoder of :meth:`predict` and :meth:`decode`: the most probable path
+        of each sequence, or each frame's most probable state on its own.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initial parameters (the same seed gives hmmlearn's).
+    n_iter : int, default=10
+        Maximum number of EM iterations.
+    tol : float, default=1e-2
+        EM stops once the log-likelihood gains less than this.
+    verbose : bool, default=False
+        Print hmmlearn's report of each iteration to stderr.
     params, init_params : str, default='ste'
-        's' startprob, 't' transmat, 'e' emissionprob.
+        The parameters updated by EM (``params``) and initialised before it
+        (``init_params``): 's' startprob, 't' transmat, 'e' emissionprob.
+        Parameters not in ``init_params`` that are set are kept.
+    implementation : {'log', 'scaling'}, default='log'
+        Accepted for hmmlearn's sake: both give the same results (see
+        :class:`GaussianHMM`).
+    on_degenerate : {'reseed', 'raise'}, default='reseed'
+        What happens to a state that loses all its posterior mass: it is moved to
+        the frame the other states explain worst ('reseed', counted in
+        ``n_reseeds_``), or the fit stops with a ValueError ('raise').
+    learning_offset, learning_decay : float, default=10.0, 0.7
+        The step sizes of :meth:`partial_fit`.
 
     Attributes
     ----------
@@ -59,6 +81,17 @@ lower_bounds_, n_reseeds_
     X has shape (n_samples, 1): one integer symbol per frame (an integer array, or
     floats holding integers). NaN in a float X is a missing symbol: the frame
     contributes only the chain.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem.hmm import CategoricalHMM
+    >>> X = np.array([[0], [0], [1], [2], [2], [2], [1], [0], [0], [2]])
+    >>> model = CategoricalHMM(2, random_state=0).fit(X, lengths=[6, 4])
+    >>> model.emissionprob_.shape               # P(symbol | state)
+    (2, 3)
+    >>> bool(np.allclose(model.emissionprob_.sum(axis=1), 1))
+    True
     """
 
     _parameter_constraints: dict = {
@@ -239,16 +272,38 @@ class PoissonHMM(BaseHMM):
     Parameters
     ----------
     n_components : int, default=1
+        Number of states.
     startprob_prior, transmat_prior : float or array-like, default=1.0
+        Dirichlet concentrations of ``startprob_`` and of each row of
+        ``transmat_`` (1: maximum likelihood).
     lambdas_prior, lambdas_weight : float or array-like, default=0.0
         The gamma prior of the rates (alpha, beta), as hmmlearn applies it:
         lambda_kj = (alpha + n y_kj) / (beta + n), y_kj the state's mean count and
         n the frames' total posterior mass.
-    algorithm, random_state, n_iter, tol, verbose, implementation, on_degenerate, \
-learning_offset, learning_decay
-        As in :class:`GaussianHMM`.
+    algorithm : {'viterbi', 'map'}, default='viterbi'
+        The decoder of :meth:`predict` and :meth:`decode`: the most probable path
+        of each sequence, or each frame's most probable state on its own.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initial parameters (the same seed gives hmmlearn's).
+    n_iter : int, default=10
+        Maximum number of EM iterations.
+    tol : float, default=1e-2
+        EM stops once the log-likelihood gains less than this.
+    verbose : bool, default=False
+        Print hmmlearn's report of each iteration to stderr.
     params, init_params : str, default='stl'
-        's' startprob, 't' transmat, 'l' lambdas.
+        The parameters updated by EM (``params``) and initialised before it
+        (``init_params``): 's' startprob, 't' transmat, 'l' lambdas. Parameters not in
+        ``init_params`` that are set are kept.
+    implementation : {'log', 'scaling'}, default='log'
+        Accepted for hmmlearn's sake: both give the same results (see
+        :class:`GaussianHMM`).
+    on_degenerate : {'reseed', 'raise'}, default='reseed'
+        What happens to a state that loses all its posterior mass: it is moved to
+        the frame the other states explain worst ('reseed', counted in
+        ``n_reseeds_``), or the fit stops with a ValueError ('raise').
+    learning_offset, learning_decay : float, default=10.0, 0.7
+        The step sizes of :meth:`partial_fit`.
 
     Attributes
     ----------
@@ -262,6 +317,18 @@ lower_bounds_, n_reseeds_, n_features
     -----
     X holds non-negative integer counts; NaN is a missing count, which drops out of
     its frame's likelihood (features are independent given the state).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastem.hmm import PoissonHMM
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.poisson(2, (100, 3)), rng.poisson(20, (100, 3))])
+    >>> model = PoissonHMM(2, random_state=0).fit(X)
+    >>> model.lambdas_.shape                    # each state's rate of each feature
+    (2, 3)
+    >>> len(set(model.predict(X[[0, -1]])))
+    2
     """
 
     _parameter_constraints: dict = {
