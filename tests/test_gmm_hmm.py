@@ -14,7 +14,7 @@ from scipy.special import logsumexp
 
 import fastem
 from fastem.hmm import GMMHMM
-from test_hmm import enumerate_paths, gaussian_data, gaussian_log_frameprob
+from test_hmm import assert_equals_every_path, gaussian_data, gaussian_log_frameprob
 
 hmmlearn_hmm = pytest.importorskip("hmmlearn.hmm")
 
@@ -196,15 +196,7 @@ def test_gmm_hmm_equals_every_path_enumerated(covariance_type, holes):
         axis=1,
     )
     L[np.all(np.isnan(X), axis=1)] = 0.0
-    total, posteriors, best_total, best_path = enumerate_paths(
-        L, lengths, model.startprob_, model.transmat_
-    )
-    log_prob, got_posteriors = model.score_samples(X, lengths)
-    assert_allclose(log_prob, total, rtol=1e-12)
-    assert_allclose(got_posteriors, posteriors, rtol=1e-9, atol=1e-13)
-    viterbi_log_prob, path = model.decode(X, lengths)
-    assert_allclose(viterbi_log_prob, best_total, rtol=1e-12)
-    assert_array_equal(path, best_path)
+    assert_equals_every_path(model, X, lengths, L)
 
 
 def test_impute_fills_with_the_smoothed_expectation_over_components():

@@ -379,8 +379,14 @@ def test_gaussian_hmm_equals_every_path_enumerated(covariance_type, holes):
         X[rng.random(X.shape) < 0.3] = np.nan
         X[2] = np.nan  # a frame with nothing observed: only the chain
     L = gaussian_log_frameprob(X, means, model.covars_)
+    assert_equals_every_path(model, X, lengths, L)
+
+
+def assert_equals_every_path(model, X, lengths, log_frameprob):
+    """The model's log-likelihood, posteriors and Viterbi paths equal those of every
+    state path enumerated, under the frames' log-densities ``log_frameprob``."""
     total, posteriors, best_total, best_path = enumerate_paths(
-        L, lengths, startprob, transmat
+        log_frameprob, lengths, model.startprob_, model.transmat_
     )
     log_prob, got_posteriors = model.score_samples(X, lengths)
     assert_allclose(log_prob, total, rtol=1e-12)
@@ -783,3 +789,16 @@ def test_a_read_only_memory_map_fits_as_the_array_it_holds(tmp_path):
     assert from_map.monitor_.history == from_array.monitor_.history
     assert_array_equal(from_map.means_, from_array.means_)
     assert_array_equal(from_map.impute(mapped, lengths), from_array.impute(X, lengths))
+
+
+def test_forward_backward_takes_no_more_threads_than_the_idle_cpus(monkeypatch):
+    from fastem._engine.sequences import SequenceSource
+
+    monkeypatch.setattr("fastem._engine.threads.MIN_PAIRS_PER_THREAD", 1)
+    X, lengths, _ = gaussian_data(16, lengths=(50,) * 8)
+    frozen = GaussianHMM(3, random_state=0, n_iter=1).fit(X, lengths)._fitted_model()
+    block = next(SequenceSource(X, lengths).blocks(frozen.n_outputs))
+    assert frozen._sequence_threads(block, 4) == 4
+    assert frozen._sequence_threads(block, 16) == 8  # one sequence a thread at most
+    monkeypatch.setattr("fastem._engine.threads.idle_cpus", lambda: 1)
+    assert frozen._sequence_threads(block, 4) == 1

@@ -100,6 +100,12 @@ class FrozenHMM(FrozenModel):
     def work_per_row(self):
         return self.emission.work_per_row
 
+    def _sequence_threads(self, block, n_threads):
+        """Threads for forward-backward or Viterbi over the block's sequences: no
+        more than the sequences, the work (frames x states) keeps busy, or the CPUs
+        other work leaves idle (the bits are the same for any count)."""
+        return max(1, min(self.threads(n_threads, len(block.X)), block.n_sequences))
+
     def zero_stats(self):
         K = self.n_outputs
         return ChainStats(np.zeros(K), np.zeros((K, K)), self.emission.zero_stats())
@@ -131,7 +137,7 @@ class FrozenHMM(FrozenModel):
             self.startprob,
             self.transmat,
             block.sequence_weight,
-            max(1, min(n_threads, block.n_sequences)),
+            self._sequence_threads(block, n_threads),
             posteriors,
             log_prob,
             start,
@@ -183,7 +189,7 @@ class FrozenHMM(FrozenModel):
             block.bounds,
             log_start,
             log_trans,
-            max(1, min(n_threads, block.n_sequences)),
+            self._sequence_threads(block, n_threads),
             states,
             log_prob,
         )
