@@ -1,16 +1,16 @@
 """
-==================================================
-Hidden states of Seattle's weather: a Gaussian HMM
-==================================================
+=====================================================
+Hidden states of Seattle's weather: a GaussianHMM
+=====================================================
 
-Four years of Seattle's daily weather (vega_datasets' ``seattle_weather``), one
-sequence per year. A :class:`~fastem.hmm.GaussianHMM` fits each day's precipitation
-(log(1 + mm)), highest and lowest temperature and wind; each day gets its most
-probable state (Viterbi), compared with the weather label the records carry (rain,
-sun, fog, drizzle, snow), which the model never sees (the labels are noisy: from
-mid-2013 most wet days are labelled fog). Then a tenth of the values is hidden
-(NaN), the model is fitted again and fills them with their expectation given every
-observed day of the year (``impute``), against filling each with its column's mean.
+Four years of daily records (vega_datasets' ``seattle_weather``), one sequence per
+year. A :class:`~fastem.hmm.GaussianHMM` fits each day's precipitation (log(1 +
+mm)), highest and lowest temperature and wind; Viterbi decoding gives each day's
+most probable state, which we compare with the weather label the records carry
+(rain, sun, fog, drizzle, snow) and the model never sees. The labels are noisy: from
+mid-2013 most wet days are labelled fog. Then a tenth of the values are hidden
+(NaN), the model is fitted again, and ``impute`` fills each with its smoothed
+expectation given every observed day of its year.
 
 As a script, with three states and the figure saved::
 
@@ -27,51 +27,50 @@ from vega_datasets import data
 
 from fastem.hmm import GaussianHMM
 
-parser = argparse.ArgumentParser(description="A Gaussian HMM of Seattle's weather.")
+parser = argparse.ArgumentParser(description="A GaussianHMM of Seattle's weather.")
 parser.add_argument("--n-states", type=int, default=4)
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--output", help="save the figure to this file")
 args = parser.parse_args()
 
-# %%
-# The days, one sequence per year
-# -------------------------------
-# ``lengths`` cuts the rows of ``X`` into sequences: the chain starts afresh each
-# year. Rain comes in bursts, so the model sees the log of the precipitation, nearer
-# a normal distribution.
 FEATURES = ("precipitation", "temp_max", "temp_min", "wind")
+
+# %%
+# Days as frames, years as sequences
+# -----------------------------------
+# Rain comes in bursts: its log is nearer a normal. ``lengths`` cuts the 1,461 days
+# into the four years, each its own sequence.
 weather = data.seattle_weather()
 X = weather[list(FEATURES)].to_numpy(dtype=float)
 X[:, 0] = np.log1p(X[:, 0])
 lengths = weather.groupby(weather.date.dt.year).size().to_numpy()
 labels = weather.weather.to_numpy()
 
-# %%
-# Fit, decode and compare the states with the labels
-# --------------------------------------------------
-# ``predict`` gives each day the state of the most probable path (Viterbi). The
-# states are numbered from the driest to the wettest; a state with a stay
-# probability p on the diagonal of ``transmat_`` lasts 1 / (1 - p) days on average.
 model = GaussianHMM(
     args.n_states, covariance_type="full", n_iter=200, tol=1e-4, random_state=args.seed
 ).fit(X, lengths)
+# Number the states from the driest to the wettest.
 order = np.argsort(model.means_[:, 0])
 states = np.argsort(order)[model.predict(X, lengths)]
-means = model.means_[order]
 print(
     f"{args.n_states} states on {len(lengths)} years ({len(X)} days), converged: "
-    f"{model.monitor_.converged} after {model.monitor_.iter} iterations; "
-    f"adjusted Rand index with the weather labels "
-    f"{adjusted_rand_score(labels, states):.3f}"
+    f"{model.monitor_.converged} after {model.monitor_.iter} iterations; adjusted "
+    f"Rand index with the weather labels {adjusted_rand_score(labels, states):.3f}"
 )
+
+# %%
+# What each state is
+# ------------------
+# Each state's mean day, how many days of each label it holds, and how long it
+# lasts on average (1 / (1 - the probability of staying)).
 names = sorted(set(labels))
 print("state  rain mm  max C  min C  wind  " + "  ".join(f"{n:>7}" for n in names))
-for k in range(args.n_states):
+for k, state in enumerate(order):
+    mean = model.means_[state]
     counts = [np.count_nonzero((states == k) & (labels == n)) for n in names]
     print(
-        f"{k:>5}  {np.expm1(means[k, 0]):7.1f}  {means[k, 1]:5.1f}  "
-        f"{means[k, 2]:5.1f}  {means[k, 3]:4.1f}  "
-        + "  ".join(f"{c:>7}" for c in counts)
+        f"{k:>5}  {np.expm1(mean[0]):7.1f}  {mean[1]:5.1f}  {mean[2]:5.1f}  "
+        f"{mean[3]:4.1f}  " + "  ".join(f"{c:>7}" for c in counts)
     )
 stay = np.diag(model.transmat_)[order]
 print("days a state lasts on average: " + ", ".join(f"{1 / (1 - p):.1f}" for p in stay))
@@ -79,9 +78,9 @@ print("days a state lasts on average: " + ", ".join(f"{1 / (1 - p):.1f}" for p i
 # %%
 # A tenth of the values hidden
 # ----------------------------
-# NaN is a missing value: a day's density is that of its observed features. After
-# the fit, ``impute`` fills each hole with its expectation given every observed day
-# of its sequence, which knows more than the column's mean.
+# A day with NaN has the density of its observed values; ``impute`` fills each
+# hole with E[x | every observed day of the year], which the chain carries from
+# the days around it. Against filling with the column's mean:
 rng = np.random.default_rng(args.seed)
 hidden = X.copy()
 hidden[rng.random(X.shape) < 0.1] = np.nan
@@ -90,9 +89,8 @@ holes = GaussianHMM(
 ).fit(hidden, lengths)
 filled = holes.impute(hidden, lengths)
 column_means = np.nanmean(hidden, axis=0)
-missing = np.isnan(hidden)
 for j, name in enumerate(FEATURES[1:], start=1):
-    rows = missing[:, j]
+    rows = np.isnan(hidden[:, j])
     hmm_error = np.sqrt(np.mean((filled[rows, j] - X[rows, j]) ** 2))
     mean_error = np.sqrt(np.mean((column_means[j] - X[rows, j]) ** 2))
     print(
@@ -103,10 +101,9 @@ for j, name in enumerate(FEATURES[1:], start=1):
 # %%
 # The states through the years
 # ----------------------------
-# The highest temperature of each day coloured by its state, above the labels of
-# the records.
+# The highest temperature of each day, coloured by its state, above the labels.
 fig, (top, bottom) = plt.subplots(
-    2, 1, sharex=True, figsize=(10, 4.2), gridspec_kw={"height_ratios": [3, 1]}
+    2, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
 )
 for k in range(args.n_states):
     days = states == k

@@ -370,7 +370,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other: one row per frame.
+            The frames of all sequences, one after the other.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -378,7 +378,7 @@ class BaseHMM(EMEstimator):
         Returns
         -------
         self : object
-            The model, updated by the batch.
+            The fitted model.
         """
         self._validate_params()
         first = not hasattr(self, "monitor_")
@@ -427,7 +427,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other: one row per frame.
+            The frames of all sequences, one after the other.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -449,7 +449,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other: one row per frame.
+            The frames of all sequences, one after the other.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -457,7 +457,7 @@ class BaseHMM(EMEstimator):
         Returns
         -------
         log_prob : float
-            log p(X): the sum over the sequences of their log-likelihoods.
+            The log-probability of X.
         """
         source, model = self._scoring(X, lengths)
         return float(np.sum(source.score(model, posteriors=False)[0]))
@@ -468,7 +468,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other: one row per frame.
+            The frames of all sequences, one after the other.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -476,7 +476,7 @@ class BaseHMM(EMEstimator):
         Returns
         -------
         posteriors : ndarray of shape (n_samples, n_components)
-            p(z_t = k | the frame's sequence): each row sums to 1.
+            p(z_t = k | the frame's sequence).
         """
         return self.score_samples(X, lengths)[1]
 
@@ -486,7 +486,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other: one row per frame.
+            The frames of all sequences, one after the other.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -519,7 +519,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other: one row per frame.
+            The frames of all sequences, one after the other.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -532,24 +532,21 @@ class BaseHMM(EMEstimator):
         return self.decode(X, lengths)[1]
 
     def fit_predict(self, X, lengths=None, sample_weight=None):
-        """Fit the model, then give the most likely state of each frame.
-
-        The same as ``fit(X, lengths, sample_weight).predict(X, lengths)``.
+        """``fit(X, lengths, sample_weight).predict(X, lengths)``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other: one row per frame.
+            The frames of all sequences, one after the other.
         lengths : array-like of int of shape (n_sequences,), default=None
-            The length of each sequence (positive, summing to n_samples); None: X
-            is one sequence.
+            The length of each sequence; None: X is one sequence.
         sample_weight : array-like of shape (n_sequences,), default=None
-            One non-negative weight per sequence (see :meth:`fit`).
+            One non-negative weight per sequence.
 
         Returns
         -------
         state_sequence : ndarray of shape (n_samples,), intp
-            The state of each frame under the fitted model.
+            The state of each frame.
         """
         return self.fit(X, lengths, sample_weight).predict(X, lengths)
 
@@ -561,7 +558,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other: one row per frame.
+            The frames of all sequences, one after the other.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -569,7 +566,7 @@ class BaseHMM(EMEstimator):
         Returns
         -------
         X_imputed : ndarray of shape (n_samples, n_features), of X's float dtype
-            X with its NaN filled in; X itself is left as it is.
+            X with each NaN filled.
         """
         source, model = self._scoring(X, lengths)
         imputed = np.array(source.X)
@@ -587,7 +584,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         n_samples : int, default=1
-            Number of frames to draw.
+            The number of frames to draw.
         random_state : int, RandomState instance or None, default=None
             None: the model's ``random_state``.
         currstate : int or None, default=None
@@ -596,9 +593,9 @@ class BaseHMM(EMEstimator):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            The frames drawn, one sequence.
+            The frames drawn.
         state_sequence : ndarray of shape (n_samples,), int
-            The state of each frame drawn.
+            The state of each frame.
         """
         params = self._fitted_params()
         check_is_fitted(self, ["startprob_", "transmat_"])
@@ -616,13 +613,13 @@ class BaseHMM(EMEstimator):
         return np.atleast_2d(frames), np.array(states, dtype=int)
 
     def get_stationary_distribution(self):
-        """The stationary distribution of the states.
+        """The stationary distribution of the states (the left eigenvector of
+        ``transmat_`` for eigenvalue 1, normalised).
 
         Returns
         -------
         stationary : ndarray of shape (n_components,)
-            The left eigenvector of ``transmat_`` for eigenvalue 1, normalised to
-            sum to 1: the long-run share of the frames in each state.
+            The chain's long-run share of each state.
         """
         check_is_fitted(self, "transmat_")
         return stationary_distribution(self.transmat_)
@@ -633,7 +630,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other: one row per frame.
+            The frames of all sequences, one after the other.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -641,7 +638,7 @@ class BaseHMM(EMEstimator):
         Returns
         -------
         aic : float
-            The criterion; lower is better.
+            The Akaike information criterion (lower is better).
         """
         return -2 * self.score(X, lengths) + 2 * self._n_parameters()
 
@@ -652,7 +649,7 @@ class BaseHMM(EMEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other: one row per frame.
+            The frames of all sequences, one after the other.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -660,7 +657,7 @@ class BaseHMM(EMEstimator):
         Returns
         -------
         bic : float
-            The criterion; lower is better.
+            The Bayesian information criterion (lower is better).
         """
         n_samples = len(self._validate_frames(X, reset=False, fitting=False))
         return -2 * self.score(X, lengths) + self._n_parameters() * np.log(n_samples)

@@ -182,7 +182,8 @@ class GaussianHMM(BaseHMM):
     algorithm : {'viterbi', 'map'}, default='viterbi'
         The decoder of :meth:`predict` and :meth:`decode`.
     random_state : int, RandomState instance or None, default=None
-        Seed of the initial parameters (the same seed gives hmmlearn's).
+        Seed of the start (k-means and the Dirichlet draws, as hmmlearn's) and
+        of :meth:`sample`.
     n_iter : int, default=10
         Maximum number of EM iterations.
     tol : float, default=1e-2

@@ -68,7 +68,7 @@ class GMMHMM(BaseHMM):
         from (and to a full covariance that is not positive definite).
     startprob_prior, transmat_prior : float or array-like, default=1.0
         Dirichlet concentrations of ``startprob_`` and of each row of
-        ``transmat_`` (1: maximum likelihood).
+        ``transmat_``.
     weights_prior : float or array-like of shape (n_components, n_mix), default=1.0
         Dirichlet concentrations of each state's ``weights_``.
     means_prior, means_weight : float or array-like, default=0.0
@@ -81,32 +81,16 @@ class GMMHMM(BaseHMM):
         -1.5 and 0; full: 0 and -(n_features + 2); tied: 0 and
         -(n_mix + n_features + 1)).
     algorithm : {'viterbi', 'map'}, default='viterbi'
-        The decoder of :meth:`predict` and :meth:`decode`: the most probable path
-        of each sequence, or each frame's most probable state on its own.
+        The decoder of :meth:`predict` and :meth:`decode`.
     covariance_type : {'spherical', 'diag', 'full', 'tied'}, default='diag'
         One variance, a diagonal or a full covariance per mixture component, or
         ('tied') one full covariance shared by the components of each state.
-    random_state : int, RandomState instance or None, default=None
-        Seed of the initial parameters (the same seed gives hmmlearn's).
-    n_iter : int, default=10
-        Maximum number of EM iterations.
-    tol : float, default=1e-2
-        EM stops once the log-likelihood gains less than this.
-    verbose : bool, default=False
-        Print hmmlearn's report of each iteration to stderr.
+    random_state, n_iter, tol, verbose
+        As in :class:`GaussianHMM`.
     params, init_params : str, default='stmcw'
-        The parameters updated by EM (``params``) and initialised before it
-        (``init_params``): 's' startprob, 't' transmat, 'm' means, 'c' covars,
-        'w' weights. Parameters not in ``init_params`` that are set are kept.
-    implementation : {'log', 'scaling'}, default='log'
-        Accepted for hmmlearn's sake: both give the same results (see
-        :class:`GaussianHMM`).
-    on_degenerate : {'reseed', 'raise'}, default='reseed'
-        What happens to a state that loses all its posterior mass: it is moved to
-        the frame the other states explain worst ('reseed', counted in
-        ``n_reseeds_``), or the fit stops with a ValueError ('raise').
-    learning_offset, learning_decay : float, default=10.0, 0.7
-        The step sizes of :meth:`partial_fit`.
+        's' startprob, 't' transmat, 'm' means, 'c' covars, 'w' weights.
+    implementation, on_degenerate, learning_offset, learning_decay
+        As in :class:`GaussianHMM`.
 
     Attributes
     ----------
@@ -136,12 +120,10 @@ lower_bounds_, n_reseeds_, n_features_in_
     >>> import numpy as np
     >>> from fastem.hmm import GMMHMM
     >>> rng = np.random.default_rng(0)
-    >>> X = np.concatenate([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
-    >>> model = GMMHMM(2, n_mix=2, random_state=0).fit(X)
-    >>> model.weights_.shape, model.means_.shape
-    ((2, 2), (2, 2, 2))
-    >>> model.predict(X).shape
-    (200,)
+    >>> X = np.concatenate([rng.normal(0, 1, (60, 2)), rng.normal(8, 1, (60, 2))])
+    >>> model = GMMHMM(2, n_mix=2, random_state=0).fit(X, [60, 60])
+    >>> model.weights_.shape, model.means_.shape, model.covars_.shape
+    ((2, 2), (2, 2, 2), (2, 2, 2))
     """
 
     _parameter_constraints: dict = {
