@@ -19,7 +19,7 @@ OPENMP_RUNTIMES = {
     "win": "fastem.libs/vcomp140*.dll",
 }
 # The kernel modules meson.build compiles three times on x86-64 (hot_kernels).
-HOT_KERNELS = ("_discrete", "_gaussian", "_kmeans_plusplus")
+HOT_KERNELS = ("_discrete", "_gaussian", "_kmeans_plusplus", "_markov")
 KERNELS = (*HOT_KERNELS, "_platform")
 X86_64_KERNELS = tuple(
     f"{kernel}_x86_64_{level}" for kernel in HOT_KERNELS for level in ("v3", "v4")
