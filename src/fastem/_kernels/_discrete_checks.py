@@ -71,6 +71,33 @@ def _check_csr(X):
         )
 
 
+def check_rows(X):
+    """Check the rows a kernel reads: a 2-D float32 / float64 NumPy array or a
+    scipy.sparse CSR matrix or array whose arrays the kernels read as they are.
+
+    Returns
+    -------
+    sparse : bool
+        Whether X is sparse.
+    """
+    sparse = sp.issparse(X)
+    if sparse:
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D, not of shape {X.shape}")
+        _check_csr(X)
+    elif isinstance(X, np.ndarray):
+        if X.ndim != 2 or X.dtype not in FLOAT_DTYPES:
+            raise ValueError(
+                f"X must be a 2-D float32 or float64 array, not {X.ndim}-D {X.dtype}"
+            )
+    else:
+        raise TypeError(
+            "X must be a NumPy array or a scipy.sparse CSR matrix, not "
+            f"{type(X).__name__}"
+        )
+    return sparse
+
+
 def check_model(X, log_weights, A, b, B, coefficient, n_threads):
     """Check the data, the parameters and the thread count of a discrete kernel.
 
@@ -93,21 +120,7 @@ def check_model(X, log_weights, A, b, B, coefficient, n_threads):
         Any other mismatch of shapes, dtypes or memory layouts, parameters that are
         not finite (``log_weights`` may hold -inf, not all), or n_threads < 1.
     """
-    sparse = sp.issparse(X)
-    if sparse:
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D, not of shape {X.shape}")
-        _check_csr(X)
-    elif isinstance(X, np.ndarray):
-        if X.ndim != 2 or X.dtype not in FLOAT_DTYPES:
-            raise ValueError(
-                f"X must be a 2-D float32 or float64 array, not {X.ndim}-D {X.dtype}"
-            )
-    else:
-        raise TypeError(
-            "X must be a NumPy array or a scipy.sparse CSR matrix, not "
-            f"{type(X).__name__}"
-        )
+    sparse = check_rows(X)
     n_samples, n_features = X.shape
     if not isinstance(log_weights, np.ndarray) or log_weights.ndim != 1:
         raise ValueError("log_weights must be a 1-D float64 array")

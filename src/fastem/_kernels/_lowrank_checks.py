@@ -7,12 +7,10 @@ from numbers import Integral
 from types import SimpleNamespace
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._discrete_checks import (
-    FLOAT_DTYPES,
-    _check_csr,
     _parameter,
+    check_rows,
     check_sample_weight,
     output,
 )
@@ -51,21 +49,7 @@ def check_model(X, loadings, mean, noise_variance, n_threads):
         Any other mismatch of shapes, dtypes or memory layouts, parameters that are
         not finite, noise variances that are not positive, or n_threads < 1.
     """
-    sparse = sp.issparse(X)
-    if sparse:
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D, not of shape {X.shape}")
-        _check_csr(X)
-    elif isinstance(X, np.ndarray):
-        if X.ndim != 2 or X.dtype not in FLOAT_DTYPES:
-            raise ValueError(
-                f"X must be a 2-D float32 or float64 array, not {X.ndim}-D {X.dtype}"
-            )
-    else:
-        raise TypeError(
-            "X must be a NumPy array or a scipy.sparse CSR matrix, not "
-            f"{type(X).__name__}"
-        )
+    sparse = check_rows(X)
     n_samples, n_features = X.shape
     if not isinstance(loadings, np.ndarray) or loadings.ndim != 2:
         raise ValueError("loadings must be a 2-D float64 array")
