@@ -2,6 +2,7 @@
 per-row reference, scipy.stats, closed-form conditionals, scipy.optimize, the twin,
 and real data with real holes (palmerpenguins)."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -553,3 +554,54 @@ def test_blas_threads_are_restored_after_scoring():
         assert blas_threads() == before
         gmm.score_samples(X)
     assert blas_threads() == before
+
+
+# --- all patterns in one pass --------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n_features", [3, 9])
+def test_batched_pass_is_the_pattern_by_pattern_pass(
+    n_features, covariance_type, dtype, monkeypatch
+):
+    """The padded marginals of every pattern in one kernel call, lifted together,
+    give the statistics of the marginal / gather / kernel / lift pass of each pattern
+    in turn, to rounding (1e-12 of the largest entry)."""
+    from fastem._engine.model import FrozenModel
+    from fastem._families.gaussian_frozen import FrozenGaussianMixture
+
+    rng = np.random.default_rng(5)
+    params = random_params(rng, 3, n_features, covariance_type, centre=50.0)
+    X, _ = sample_mixture(rng, params, 2000)
+    X = with_holes(X, 0.3, seed=5).astype(dtype)
+    X[:4] = np.nan  # nothing observed: adds nothing either way
+    weight = rng.uniform(0.0, 2.0, size=len(X))
+    source = MissingValueSource(X, np.isnan(X), weight)
+    batched = source.accumulate(params.frozen)
+    monkeypatch.setattr(
+        FrozenGaussianMixture, "accumulate_patterns", FrozenModel.accumulate_patterns
+    )
+    by_pattern = source.accumulate(params.frozen)
+    for name in ("nk", "s1", "s2"):
+        want = getattr(by_pattern, name)
+        assert_allclose(
+            getattr(batched, name), want, rtol=1e-12, atol=1e-12 * np.max(np.abs(want))
+        )
+    assert_allclose(batched.log_likelihood, by_pattern.log_likelihood, rtol=1e-13)
+    assert_array_equal(batched.shift, by_pattern.shift)
+
+
+def test_batched_pass_names_reg_covar_for_a_singular_marginal():
+    rng = np.random.default_rng(6)
+    params = random_params(rng, 2, 3, "full")
+    covariances = params.dense_covariances().copy()
+    covariances[0, 0, 1] = covariances[0, 1, 0] = np.sqrt(
+        covariances[0, 0, 0] * covariances[0, 1, 1]
+    ) * (1.0 + 1e-3)  # Sigma_{01,01} of component 0 indefinite, Sigma itself too
+    X, _ = sample_mixture(rng, params, 50)
+    X[:10, 2] = np.nan
+    frozen = dataclasses.replace(params.frozen)
+    frozen.__dict__["covariances"] = covariances  # the marginals' cached property
+    with pytest.raises(ValueError, match="reg_covar"):
+        MissingValueSource(X, np.isnan(X)).accumulate(frozen)

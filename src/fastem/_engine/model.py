@@ -113,6 +113,27 @@ class FrozenModel:
         """
         raise TypeError(f"{type(self).__name__} does not model missing values")
 
+    def accumulate_patterns(self, X, sample_weight, grouping, n_threads):
+        """The statistics of rows with missing values, all patterns in one pass:
+        an optional capability (``NotImplemented`` by default, and the source then
+        runs :meth:`marginal` and ``lift`` pattern by pattern); what it returns equals
+        the sum of the lifted statistics of each pattern, up to rounding.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            NaN where missing; read, never written.
+        sample_weight : ndarray of shape (n_samples,), float64, or None
+        grouping : fastem._engine.patterns.PatternGrouping
+            The rows of each pattern with at least one observed column.
+        n_threads : int
+
+        Returns
+        -------
+        stats : Stats or NotImplemented
+        """
+        return NotImplemented
+
     def kernel_context(self):
         """A context the kernels run in (BLAS held to one thread where they call it
         from their own threads); nothing by default."""

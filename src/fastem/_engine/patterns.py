@@ -9,6 +9,14 @@ observed columns into statistics of all of them (for a Gaussian, with the condit
 expectations of the missing ones; for independent features, the missing ones drop
 out). Statistics add over patterns as they add over chunks, so the M-step is
 unchanged, and the extra work depends on the number of patterns, not of rows.
+
+A model whose kernels can take every pattern at once (``accumulate_patterns``)
+gets the E-step's pass as one call: the rows of all patterns as one index array
+(:class:`PatternGrouping`, X is not copied), one parallel region over (pattern,
+block) work items, the marginals and lifts batched over patterns by the model. The
+pattern-by-pattern pass (a Python loop of marginal, gathered copy, kernel call and
+lift per pattern) serves the other models and the scores, whose per-pattern cost
+is paid once per fit, not once per iteration.
 """
 
 from dataclasses import dataclass
@@ -72,6 +80,42 @@ class Pattern:
     missing: np.ndarray  # (d - o,) intp, increasing
 
 
+@dataclass(frozen=True)
+class PatternGrouping:
+    """The rows of the patterns with at least one observed column, as one index
+    array a kernel reads pattern after pattern (rows are never copied).
+
+    Attributes
+    ----------
+    rows : ndarray of shape (n_grouped,), intp
+        The rows of the first pattern, then of the second, ...
+    bounds : ndarray of shape (P + 1,), intp
+        Pattern p's rows are ``rows[bounds[p]:bounds[p + 1]]``.
+    missing : ndarray of shape (P, n_features), bool
+        Each pattern's missing columns.
+    """
+
+    rows: np.ndarray
+    bounds: np.ndarray
+    missing: np.ndarray
+
+    @classmethod
+    def of(cls, patterns, n_features):
+        """The grouping of ``patterns`` (:func:`group_patterns`) over ``n_features``
+        columns; patterns with nothing observed are left out."""
+        kept = [pattern for pattern in patterns if len(pattern.observed)]
+        missing = np.zeros((len(kept), n_features), dtype=bool)
+        for index, pattern in enumerate(kept):
+            missing[index, pattern.missing] = True
+        sizes = [len(pattern.rows) for pattern in kept]
+        rows = np.concatenate([pattern.rows for pattern in kept]) if kept else []
+        return cls(
+            np.ascontiguousarray(rows, dtype=np.intp),
+            np.ascontiguousarray(np.r_[0, np.cumsum(sizes)], dtype=np.intp),
+            missing,
+        )
+
+
 def group_patterns(missing):
     """The rows of each missingness pattern (complete rows are one pattern too).
 
@@ -123,14 +167,15 @@ def rows_source(X, sample_weight=None, fitting=False):
 
 
 class MissingValueSource(ArraySource):
-    """Rows of an array with NaN, passed to the kernels one missingness pattern at a
-    time (in chunks of gathered rows); the same methods as ``ArraySource``.
+    """Rows of an array with NaN, grouped by missingness pattern; the same methods
+    as ``ArraySource``.
 
-    Patterns run one after the other, each on as many kernel threads as its rows keep
-    busy, and their results are added in pattern order, so they do not depend on the
-    number of threads. (Small patterns side by side on Python threads, one kernel
-    thread each, were 1.2-2x slower on 2 cores: their Python work, marginals and
-    lifting, waits for the GIL in turn.)
+    ``accumulate`` runs all patterns in one kernel call where the model can (its
+    work items, blocks of each pattern's rows, fixed by the problem and added in
+    order). Otherwise, and for scores, patterns run one after the other (in chunks
+    of gathered rows), each on as many kernel threads as its rows keep busy, and
+    their results are added in pattern order. Either way, results do not depend on
+    the number of threads.
 
     Parameters
     ----------
@@ -144,6 +189,7 @@ class MissingValueSource(ArraySource):
     def __init__(self, X, missing, sample_weight=None):
         super().__init__(X, sample_weight)
         self.patterns = group_patterns(missing)
+        self.grouping = PatternGrouping.of(self.patterns, X.shape[1])
 
     def _map_patterns(self, work, model):
         """``[work(pattern, marginal, n_threads) for each pattern]``, in pattern
@@ -175,7 +221,18 @@ class MissingValueSource(ArraySource):
 
     def accumulate(self, model):
         """One fused E-step pass: statistics of all columns (the missing ones as
-        latent) and the observed-data log-likelihood."""
+        latent) and the observed-data log-likelihood: in one pass over all the
+        patterns where the model can (``FrozenModel.accumulate_patterns``), else
+        pattern by pattern."""
+        if len(self.grouping.missing) == 0:  # nothing observed anywhere
+            return model.zero_stats()
+        n_threads = model.threads(self.n_threads, len(self.grouping.rows))
+        with model.kernel_context():
+            stats = model.accumulate_patterns(
+                self.X, self.sample_weight, self.grouping, n_threads
+            )
+        if stats is not NotImplemented:
+            return stats
 
         def pattern_stats(pattern, marginal, n_threads):
             if len(pattern.observed) == 0:  # nothing observed: nothing to add

@@ -279,14 +279,14 @@ def precision_cholesky(covariances, covariance_type):
             cov_chol = np.linalg.cholesky(stacked)
         except np.linalg.LinAlgError:
             raise ValueError(SINGULAR_COVARIANCE_MESSAGE) from None
-        factors = np.swapaxes(_lower_triangular_inverse(cov_chol), -1, -2)
+        factors = np.swapaxes(lower_triangular_inverse(cov_chol), -1, -2)
         return factors if covariance_type == "full" else factors[0]
     if np.any(covariances <= 0.0):
         raise ValueError(SINGULAR_COVARIANCE_MESSAGE)
     return 1.0 / np.sqrt(covariances)
 
 
-def _lower_triangular_inverse(lower):
+def lower_triangular_inverse(lower):
     """Inverses of a stack of lower-triangular matrices (K, d, d), by forward
     substitution over the rows, each step batched over the stack."""
     n_features = lower.shape[-1]
@@ -341,7 +341,7 @@ def covariances_from_cholesky(precisions_chol, covariance_type):
     if covariance_type in ("full", "tied"):
         full = covariance_type == "full"
         stacked = precisions_chol if full else precisions_chol[np.newaxis]
-        inverse = _lower_triangular_inverse(np.swapaxes(stacked, -1, -2))  # U^{-T}
+        inverse = lower_triangular_inverse(np.swapaxes(stacked, -1, -2))  # U^{-T}
         covariances = inverse @ np.swapaxes(inverse, -1, -2)
         return covariances if full else covariances[0]
     return 1.0 / precisions_chol**2

@@ -19,6 +19,14 @@ the pattern's statistics in all d coordinates, around mu_k, are
 so the M-step is unchanged. The extra work is O(patterns x K x d^3), independent of
 the number of rows; the kernels stay the speed. For diag and spherical covariances
 B_k = 0 and C_k is the diagonal of the missing variances.
+
+The E-step's pass takes all patterns at once (:meth:`FrozenGaussianMixture.
+accumulate_patterns`): each pattern's marginal padded back to d columns
+(:class:`PaddedMarginals`) gives every pattern the same shapes, so the
+factorisations and the lifting are stacked NumPy operations over (pattern,
+component), and one kernel call (``_gaussian.accumulate_patterns``) reads each
+pattern's rows of X through an index array. Scores and imputation keep one
+:class:`GaussianMarginal` per pattern.
 """
 
 import math
@@ -38,6 +46,7 @@ from .gaussian import (
     covariances_from_cholesky,
     log_det_cholesky,
     precision_cholesky,
+    second_moment_shape,
 )
 
 
@@ -161,6 +170,37 @@ class FrozenGaussianMixture(FrozenModel):
 
     def marginal(self, observed, missing):
         return GaussianMarginal.of(self, observed, missing)
+
+    def accumulate_patterns(self, X, sample_weight, grouping, n_threads):
+        """All patterns' statistics in one kernel call: their marginals padded to
+        all columns (:class:`PaddedMarginals`), lifted together."""
+        marginals = PaddedMarginals.of(self, grouping.missing)
+        n_patterns, (n_components, n_features) = len(grouping.missing), self.means.shape
+        nk = np.empty((n_patterns, n_components))
+        s1 = np.empty((n_patterns, n_components, n_features))
+        s2 = np.empty(
+            (
+                n_patterns,
+                *second_moment_shape(n_components, n_features, marginals.kernel_type),
+            )
+        )
+        log_likelihood = np.empty(n_patterns)
+        get_backend().gaussian.accumulate_patterns(
+            X,
+            sample_weight,
+            grouping.rows,
+            grouping.bounds,
+            self.means,
+            marginals.precisions_chol,
+            marginals.log_norm,
+            marginals.kernel_type,
+            n_threads,
+            nk,
+            s1,
+            s2,
+            log_likelihood,
+        )
+        return marginals.lift(nk, s1, s2, log_likelihood, self.means)
 
 
 @dataclass(frozen=True, eq=False)
@@ -354,3 +394,155 @@ class GaussianMarginal(FrozenGaussianMixture):
                 return values + noise @ factors[0].T
             return values + np.einsum("nij,nj->ni", factors[components], noise)
         return values + noise * np.sqrt(self.conditional[components])
+
+
+@dataclass(frozen=True, eq=False)
+class PaddedMarginals:
+    """The mixture's marginals on the observed columns of P missingness patterns at
+    once, each padded back to all d columns, so that every pattern has the shapes of
+    the full mixture and the factorisations and the lifting run as stacked arrays.
+
+    For pattern p with observed columns O, the padded covariance of component k is
+    Sigma_OO on O x O and the identity on the missing block (nothing couples them),
+    so its Cholesky factor and its inverse are the marginal's on O x O and the
+    identity elsewhere, exactly (the zeros cost no rounding); zeroing the identity
+    leaves the padded factor U~, zero on the missing rows: a row's log-density under
+    it ignores the missing values. The lift E~ = [I on O; B^T on M, 0 on M columns]
+    and C~ (the conditional covariance on M x M, zero elsewhere) act on statistics of
+    all d columns whose missing entries they ignore.
+
+    Attributes
+    ----------
+    precisions_chol : ndarray
+        Padded factors in the kernel's layout: full (P, K, d, d), tied (P, d, d),
+        diag (P, K, d) (spherical ones are diagonal once padded).
+    log_norm : ndarray of shape (P, K)
+        log w_k + log|U~_pk| - o_p/2 log(2 pi).
+    kernel_type : {'full', 'tied', 'diag'}
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+        The mixture's.
+    observed : ndarray of shape (P, d), float64
+        1.0 on each pattern's observed columns, 0.0 on its missing ones.
+    embed : ndarray of shape (P, K', d, d) or None
+        E~ (K' = 1 for tied); None for diag and spherical (the identity on O).
+    conditional : ndarray
+        C~ (P, K', d, d) for full and tied; the missing variances (P, K, d), zero on
+        O, for diag and spherical.
+    """
+
+    precisions_chol: np.ndarray
+    log_norm: np.ndarray
+    kernel_type: str
+    covariance_type: str
+    observed: np.ndarray
+    embed: np.ndarray | None
+    conditional: np.ndarray
+
+    @classmethod
+    def of(cls, model, missing):
+        """The padded marginals of ``model`` for the patterns ``missing`` (P, d),
+        bool, each with at least one observed column."""
+        covariance_type = model.covariance_type
+        precisions_chol, covariances = model.precisions_chol, model.covariances
+        n_patterns, n_features = missing.shape
+        observed = (~missing).astype(np.float64)
+        lost = missing.astype(np.float64)
+        embed = None
+        if covariance_type in ("full", "tied"):
+            stacked = covariances if covariance_type == "full" else covariances[None]
+            if not np.all(np.isfinite(stacked)):
+                raise ValueError(SINGULAR_COVARIANCE_MESSAGE)
+            shape = (n_patterns, *stacked.shape)
+            factors, embed, conditional = (np.empty(shape) for _ in range(3))
+            log_det = np.empty(shape[:2])
+            positive = get_backend().gaussian.padded_marginals(
+                np.ascontiguousarray(stacked, dtype=np.float64),
+                np.ascontiguousarray(missing).view(np.uint8),
+                factors,
+                log_det,
+                embed,
+                conditional,
+            )
+            if not positive:
+                raise ValueError(SINGULAR_COVARIANCE_MESSAGE)
+            kernel_factors = factors if covariance_type == "full" else factors[:, 0]
+            kernel_type = covariance_type
+        else:
+            variances = (
+                covariances if covariance_type == "diag" else covariances[:, None]
+            )
+            unit = (
+                precisions_chol
+                if covariance_type == "diag"
+                else precisions_chol[:, None]
+            )
+            kernel_factors = unit[None] * observed[:, None, :]
+            log_det = np.log(unit)[None] * observed[:, None, :]
+            log_det = np.sum(np.broadcast_to(log_det, kernel_factors.shape), axis=-1)
+            conditional = variances[None] * lost[:, None, :]
+            conditional = np.broadcast_to(conditional, kernel_factors.shape)
+            kernel_type = "diag"
+        n_observed = observed.sum(axis=1)
+        log_norm = (
+            model.log_norm
+            - log_det_cholesky(precisions_chol, covariance_type, n_features)
+            + log_det
+            + (0.5 * math.log(2.0 * math.pi)) * (n_features - n_observed)[:, None]
+        )
+        return cls(
+            np.ascontiguousarray(kernel_factors),
+            np.ascontiguousarray(
+                np.broadcast_to(log_norm, (n_patterns, model.n_outputs))
+            ),
+            kernel_type,
+            covariance_type,
+            observed,
+            embed,
+            conditional,
+        )
+
+    def lift(self, nk, s1, s2, log_likelihood, means):
+        """The patterns' statistics of all columns, summed, from the kernel's
+        per-pattern statistics (their missing entries ignored).
+
+        Parameters
+        ----------
+        nk : ndarray of shape (P, K)
+        s1 : ndarray of shape (P, K, d)
+        s2 : ndarray of shape (P, *second moments of ``kernel_type``)
+        log_likelihood : ndarray of shape (P,)
+        means : ndarray of shape (K, d)
+            The mixture's means, around which the kernel took the statistics.
+
+        Returns
+        -------
+        GaussianStats
+            Around the mixture's means.
+        """
+        covariance_type = self.covariance_type
+        if covariance_type == "full":
+            lifted_s1 = np.einsum("pkij,pkj->ki", self.embed, s1)
+            lifted_s2 = np.sum(
+                self.embed @ s2 @ np.swapaxes(self.embed, -1, -2), axis=0
+            ) + np.einsum("pk,pkij->kij", nk, self.conditional)
+        elif covariance_type == "tied":
+            embed = self.embed[:, 0]
+            lifted_s1 = np.einsum("pij,pkj->ki", embed, s1)
+            lifted_s2 = np.sum(embed @ s2 @ np.swapaxes(embed, -1, -2), axis=0)
+            lifted_s2 += np.einsum("p,pij->ij", nk.sum(axis=1), self.conditional[:, 0])
+        else:
+            observed = self.observed[:, None, :]
+            lifted_s1 = np.sum(s1 * observed, axis=0)
+            lifted_s2 = np.sum(s2 * observed, axis=0) + np.einsum(
+                "pk,pkd->kd", nk, self.conditional
+            )
+            if covariance_type == "spherical":
+                lifted_s2 = lifted_s2.sum(axis=1)
+        return GaussianStats(
+            nk=nk.sum(axis=0),
+            s1=lifted_s1,
+            s2=lifted_s2,
+            shift=np.array(means, dtype=np.float64),
+            covariance_type=covariance_type,
+            log_likelihood=float(np.sum(log_likelihood)),
+        )

@@ -1,7 +1,14 @@
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["accumulate", "component_log_prob", "score", "stats_given"]
+__all__ = [
+    "accumulate",
+    "accumulate_patterns",
+    "component_log_prob",
+    "padded_marginals",
+    "score",
+    "stats_given",
+]
 
 def accumulate(
     X: NDArray[np.floating],
@@ -15,6 +22,29 @@ def accumulate(
     s1: NDArray[np.float64],
     s2: NDArray[np.float64],
 ) -> float: ...
+def accumulate_patterns(
+    X: NDArray[np.floating],
+    sample_weight: NDArray[np.float64] | None,
+    rows: NDArray[np.intp],
+    bounds: NDArray[np.intp],
+    means: NDArray[np.float64],
+    precisions_chol: NDArray[np.float64],
+    log_norm: NDArray[np.float64],
+    covariance_type: str,
+    n_threads: int,
+    nk: NDArray[np.float64],
+    s1: NDArray[np.float64],
+    s2: NDArray[np.float64],
+    log_likelihood: NDArray[np.float64],
+) -> None: ...
+def padded_marginals(
+    covariances: NDArray[np.float64],
+    missing: NDArray[np.bool_],
+    factors: NDArray[np.float64],
+    log_det: NDArray[np.float64],
+    embed: NDArray[np.float64],
+    conditional: NDArray[np.float64],
+) -> bool: ...
 def score(
     X: NDArray[np.floating],
     means: NDArray[np.float64],

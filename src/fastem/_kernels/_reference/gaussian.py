@@ -26,9 +26,20 @@ Conventions shared with the kernels
 import numpy as np
 from scipy.special import logsumexp
 
-from ..._families.gaussian import sufficient_stats, weighted_log_prob
+from ..._families.gaussian import (
+    lower_triangular_inverse,
+    sufficient_stats,
+    weighted_log_prob,
+)
 
-__all__ = ["accumulate", "component_log_prob", "score", "stats_given"]
+__all__ = [
+    "accumulate",
+    "accumulate_patterns",
+    "component_log_prob",
+    "padded_marginals",
+    "score",
+    "stats_given",
+]
 
 
 def accumulate(
@@ -73,6 +84,126 @@ def accumulate(
     if sample_weight is None:
         return float(np.sum(log_prob_norm))
     return float(sample_weight @ log_prob_norm)
+
+
+def accumulate_patterns(
+    X,
+    sample_weight,
+    rows,
+    bounds,
+    means,
+    precisions_chol,
+    log_norm,
+    covariance_type,
+    n_threads,
+    nk,
+    s1,
+    s2,
+    log_likelihood,
+):
+    """:func:`accumulate` over rows grouped by missingness pattern, each pattern
+    under its own marginal padded to all columns: one pass, one call.
+
+    A NaN is read as 0. Pattern p's factors are zero on the columns its rows miss
+    (their rows of U for full and tied, their entries for diag), so those values
+    cancel; its statistics are then those of its observed columns, the others
+    meaningless (the family's lift ignores them).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+        NaN where missing; read, never written.
+    sample_weight : ndarray of shape (n_samples,), float64, or None
+    rows : ndarray of shape (n_grouped,), intp
+        Rows of X, pattern after pattern.
+    bounds : ndarray of shape (P + 1,), intp
+        Pattern p's rows are ``rows[bounds[p]:bounds[p + 1]]``.
+    means : ndarray of shape (K, n_features), float64
+        The means, also the shifts of the moments (of every pattern).
+    precisions_chol : ndarray, float64
+        Each pattern's padded factors: full (P, K, d, d), tied (P, d, d), diag
+        (P, K, d).
+    log_norm : ndarray of shape (P, K), float64
+        Each pattern's log(weight_k) + log|U_pk| - o_p/2 log(2 pi).
+    covariance_type : {'full', 'tied', 'diag'}
+    n_threads : int
+        Threads to use (ignored by the twin).
+    nk, s1, s2 : ndarray, OUT
+        Each pattern's sums, as :func:`accumulate`'s with a leading axis of P.
+    log_likelihood : ndarray of shape (P,), float64, OUT
+        Each pattern's sum_n w_n log p(x_n,O).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    for p in range(len(bounds) - 1):
+        pattern_rows = rows[bounds[p] : bounds[p + 1]]
+        block = np.nan_to_num(X[pattern_rows], nan=0.0)
+        weight = None if sample_weight is None else sample_weight[pattern_rows]
+        log_likelihood[p] = accumulate(
+            block,
+            weight,
+            means,
+            precisions_chol[p],
+            log_norm[p],
+            covariance_type,
+            n_threads,
+            nk[p],
+            s1[p],
+            s2[p],
+        )
+
+
+def padded_marginals(covariances, missing, factors, log_det, embed, conditional):
+    """Each pattern's marginal of each covariance on its observed columns O and the
+    conditional of its missing ones M, padded back to all d columns.
+
+    Sigma_OO padded with the identity on M x M (nothing couples the blocks, so its
+    Cholesky factor and that factor's inverse are the marginal's on O x O and the
+    identity on M, without fill-in) gives U~, upper-triangular with U~ U~^T =
+    Sigma_OO^{-1} on O x O, zeroed on M's rows and columns.
+
+    Parameters
+    ----------
+    covariances : ndarray of shape (K, d, d), float64
+    missing : ndarray of shape (P, d), bool (or uint8)
+    factors : ndarray of shape (P, K, d, d), float64, OUT
+        U~.
+    log_det : ndarray of shape (P, K), float64, OUT
+        log|U_OO| = the sum of log U~_ii over O.
+    embed : ndarray of shape (P, K, d, d), float64, OUT
+        E~: the identity on O's columns of O's rows, B^T = (Sigma_OO^{-1}
+        Sigma_OM)^T on O's columns of M's rows, zero on M's columns.
+    conditional : ndarray of shape (P, K, d, d), float64, OUT
+        C~: Sigma_MM - Sigma_MO B on M x M, zero elsewhere.
+
+    Returns
+    -------
+    positive : bool
+        False where a Sigma_OO is not positive definite (the outputs are then
+        meaningless).
+    """
+    n_features = covariances.shape[-1]
+    observed = (~np.asarray(missing, dtype=bool)).astype(np.float64)
+    lost = 1.0 - observed
+    observed_block = observed[:, None, :, None] * observed[:, None, None, :]
+    identity = np.eye(n_features)
+    padded = covariances[None] * observed_block + lost[:, None, :, None] * identity
+    try:
+        lower = np.linalg.cholesky(padded)
+    except np.linalg.LinAlgError:
+        return False
+    inverse = lower_triangular_inverse(lower.reshape(-1, n_features, n_features))
+    upper = np.swapaxes(inverse.reshape(lower.shape), -1, -2)
+    log_det[...] = np.sum(
+        np.log(np.diagonal(upper, axis1=-2, axis2=-1)) * observed[:, None], axis=-1
+    )
+    factors[...] = upper * observed_block
+    sigma_om = covariances[None] * (observed[:, None, :, None] * lost[:, None, None, :])
+    regression = (factors @ np.swapaxes(factors, -1, -2)) @ sigma_om
+    embed[...] = np.swapaxes(regression, -1, -2) + observed[:, None, :, None] * identity
+    conditional[...] = (covariances[None] - covariances[None] @ regression) * (
+        lost[:, None, :, None] * lost[:, None, None, :]
+    )
+    return True
 
 
 def score(
