@@ -2,7 +2,7 @@
 """Side by side: fastem against its CPU peers on the grid of the performance targets.
 
     python benchmarks/compare.py [--quick] [--threads N] [--repeats R] [--memory]
-                                 [--no-predict] [--json out.json]
+                                 [--no-predict] [--tables] [--json out.json]
 
 Peers: scikit-learn, Intel oneDAL's ``em_gmm`` through daal4py, and pomegranate. oneDAL
 and pomegranate run from their own virtual environments (``--onedal-python``,
@@ -673,6 +673,77 @@ def _best_rates(measured):
     return {key: max(rates[key] for rates in good) for key in good[0]}
 
 
+# The columns of the README's table (and the guide's): (library, header) for the
+# libraries' seconds, then their ratios to fastem, then the limit.
+_README_LIBRARIES = (("sklearn", "scikit-learn"), ("oneDAL", "oneDAL"))
+
+
+def _seconds_cell(seconds):
+    """'0.0243 s': three significant digits."""
+    return f"{seconds:#.3g} s"
+
+
+def _ratio_cell(ratio):
+    """'140x' from 10 on, '2.6x' below."""
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+
+
+def _readme_rows(rows, rates, versions):
+    """The README's performance table (and the guide's) as rows of cells, header
+    first: fastem, scikit-learn and oneDAL's seconds per iteration, the peers'
+    seconds over fastem's, the limit and fastem's over it; '—' where a peer cannot
+    fit the case."""
+    peers = [
+        (name, f"{header} {versions[name].split(', ')[-1].split(' ')[-1]}")
+        for name, header in _README_LIBRARIES
+        if name in versions
+    ]
+    peer_headers = [
+        header + (" (`daal4py.em_gmm`)" if name == "oneDAL" else "")
+        for name, header in peers
+    ]
+    table = [
+        ["covariance, N, d, K", "fastem", *peer_headers]
+        + [f"vs {header.rsplit(' ', 1)[0]}" for _, header in peers]
+        + ["limit", "fastem / limit"]
+    ]
+    for case, summaries in rows:
+        fastem = summaries["fastem"]["seconds_per_iteration"]
+        peer_seconds = [
+            (summaries.get(name) or {}).get("seconds_per_iteration")
+            for name, _ in peers
+        ]
+        n = f"{case.n_samples:.0e}".replace("e+0", "e")
+        label = f"{case.covariance_type}, {n}, {case.n_features}, {case.n_components}"
+        if case.dtype != "float64":
+            label += f", {case.dtype}"
+        limit = _limit_seconds(case, rates)
+        table.append(
+            [label, _seconds_cell(fastem)]
+            + ["—" if t is None else _seconds_cell(t) for t in peer_seconds]
+            + ["—" if t is None else _ratio_cell(t / fastem) for t in peer_seconds]
+            + [_seconds_cell(limit), f"{fastem / limit:.1f}x"]
+        )
+    return table
+
+
+def _readme_markdown(table):
+    """The rows of cells as the README's markdown table."""
+    lines = ["| " + " | ".join(row) + " |" for row in table]
+    lines.insert(1, "|" + "---|" * len(table[0]))
+    return "\n".join(lines)
+
+
+def _guide_list_table(table):
+    """The rows of cells as the guide's reStructuredText list-table."""
+    lines = [".. list-table::", "   :header-rows: 1", "   :class: numbers", ""]
+    for row in table:
+        cells = [cell.replace("`", "``") for cell in row]
+        lines.append(f"   * - {cells[0]}")
+        lines += [f"     - {cell}" for cell in cells[1:]]
+    return "\n".join(lines)
+
+
 # The agreement column of the prediction table, per method: (summary key, format).
 _AGREEMENT = {
     "predict": ("labels_agree", "{:.6f} of labels equal"),
@@ -812,6 +883,12 @@ def _parse(argv):
         help="an interpreter with fastem installed from another commit: its fits "
         "run side by side with this fastem's as the library fastem-baseline",
     )
+    parser.add_argument(
+        "--tables",
+        action="store_true",
+        help="also print the grid as the README's table and the guide's list-table "
+        "(fastem, sklearn, oneDAL, the limit)",
+    )
     parser.add_argument("--json", type=Path, help="also write all records here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -914,6 +991,11 @@ def _grid(args, libraries, notes):
     print("\n" + "; ".join(versions[name] for name in names if name in versions))
     for note in notes:
         print(f"Note: {note}")
+    if args.tables and rates is not None and "fastem" in names:
+        table = _readme_rows(rows, rates, versions)
+        print("\nThe README's table:\n\n" + _readme_markdown(table))
+        print("\nThe guide's table (docs/user_guide/performance.rst):\n")
+        print(_guide_list_table(table))
     return records + [dict(rates, task="rates") for rates in measured_rates]
 
 
