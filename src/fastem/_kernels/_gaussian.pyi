@@ -5,6 +5,7 @@ __all__ = [
     "accumulate",
     "accumulate_patterns",
     "component_log_prob",
+    "exp",
     "padded_marginals",
     "score",
     "stats_given",
@@ -76,3 +77,4 @@ def stats_given(
     s1: NDArray[np.float64],
     s2: NDArray[np.float64],
 ) -> None: ...
+def exp(x: NDArray[np.float64], out: NDArray[np.float64], n_threads: int) -> None: ...
