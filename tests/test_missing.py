@@ -605,3 +605,36 @@ def test_batched_pass_names_reg_covar_for_a_singular_marginal():
     frozen.__dict__["covariances"] = covariances  # the marginals' cached property
     with pytest.raises(ValueError, match="reg_covar"):
         MissingValueSource(X, np.isnan(X)).accumulate(frozen)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_marginals_built_together_are_each_patterns_marginal(covariance_type):
+    """The marginals cut from the padded ones (scores, imputation) equal those built
+    one pattern at a time, to rounding."""
+    rng = np.random.default_rng(9)
+    params = random_params(rng, 3, 5, covariance_type)
+    X, _ = sample_mixture(rng, params, 300)
+    X = with_holes(X, 0.4, seed=9)
+    X[0] = np.nan
+    patterns = group_patterns(np.isnan(X))
+    model = params.frozen
+    together = model.marginals(patterns)
+    for pattern, marginal in zip(patterns, together):
+        if len(pattern.missing) == 0:
+            assert marginal is model
+            continue
+        alone = model.marginal(pattern.observed, pattern.missing)
+        for name in (
+            "means",
+            "precisions_chol",
+            "log_norm",
+            "regression",
+            "conditional",
+        ):
+            want = getattr(alone, name)
+            if want is None:
+                assert getattr(marginal, name) is None
+                continue
+            assert_allclose(getattr(marginal, name), want, rtol=1e-12, atol=1e-12)
+        assert_array_equal(marginal.observed, pattern.observed)
+        assert_array_equal(marginal.missing, pattern.missing)

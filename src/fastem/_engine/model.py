@@ -113,6 +113,25 @@ class FrozenModel:
         """
         raise TypeError(f"{type(self).__name__} does not model missing values")
 
+    def marginals(self, patterns):
+        """The model of each pattern's observed columns, in order: the model itself
+        for complete rows, else :meth:`marginal`. Models may build them together.
+
+        Parameters
+        ----------
+        patterns : list of fastem._engine.patterns.Pattern
+
+        Returns
+        -------
+        list of FrozenModel
+        """
+        return [
+            self
+            if len(pattern.missing) == 0
+            else self.marginal(pattern.observed, pattern.missing)
+            for pattern in patterns
+        ]
+
     def accumulate_patterns(self, X, sample_weight, grouping, n_threads):
         """The statistics of rows with missing values, all patterns in one pass:
         an optional capability (``NotImplemented`` by default, and the source then

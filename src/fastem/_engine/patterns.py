@@ -196,19 +196,16 @@ class MissingValueSource(ArraySource):
         order, with ``marginal`` the model of the pattern's observed columns (the
         model itself for complete rows)."""
 
-        def run(pattern):
-            marginal = (
-                model
-                if len(pattern.missing) == 0
-                else model.marginal(pattern.observed, pattern.missing)
-            )
-            return work(
-                pattern, marginal, model.threads(self.n_threads, len(pattern.rows))
-            )
-
         # One kernel context around all the patterns, not one per kernel call.
         with model.kernel_context():
-            return [run(pattern) for pattern in self.patterns]
+            return [
+                work(
+                    pattern, marginal, model.threads(self.n_threads, len(pattern.rows))
+                )
+                for pattern, marginal in zip(
+                    self.patterns, model.marginals(self.patterns)
+                )
+            ]
 
     def _chunks(self, pattern):
         """(rows, observed block of X) in chunks of at most GATHER_ROWS rows."""
@@ -377,12 +374,7 @@ def component_log_prob_by_pattern(model, X, patterns, n_threads):
     ndarray of shape (n_rows, n_outputs), float64
     """
     out = np.empty((X.shape[0], model.n_outputs))
-    for pattern in patterns:
-        marginal = (
-            model
-            if len(pattern.missing) == 0
-            else model.marginal(pattern.observed, pattern.missing)
-        )
+    for pattern, marginal in zip(patterns, model.marginals(patterns)):
         for rows in _pattern_chunks(pattern):
             block = X.take(rows, axis=0)
             if len(pattern.missing):
@@ -412,14 +404,9 @@ def stats_given_by_pattern(model, X, resp, sample_weight, patterns, n_threads):
     stats : Stats
     """
     total = model.zero_stats()
-    for pattern in patterns:
+    for pattern, marginal in zip(patterns, model.marginals(patterns)):
         if len(pattern.observed) == 0:
             continue
-        marginal = (
-            model
-            if len(pattern.missing) == 0
-            else model.marginal(pattern.observed, pattern.missing)
-        )
         observed_stats = marginal.zero_stats()
         for rows in _pattern_chunks(pattern):
             block = X.take(rows, axis=0)
@@ -453,10 +440,9 @@ def impute_by_pattern(model, X, resp, patterns, n_threads):
     -------
     X : ndarray
     """
-    for pattern in patterns:
+    for pattern, marginal in zip(patterns, model.marginals(patterns)):
         if len(pattern.missing) == 0:
             continue
-        marginal = model.marginal(pattern.observed, pattern.missing)
         for rows in _pattern_chunks(pattern):
             block = X.take(rows, axis=0)[:, pattern.observed]
             X[np.ix_(rows, pattern.missing)] = marginal.impute(block, resp[rows])

@@ -171,6 +171,33 @@ class FrozenGaussianMixture(FrozenModel):
     def marginal(self, observed, missing):
         return GaussianMarginal.of(self, observed, missing)
 
+    def marginals(self, patterns):
+        """Each pattern's marginal, those with something missing and something
+        observed cut from their :class:`PaddedMarginals`, built together."""
+        partial = [
+            index
+            for index, pattern in enumerate(patterns)
+            if len(pattern.missing) and len(pattern.observed)
+        ]
+        marginals = [
+            self if len(pattern.missing) == 0 else None for pattern in patterns
+        ]
+        if partial:
+            missing = np.zeros((len(partial), self.means.shape[1]), dtype=bool)
+            for row, index in enumerate(partial):
+                missing[row, patterns[index].missing] = True
+            padded = PaddedMarginals.of(self, missing)
+            for row, index in enumerate(partial):
+                marginals[index] = GaussianMarginal.cut(
+                    self, padded, row, patterns[index].observed, patterns[index].missing
+                )
+        return [
+            self.marginal(pattern.observed, pattern.missing)
+            if marginal is None
+            else marginal
+            for pattern, marginal in zip(patterns, marginals)
+        ]
+
     def accumulate_patterns(self, X, sample_weight, grouping, n_threads):
         """All patterns' statistics in one kernel call: their marginals padded to
         all columns (:class:`PaddedMarginals`), lifted together."""
@@ -270,6 +297,38 @@ class GaussianMarginal(FrozenGaussianMixture):
             np.ascontiguousarray(means[:, observed]),
             factors,
             np.ascontiguousarray(marginal_log_norm, dtype=np.float64),
+            covariance_type,
+            model,
+            observed,
+            missing,
+            regression,
+            conditional,
+        )
+
+    @classmethod
+    def cut(cls, model, padded, index, observed, missing):
+        """The marginal of pattern ``index`` of ``padded`` (:class:`PaddedMarginals`
+        of ``model``), whose observed and missing columns are given: its blocks of
+        the padded arrays, the maths done."""
+        covariance_type = model.covariance_type
+        if covariance_type in ("full", "tied"):
+            factors = padded.precisions_chol[index][..., observed[:, None], observed]
+            regression = np.swapaxes(
+                padded.embed[index][:, missing[:, None], observed], -1, -2
+            )
+            conditional = padded.conditional[index][:, missing[:, None], missing]
+        else:
+            factors = (
+                padded.precisions_chol[index][:, observed]
+                if covariance_type == "diag"
+                else model.precisions_chol
+            )
+            regression = None
+            conditional = padded.conditional[index][:, missing]
+        return cls(
+            np.ascontiguousarray(model.means[:, observed]),
+            np.ascontiguousarray(factors),
+            padded.log_norm[index],
             covariance_type,
             model,
             observed,
