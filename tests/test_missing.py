@@ -638,3 +638,28 @@ def test_marginals_built_together_are_each_patterns_marginal(covariance_type):
             assert_allclose(getattr(marginal, name), want, rtol=1e-12, atol=1e-12)
         assert_array_equal(marginal.observed, pattern.observed)
         assert_array_equal(marginal.missing, pattern.missing)
+
+
+def test_patterns_in_batches_add_up(monkeypatch):
+    """Padded marginals are built a bounded number of patterns at a time; one
+    pattern per batch gives the statistics and marginals of one batch for all."""
+    from fastem._families import gaussian_frozen
+
+    rng = np.random.default_rng(10)
+    params = random_params(rng, 3, 4, "full")
+    X, _ = sample_mixture(rng, params, 500)
+    X = with_holes(X, 0.3, seed=10)
+    source = MissingValueSource(X, np.isnan(X))
+    model = params.frozen
+    together = source.accumulate(model)
+    scores = source.score(model, resp=True)
+    monkeypatch.setattr(gaussian_frozen, "PADDED_BYTES", 1)
+    assert model.patterns_per_batch == 1
+    apart = source.accumulate(model)
+    for name in ("nk", "s1", "s2", "log_likelihood"):
+        want = getattr(together, name)
+        assert_allclose(
+            getattr(apart, name), want, rtol=1e-13, atol=1e-13 * np.max(np.abs(want))
+        )
+    for got, want in zip(source.score(model, resp=True)[:2], scores[:2]):
+        assert_allclose(got, want, rtol=1e-13)

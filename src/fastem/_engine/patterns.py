@@ -115,6 +115,17 @@ class PatternGrouping:
             missing,
         )
 
+    def batches(self, n_patterns):
+        """The grouping in consecutive parts of at most ``n_patterns`` patterns
+        (``rows`` views, ``bounds`` from 0), in order."""
+        for first in range(0, len(self.missing), n_patterns):
+            bounds = self.bounds[first : first + n_patterns + 1]
+            yield PatternGrouping(
+                self.rows[bounds[0] : bounds[-1]],
+                bounds - bounds[0],
+                self.missing[first : first + n_patterns],
+            )
+
 
 def group_patterns(missing):
     """The rows of each missingness pattern (complete rows are one pattern too).
