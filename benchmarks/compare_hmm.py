@@ -1,16 +1,18 @@
 #!/usr/bin/env python
-"""Side by side: Gaussian hidden Markov models, fastem against hmmlearn and
-pomegranate.
+"""Side by side: Gaussian hidden Markov models, fastem against hmmlearn, pomegranate
+and dynamax.
 
     python benchmarks/compare_hmm.py [--quick] [--repeats R] [--cases single many]
-        [--libraries fastem hmmlearn-scaling hmmlearn-log pomegranate]
-        [--pomegranate-python PY] [--json out.json]
+        [--libraries fastem hmmlearn-scaling hmmlearn-log pomegranate dynamax]
+        [--pomegranate-python PY] [--dynamax-python PY] [--json out.json]
 
-pomegranate 1.x runs from its own virtual environment (``--pomegranate-python``,
-default ``.venv-pomegranate/bin/python``; left out with a note where missing), on
-the same frames cut into sequences of 1,000 (it reads equal lengths as one tensor;
-the issue measured it so), with its own end probabilities: its log-likelihood is
-not comparable, its seconds are.
+pomegranate 1.x and dynamax run from their own virtual environments
+(``--pomegranate-python``, default ``.venv-pomegranate/bin/python``;
+``--dynamax-python``, default ``.venv-dynamax/bin/python``; left out with a note
+where missing), on the same frames cut into sequences of 1,000 (they read equal
+lengths as one tensor; the issue measured them so), pomegranate with its own end
+probabilities and dynamax with its default priors, both in float32: their
+log-likelihoods are not comparable, their seconds are.
 
 Cases (the speed bars of issue 17, "Speed"): 10 states, 5 features, diagonal
 covariances, 10 EM iterations from a fixed start:
@@ -36,15 +38,18 @@ One process per library and repeat
     within each repeat (the order rotates), threads pinned by ``OMP_NUM_THREADS``,
     ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` in the child.
 Seconds
-    After a warm-up fit of one iteration, the child times one fit of 10 iterations
-    (validation included, the data in memory) and reports seconds per iteration;
-    the table gives the median and the minimum over repeats and each library's
-    median over fastem's (one thread).
+    After a warm-up fit of one iteration (thread pools, first calls, JAX's
+    compilation), the child times a fit of one iteration and one of 10 and reports
+    (t_10 - t_1) / 9: the steady cost of an iteration, without what a fit does once
+    (validation, setting up, dynamax's conversion of the start). The table gives
+    the median and the minimum over repeats and each library's median over
+    fastem's (one thread).
 Log-likelihood
     ``monitor_.history[-1]``: equal across libraries when they ran the same EM.
 """
 
 import argparse
+import functools
 import importlib.metadata
 import json
 import os
@@ -231,7 +236,61 @@ def _pomegranate_fit(X, lengths, start, n_iter):
     return _History(history)
 
 
-# pomegranate reads sequences of equal length in one tensor; longer ones are cut.
+def _dynamax_fit(X, lengths, start, n_iter):
+    """dynamax's ``DiagonalGaussianHMM`` from the start, on sequences of equal
+    length as one batch (it cannot mix lengths in one call, its #37: the single
+    sequence is cut into 100 of 1,000, as the issue measured it), in JAX's default
+    float32, with its default conjugate priors (so its log-likelihood is not
+    comparable). Its EM step, ``m_step`` of the batch's ``e_step``, is what its
+    ``fit_em`` scans over; here it is jitted once per process and called
+    ``n_iter`` times, so the warm-up fit pays the compilation and the timed one
+    does not (``fit_em`` compiles anew at every call)."""
+    import jax
+
+    n_states, n_features = start["means"].shape
+    model, props, step = _dynamax_model(n_states, n_features)
+    params, _ = model.initialize(
+        initial_probs=jax.numpy.asarray(start["startprob"]),
+        transition_matrix=jax.numpy.asarray(start["transmat"]),
+        emission_means=jax.numpy.asarray(start["means"]),
+        emission_scale_diags=jax.numpy.asarray(np.sqrt(start["covars"])),
+    )
+    length = min(int(lengths[0]), POMEGRANATE_LENGTH)
+    batch = jax.numpy.asarray(X.reshape(-1, length, n_features), dtype=np.float32)
+    m_step_state = model.initialize_m_step_state(params, props)
+    history = []
+    for _ in range(n_iter):
+        params, m_step_state, log_prob = step(params, m_step_state, batch)
+        history.append(float(log_prob))
+    return _History(history)
+
+
+@functools.cache
+def _dynamax_model(n_states, n_features):
+    """A dynamax diagonal Gaussian HMM, the properties of its parameters (all
+    learned) and its jitted EM step, (params, m_step_state, batch) -> (params,
+    m_step_state, log prior + log-likelihood), as in ``fit_em``; one per process
+    and shape, so that it compiles once."""
+    import jax
+    from dynamax.hidden_markov_model import DiagonalGaussianHMM
+
+    model = DiagonalGaussianHMM(n_states, n_features)
+    _, props = model.initialize(jax.random.PRNGKey(0))
+
+    @jax.jit
+    def step(params, m_step_state, batch):
+        batch_stats, log_likelihoods = jax.vmap(
+            lambda emissions: model.e_step(params, emissions)
+        )(batch)
+        log_prob = model.log_prior(params) + log_likelihoods.sum()
+        params, m_step_state = model.m_step(params, props, batch_stats, m_step_state)
+        return params, m_step_state, log_prob
+
+    return model, props, step
+
+
+# pomegranate and dynamax read sequences of equal length in one tensor; longer ones
+# are cut.
 POMEGRANATE_LENGTH = 1_000
 
 FITS = {
@@ -239,12 +298,14 @@ FITS = {
     "hmmlearn-scaling": _hmmlearn_fit("scaling"),
     "hmmlearn-log": _hmmlearn_fit("log"),
     "pomegranate": _pomegranate_fit,
+    "dynamax": _dynamax_fit,
 }
 DISTRIBUTIONS = {
     "fastem": ("fastem", "numpy"),
     "hmmlearn-scaling": ("hmmlearn", "numpy"),
     "hmmlearn-log": ("hmmlearn", "numpy"),
     "pomegranate": ("pomegranate", "torch"),
+    "dynamax": ("dynamax", "jax"),
 }
 
 
@@ -266,14 +327,17 @@ def _child(spec):
     X, lengths = data["X"], data["lengths"]
     start = {key: data[key] for key in ("startprob", "transmat", "means", "covars")}
     fit = FITS[spec["library"]]
-    fit(X, lengths, start, 1)  # warm-up: thread pools, first calls, allocations
-    begin = time.perf_counter()
-    model = fit(X, lengths, start, spec["n_iter"])
-    seconds = time.perf_counter() - begin
+    fit(X, lengths, start, 1)  # warm-up: thread pools, first calls, compilation
+    seconds = []
+    for n_iter in (1, spec["n_iter"]):
+        begin = time.perf_counter()
+        model = fit(X, lengths, start, n_iter)
+        seconds.append(time.perf_counter() - begin)
     print(
         json.dumps(
             {
-                "seconds_per_iteration": seconds / spec["n_iter"],
+                "seconds_per_iteration": (seconds[1] - seconds[0])
+                / (spec["n_iter"] - 1),
                 "log_likelihood": float(model.monitor_.history[-1]),
                 "versions": _versions(spec["library"]),
             }
@@ -304,6 +368,11 @@ def _run_child(runner, case, folder, python):
     environment = dict(os.environ)
     for variable in THREAD_VARIABLES:
         environment[variable] = str(runner.threads)
+    # JAX's CPU backend (dynamax) takes its threads from XLA's flags.
+    environment["XLA_FLAGS"] = (
+        f"--xla_cpu_multi_thread_eigen={str(runner.threads > 1).lower()} "
+        f"intra_op_parallelism_threads={runner.threads}"
+    )
     result = subprocess.run(
         [python, __file__, "--child", json.dumps(spec)],
         capture_output=True,
@@ -354,6 +423,11 @@ def main(argv=None):
         default=str(REPO / ".venv-pomegranate" / "bin" / "python"),
         help="interpreter with pomegranate (default: .venv-pomegranate/bin/python)",
     )
+    parser.add_argument(
+        "--dynamax-python",
+        default=str(REPO / ".venv-dynamax" / "bin" / "python"),
+        help="interpreter with dynamax and JAX (default: .venv-dynamax/bin/python)",
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if args.child:
@@ -366,10 +440,14 @@ def main(argv=None):
         + f"; load average {os.getloadavg()[0]:.1f}"
     )
     pythons = {library: sys.executable for library in args.libraries}
-    pythons["pomegranate"] = args.pomegranate_python
-    if "pomegranate" in args.libraries and not Path(args.pomegranate_python).exists():
-        print(f"pomegranate left out: no interpreter at {args.pomegranate_python}")
-        args.libraries.remove("pomegranate")
+    for library, python in (
+        ("pomegranate", args.pomegranate_python),
+        ("dynamax", args.dynamax_python),
+    ):
+        pythons[library] = python
+        if library in args.libraries and not Path(python).exists():
+            print(f"{library} left out: no interpreter at {python}")
+            args.libraries.remove(library)
     report = {}
     with tempfile.TemporaryDirectory() as directory:
         for name in args.cases:
