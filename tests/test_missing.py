@@ -663,3 +663,28 @@ def test_patterns_in_batches_add_up(monkeypatch):
         )
     for got, want in zip(source.score(model, resp=True)[:2], scores[:2]):
         assert_allclose(got, want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_batched_scores_are_the_pattern_by_pattern_scores(covariance_type, monkeypatch):
+    """Scores of all patterns in one kernel call (rows with nothing observed still
+    get the prior's answer) equal the pattern-by-pattern scores to rounding."""
+    from fastem._engine.model import FrozenModel
+    from fastem._families.gaussian_frozen import FrozenGaussianMixture
+
+    rng = np.random.default_rng(12)
+    params = random_params(rng, 3, 5, covariance_type, centre=30.0)
+    X, _ = sample_mixture(rng, params, 1500)
+    X = with_holes(X, 0.3, seed=12)
+    X[:3] = np.nan
+    source = MissingValueSource(X, np.isnan(X))
+    model = params.frozen
+    batched = source.score(model, resp=True, labels=True)
+    monkeypatch.setattr(
+        FrozenGaussianMixture, "score_patterns", FrozenModel.score_patterns
+    )
+    by_pattern = source.score(model, resp=True, labels=True)
+    assert_allclose(batched[0], by_pattern[0], rtol=1e-12)
+    assert_allclose(batched[1], by_pattern[1], rtol=1e-10, atol=1e-13)
+    assert_array_equal(batched[2], by_pattern[2])
+    assert_allclose(batched[1][:3], np.broadcast_to(params.weights, (3, 3)))

@@ -153,6 +153,26 @@ class FrozenModel:
         """
         return NotImplemented
 
+    def score_patterns(self, X, grouping, n_threads, log_prob, resp, labels):
+        """:meth:`score` of the rows of ``grouping`` (each row by the density of its
+        observed columns), all patterns in one pass, written at the rows' places:
+        an optional capability (``NotImplemented`` by default, and the source then
+        scores pattern by pattern). Rows outside the grouping are left untouched.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        grouping : fastem._engine.patterns.PatternGrouping
+        n_threads : int
+        log_prob, resp, labels : ndarray or None, OUT
+            As in :meth:`score`, of n_samples rows.
+
+        Returns
+        -------
+        None or NotImplemented
+        """
+        return NotImplemented
+
     def kernel_context(self):
         """A context the kernels run in (BLAS held to one thread where they call it
         from their own threads); nothing by default."""

@@ -13,10 +13,11 @@ unchanged, and the extra work depends on the number of patterns, not of rows.
 A model whose kernels can take every pattern at once (``accumulate_patterns``)
 gets the E-step's pass as one call: the rows of all patterns as one index array
 (:class:`PatternGrouping`, X is not copied), one parallel region over (pattern,
-block) work items, the marginals and lifts batched over patterns by the model. The
-pattern-by-pattern pass (a Python loop of marginal, gathered copy, kernel call and
-lift per pattern) serves the other models and the scores, whose per-pattern cost
-is paid once per fit, not once per iteration.
+block) work items, the marginals and lifts batched over patterns by the model;
+so do its scores (``score_patterns``). The pattern-by-pattern pass (a Python loop
+of marginal, gathered copy, kernel call and lift per pattern) serves the other
+models and imputation, whose per-pattern cost is paid once per call, not once per
+iteration.
 """
 
 from dataclasses import dataclass
@@ -181,12 +182,12 @@ class MissingValueSource(ArraySource):
     """Rows of an array with NaN, grouped by missingness pattern; the same methods
     as ``ArraySource``.
 
-    ``accumulate`` runs all patterns in one kernel call where the model can (its
-    work items, blocks of each pattern's rows, fixed by the problem and added in
-    order). Otherwise, and for scores, patterns run one after the other (in chunks
-    of gathered rows), each on as many kernel threads as its rows keep busy, and
-    their results are added in pattern order. Either way, results do not depend on
-    the number of threads.
+    ``accumulate`` and ``score`` run all patterns in one kernel call where the
+    model can (its work items, blocks of each pattern's rows, fixed by the problem
+    and added in order). Otherwise, and for imputation, patterns run one after the
+    other (in chunks of gathered rows), each on as many kernel threads as its rows
+    keep busy, and their results are added in pattern order. Either way, results do
+    not depend on the number of threads.
 
     Parameters
     ----------
@@ -202,20 +203,18 @@ class MissingValueSource(ArraySource):
         self.patterns = group_patterns(missing)
         self.grouping = PatternGrouping.of(self.patterns, X.shape[1])
 
-    def _map_patterns(self, work, model):
-        """``[work(pattern, marginal, n_threads) for each pattern]``, in pattern
-        order, with ``marginal`` the model of the pattern's observed columns (the
-        model itself for complete rows)."""
-
+    def _map_patterns(self, work, model, patterns=None):
+        """``[work(pattern, marginal, n_threads) for each pattern]`` (of
+        ``patterns``, all by default), in order, with ``marginal`` the model of the
+        pattern's observed columns (the model itself for complete rows)."""
+        patterns = self.patterns if patterns is None else patterns
         # One kernel context around all the patterns, not one per kernel call.
         with model.kernel_context():
             return [
                 work(
                     pattern, marginal, model.threads(self.n_threads, len(pattern.rows))
                 )
-                for pattern, marginal in zip(
-                    self.patterns, model.marginals(self.patterns)
-                )
+                for pattern, marginal in zip(patterns, model.marginals(patterns))
             ]
 
     def _chunks(self, pattern):
@@ -285,6 +284,16 @@ class MissingValueSource(ArraySource):
         """
         wanted = {"log_prob": log_prob, "resp": resp, "labels": labels}
         outputs = model.score_outputs(self.X.shape[0], **wanted)
+        n_threads = model.threads(self.n_threads, len(self.grouping.rows))
+        with model.kernel_context():
+            scored = model.score_patterns(self.X, self.grouping, n_threads, *outputs)
+        # What is left pattern by pattern: rows with nothing observed (the prior's
+        # answer), or every pattern where the model has no batched score.
+        patterns = (
+            self.patterns
+            if scored is NotImplemented
+            else [pattern for pattern in self.patterns if len(pattern.observed) == 0]
+        )
 
         def score_pattern(pattern, marginal, n_threads):
             for rows, _, parts in self._score_chunks(
@@ -294,7 +303,7 @@ class MissingValueSource(ArraySource):
                     if out is not None:
                         out[rows] = part
 
-        self._map_patterns(score_pattern, model)
+        self._map_patterns(score_pattern, model, patterns)
         return outputs
 
     def impute(self, model, random_state=None):

@@ -211,6 +211,26 @@ class FrozenGaussianMixture(FrozenModel):
             for pattern, marginal in zip(patterns, marginals)
         ]
 
+    def score_patterns(self, X, grouping, n_threads, log_prob, resp, labels):
+        """All patterns' scores in one kernel call (one per ``patterns_per_batch``
+        patterns), under their padded marginals."""
+        means = np.ascontiguousarray(self.means, dtype=np.float64)
+        for batch in grouping.batches(self.patterns_per_batch):
+            marginals = PaddedMarginals.of(self, batch.missing)
+            get_backend().gaussian.score_patterns(
+                X,
+                batch.rows,
+                batch.bounds,
+                means,
+                marginals.precisions_chol,
+                marginals.log_norm,
+                marginals.kernel_type,
+                n_threads,
+                log_prob,
+                resp,
+                labels,
+            )
+
     def accumulate_patterns(self, X, sample_weight, grouping, n_threads):
         """All patterns' statistics in one kernel call (one per
         ``patterns_per_batch`` patterns): their marginals padded to all columns

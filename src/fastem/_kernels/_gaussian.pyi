@@ -8,6 +8,7 @@ __all__ = [
     "exp",
     "padded_marginals",
     "score",
+    "score_patterns",
     "stats_given",
 ]
 
@@ -54,6 +55,19 @@ def score(
     covariance_type: str,
     n_threads: int,
     log_prob_norm: NDArray[np.float64],
+    resp: NDArray[np.float64] | None,
+    labels: NDArray[np.int64] | None,
+) -> None: ...
+def score_patterns(
+    X: NDArray[np.floating],
+    rows: NDArray[np.intp],
+    bounds: NDArray[np.intp],
+    means: NDArray[np.float64],
+    precisions_chol: NDArray[np.float64],
+    log_norm: NDArray[np.float64],
+    covariance_type: str,
+    n_threads: int,
+    log_prob_norm: NDArray[np.float64] | None,
     resp: NDArray[np.float64] | None,
     labels: NDArray[np.int64] | None,
 ) -> None: ...

@@ -47,6 +47,7 @@ __all__ = [
     "exp",
     "padded_marginals",
     "score",
+    "score_patterns",
     "stats_given",
 ]
 
@@ -1036,6 +1037,157 @@ def score(
                 fe_log_sum_exp(row_max, row_sum, n_rows, lpn_ptr + start)
             if want_resp:
                 fe_write_resp(expo, n_rows, K, row_sum, weight, resp_ptr + start * K)
+        free(raw)
+    if n_undone:
+        raise _scratch_error(scratch_len, K, d)
+
+
+def score_patterns(
+    const floating[:, :] X,
+    const Py_ssize_t[::1] rows,
+    const Py_ssize_t[::1] bounds,
+    const double[:, ::1] means,
+    precisions_chol,
+    const double[:, ::1] log_norm,
+    str covariance_type,
+    int n_threads,
+    double[::1] log_prob_norm,  # may be None
+    double[:, ::1] resp,
+    long long[::1] labels,
+):
+    """``score`` of rows grouped by missingness pattern, each pattern under its
+    padded marginal, in one parallel region, written at the rows' places; see
+    ``_reference.gaussian.score_patterns``."""
+    if covariance_type not in ("full", "tied", "diag"):
+        raise ValueError(
+            f"covariance_type {covariance_type!r}: patterns run full, tied or diag "
+            "factors"
+        )
+    cdef int cov = _COVARIANCE_CODES[covariance_type]
+    cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], K = means.shape[0]
+    cdef Py_ssize_t P = bounds.shape[0] - 1
+    if P < 0 or bounds[0] != 0 or bounds[P] != rows.shape[0]:
+        raise ValueError("bounds must run from 0 to len(rows)")
+    if means.shape[1] != d:
+        raise ValueError(f"X has shape {np.shape(X)}, means {np.shape(means)}")
+    cdef Py_ssize_t r, p, b, c, k, start, n_rows, n_padded
+    cdef bint rows_inside = True, bounds_increase = True
+    with nogil:
+        for r in range(rows.shape[0]):
+            rows_inside = rows_inside & (0 <= rows[r] < n_samples)
+        for p in range(P):
+            bounds_increase = bounds_increase & (bounds[p] <= bounds[p + 1])
+    if not rows_inside:
+        raise ValueError("rows must index rows of X")
+    if not bounds_increase:
+        raise ValueError("bounds must not decrease")
+    factor_shape = {FULL: (K, d, d), TIED: (d, d), DIAG: (K, d)}[cov]
+    if np.shape(precisions_chol) != (P, *factor_shape):
+        raise ValueError(
+            f"precisions_chol has shape {np.shape(precisions_chol)}, expected "
+            f"{(P, *factor_shape)}"
+        )
+    if log_norm.shape[0] != P or log_norm.shape[1] != K:
+        raise ValueError(f"log_norm has shape {np.shape(log_norm)}, expected {(P, K)}")
+    if log_prob_norm is not None and log_prob_norm.shape[0] != n_samples:
+        raise ValueError("log_prob_norm has the wrong length")
+    if resp is not None and (resp.shape[0] != n_samples or resp.shape[1] != K):
+        raise ValueError("resp has the wrong shape")
+    if labels is not None and labels.shape[0] != n_samples:
+        raise ValueError("labels has the wrong length")
+    if rows.shape[0] == 0:
+        return
+    cdef const double[:, ::1] prec = np.ascontiguousarray(
+        precisions_chol, dtype=np.float64
+    ).reshape(P, -1)
+    cdef const double[:, ::1] frames = np.atleast_2d(
+        [_logit_frame(np.asarray(means), prec_p, cov) for prec_p in
+         np.asarray(precisions_chol, dtype=np.float64)]
+        if cov == TIED else _logit_frame(np.asarray(means), None, cov)
+    )
+    cdef Py_ssize_t frame_step = 1 if cov == TIED else 0
+    # Work items: the chunks of each pattern (each row's outputs its own).
+    cdef Py_ssize_t n_items = 0
+    for p in range(P):
+        n_items += (bounds[p + 1] - bounds[p] + CHUNK - 1) // CHUNK
+    items = np.empty((2, n_items), dtype=np.intp)
+    cdef Py_ssize_t[::1] item_pattern = items[0], item_start = items[1]
+    b = 0
+    for p in range(P):
+        for c in range((bounds[p + 1] - bounds[p] + CHUNK - 1) // CHUNK):
+            item_pattern[b] = p
+            item_start[b] = bounds[p] + c * CHUNK
+            b += 1
+    cdef bint want_resp = resp is not None
+    cdef bint want_labels = labels is not None
+    cdef bint want_log_prob = log_prob_norm is not None
+    cdef const char *X_ptr = <const char *> &X[0, 0]
+    cdef Py_ssize_t row_stride = X.strides[0], col_stride = X.strides[1]
+    cdef floating dtype_tag = 0
+    cdef const Py_ssize_t *rows_ptr = &rows[0]
+    cdef const Py_ssize_t *chunk_rows
+    cdef Py_ssize_t scratch_len = _scratch_length(2 * d + K, (4 + K) * CHUNK, K, d)
+    cdef Py_ssize_t n_undone = 0
+    cdef void *raw
+    cdef double *scratch
+    cdef double *xt
+    cdef double *diff
+    cdef double *expo
+    cdef double *weight
+    cdef double *row_max
+    cdef double *row_sum
+    cdef double *tmp
+    cdef double *chunk_resp
+    n_threads = max(1, min(n_threads, n_items))
+
+    with nogil, parallel(num_threads=n_threads):
+        raw = malloc(scratch_len * sizeof(double) + ALIGN)
+        if raw != NULL:
+            scratch = <double *> (
+                (<uintptr_t> raw + ALIGN - 1) & ~(<uintptr_t> ALIGN - 1)
+            )
+            xt = scratch
+            diff = xt + d * LD
+            expo = diff + d * LD
+            weight = expo + K * LD
+            row_max = weight + CHUNK
+            row_sum = row_max + CHUNK
+            tmp = row_sum + CHUNK
+            chunk_resp = tmp + CHUNK
+        for b in prange(n_items, schedule="dynamic"):
+            if raw == NULL:  # the thread still takes its share of the loop
+                n_undone += 1
+                continue
+            p = item_pattern[b]
+            start = item_start[b]
+            n_rows = min(<Py_ssize_t> CHUNK, bounds[p + 1] - start)
+            n_padded = _padded(n_rows)
+            chunk_rows = rows_ptr + start
+            _load_rows(
+                X_ptr, row_stride, col_stride, <const double *> NULL, chunk_rows,
+                n_rows, n_padded, d, xt, weight, dtype_tag,
+            )
+            _chunk_logits(
+                xt, n_padded, d, K, cov, &frames[p * frame_step, 0],
+                &frames[p * frame_step, K * d], &prec[p, 0], &log_norm[p, 0],
+                diff, expo, NULL,
+            )
+            if want_labels:
+                fe_argmax(expo, n_padded, K, row_max, row_sum)
+                for r in range(n_rows):
+                    labels[chunk_rows[r]] = <long long> row_sum[r]
+            if not (want_log_prob or want_resp):
+                continue
+            fe_normalise(expo, n_padded, K, row_max, row_sum)
+            if want_log_prob:
+                fe_log_sum_exp(row_max, row_sum, n_rows, tmp)
+                for r in range(n_rows):
+                    log_prob_norm[chunk_rows[r]] = tmp[r]
+            if want_resp:
+                fe_write_resp(expo, n_rows, K, row_sum, weight, chunk_resp)
+                for r in range(n_rows):
+                    for k in range(K):
+                        resp[chunk_rows[r], k] = chunk_resp[r * K + k]
         free(raw)
     if n_undone:
         raise _scratch_error(scratch_len, K, d)

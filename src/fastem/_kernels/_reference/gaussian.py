@@ -39,6 +39,7 @@ __all__ = [
     "exp",
     "padded_marginals",
     "score",
+    "score_patterns",
     "stats_given",
 ]
 
@@ -239,6 +240,55 @@ def score(
         resp[:] = np.exp(wlp - row_lse[:, np.newaxis])
     if labels is not None:
         labels[:] = np.argmax(wlp, axis=1)
+
+
+def score_patterns(
+    X,
+    rows,
+    bounds,
+    means,
+    precisions_chol,
+    log_norm,
+    covariance_type,
+    n_threads,
+    log_prob_norm,
+    resp,
+    labels,
+):
+    """:func:`score` over rows grouped by missingness pattern, each pattern under
+    its padded marginal (as :func:`accumulate_patterns`: NaN read as 0), the
+    outputs written at the rows' places (other rows untouched).
+
+    Parameters
+    ----------
+    X, rows, bounds, means, precisions_chol, log_norm, covariance_type, n_threads
+        As in :func:`accumulate_patterns`.
+    log_prob_norm : ndarray of shape (n_samples,), float64, OUT, or None
+    resp : ndarray of shape (n_samples, K), float64, OUT, or None
+    labels : ndarray of shape (n_samples,), int64, OUT, or None
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_components = means.shape[0]
+    for p in range(len(bounds) - 1):
+        pattern_rows = rows[bounds[p] : bounds[p + 1]]
+        block = np.nan_to_num(X[pattern_rows], nan=0.0)
+        outputs = (
+            None if log_prob_norm is None else np.empty(len(block)),
+            None if resp is None else np.empty((len(block), n_components)),
+            None if labels is None else np.empty(len(block), dtype=labels.dtype),
+        )
+        score(
+            block,
+            means,
+            precisions_chol[p],
+            log_norm[p],
+            covariance_type,
+            n_threads,
+            *outputs,
+        )
+        for out, part in zip((log_prob_norm, resp, labels), outputs):
+            if out is not None:
+                out[pattern_rows] = part
 
 
 def component_log_prob(
