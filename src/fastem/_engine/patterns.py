@@ -148,9 +148,10 @@ def group_patterns(missing):
     else:
         keys = np.ascontiguousarray(packed).view(np.dtype((np.void, n_bytes)))
         keys = keys.reshape(-1)
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    order = np.argsort(inverse.reshape(-1), kind="stable")
-    bounds = np.cumsum(counts)[:-1]
+    # One stable sort of the keys: each pattern's rows stay increasing.
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    bounds = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
     masks = missing[order[np.r_[0, bounds]]]
     return [
         Pattern(rows, np.flatnonzero(~mask), np.flatnonzero(mask))
