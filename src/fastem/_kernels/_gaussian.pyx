@@ -640,6 +640,69 @@ def accumulate(
     return total[stats_len - 1]
 
 
+def _pattern_arguments(
+    X, const Py_ssize_t[::1] rows, const Py_ssize_t[::1] bounds, means,
+    precisions_chol, log_norm, str covariance_type,
+):
+    """The checks the pattern kernels share, and what they read: the covariance
+    code, the factors' shape per pattern, the factors as (P, -1), and the logit
+    frames (one for all patterns, or for tied covariances one per pattern: its rows
+    are multiplied by its U) with the step between patterns' frames (0 or 1)."""
+    if covariance_type not in ("full", "tied", "diag"):
+        raise ValueError(
+            f"covariance_type {covariance_type!r}: patterns run full, tied or diag "
+            "factors"
+        )
+    cdef int cov = _COVARIANCE_CODES[covariance_type]
+    cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], K = means.shape[0]
+    cdef Py_ssize_t P = bounds.shape[0] - 1, r, p
+    if P < 0 or bounds[0] != 0 or bounds[P] != rows.shape[0]:
+        raise ValueError("bounds must run from 0 to len(rows)")
+    if means.shape[1] != d:
+        raise ValueError(f"X has shape {np.shape(X)}, means {np.shape(means)}")
+    # Plain loops: a preamble of NumPy calls cost more than a pass on small data.
+    cdef bint rows_inside = True, bounds_increase = True
+    with nogil:
+        for r in range(rows.shape[0]):
+            rows_inside = rows_inside & (0 <= rows[r] < n_samples)
+        for p in range(P):
+            bounds_increase = bounds_increase & (bounds[p] <= bounds[p + 1])
+    if not rows_inside:
+        raise ValueError("rows must index rows of X")
+    if not bounds_increase:
+        raise ValueError("bounds must not decrease")
+    factor_shape = {FULL: (K, d, d), TIED: (d, d), DIAG: (K, d)}[cov]
+    if np.shape(precisions_chol) != (P, *factor_shape):
+        raise ValueError(
+            f"precisions_chol has shape {np.shape(precisions_chol)}, expected "
+            f"{(P, *factor_shape)}"
+        )
+    if np.shape(log_norm) != (P, K):
+        raise ValueError(f"log_norm has shape {np.shape(log_norm)}, expected {(P, K)}")
+    factors = np.ascontiguousarray(precisions_chol, dtype=np.float64)
+    frames = np.atleast_2d(
+        [_logit_frame(np.asarray(means), factor, cov) for factor in factors]
+        if cov == TIED else _logit_frame(np.asarray(means), None, cov)
+    )
+    return cov, factor_shape, factors.reshape(P, -1), frames, 1 if cov == TIED else 0
+
+
+def _pattern_items(const Py_ssize_t[::1] bounds, Py_ssize_t block_rows):
+    """The work items of the pattern kernels: (2, n_items) intp, the pattern and the
+    first grouped row of each block of at most ``block_rows`` rows of a pattern."""
+    cdef Py_ssize_t P = bounds.shape[0] - 1, n_items = 0, p, c, b = 0
+    for p in range(P):
+        n_items += (bounds[p + 1] - bounds[p] + block_rows - 1) // block_rows
+    items = np.empty((2, n_items), dtype=np.intp)
+    cdef Py_ssize_t[::1] item_pattern = items[0], item_start = items[1]
+    for p in range(P):
+        for c in range((bounds[p + 1] - bounds[p] + block_rows - 1) // block_rows):
+            item_pattern[b] = p
+            item_start[b] = bounds[p] + c * block_rows
+            b += 1
+    return items
+
+
 def accumulate_patterns(
     const floating[:, :] X,
     sample_weight,
@@ -658,39 +721,13 @@ def accumulate_patterns(
     """The fused pass over rows grouped by missingness pattern, each pattern under
     its own padded marginal, in one parallel region; see
     ``_reference.gaussian.accumulate_patterns``."""
-    if covariance_type not in ("full", "tied", "diag"):
-        raise ValueError(
-            f"covariance_type {covariance_type!r}: patterns run full, tied or diag "
-            "factors"
-        )
-    cdef int cov = _COVARIANCE_CODES[covariance_type]
+    cov, factor_shape, prec, frames, frame_step = _pattern_arguments(
+        X, rows, bounds, means, precisions_chol, log_norm, covariance_type
+    )
+    cdef int code = cov
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], K = means.shape[0]
     cdef Py_ssize_t P = bounds.shape[0] - 1
-    if P < 0 or bounds[0] != 0 or bounds[P] != rows.shape[0]:
-        raise ValueError("bounds must run from 0 to len(rows)")
-    if means.shape[1] != d:
-        raise ValueError(f"X has shape {np.shape(X)}, means {np.shape(means)}")
-    # Checks and work items in plain loops: a Python preamble of NumPy calls cost
-    # more than the pass itself on small data.
-    cdef Py_ssize_t r, p, b, c, e, i, j, start, stop, n_rows, n_padded
-    cdef bint rows_inside = True, bounds_increase = True
-    with nogil:
-        for r in range(rows.shape[0]):
-            rows_inside = rows_inside & (0 <= rows[r] < n_samples)
-        for p in range(P):
-            bounds_increase = bounds_increase & (bounds[p] <= bounds[p + 1])
-    if not rows_inside:
-        raise ValueError("rows must index rows of X")
-    if not bounds_increase:
-        raise ValueError("bounds must not decrease")
-    factor_shape = {FULL: (K, d, d), TIED: (d, d), DIAG: (K, d)}[cov]
-    if np.shape(precisions_chol) != (P, *factor_shape):
-        raise ValueError(
-            f"precisions_chol has shape {np.shape(precisions_chol)}, expected "
-            f"{(P, *factor_shape)}"
-        )
-    if log_norm.shape[0] != P or log_norm.shape[1] != K:
-        raise ValueError(f"log_norm has shape {np.shape(log_norm)}, expected {(P, K)}")
+    cdef Py_ssize_t p, b, c, e, i, j, start, stop, n_rows, n_padded
     cdef double[:, ::1] nk_out = _flat_output(nk, (P, K), "nk").reshape(P, -1)
     cdef double[:, ::1] s1_out = _flat_output(s1, (P, K, d), "s1").reshape(P, -1)
     cdef double[:, ::1] s2_out = _flat_output(s2, (P, *factor_shape), "s2").reshape(
@@ -698,9 +735,6 @@ def accumulate_patterns(
     )
     cdef double[::1] ll_out = _flat_output(log_likelihood, (P,), "log_likelihood")
     cdef Py_ssize_t s2_len = s2_out.shape[1]
-    cdef const double[:, ::1] prec = np.ascontiguousarray(
-        precisions_chol, dtype=np.float64
-    ).reshape(P, s2_len)
     cdef const double[::1] weights
     cdef const double *weight_ptr = NULL
     if sample_weight is not None:
@@ -714,35 +748,21 @@ def accumulate_patterns(
     ll_out[:] = 0.0
     if rows.shape[0] == 0:
         return
-
-    # The means and reference point of ``_chunk_logits``: one frame for all patterns,
-    # or for tied covariances one per pattern (its rows are multiplied by its U).
-    cdef const double[:, ::1] frames = np.atleast_2d(
-        [_logit_frame(np.asarray(means), prec_p, cov) for prec_p in
-         np.asarray(precisions_chol, dtype=np.float64)]
-        if cov == TIED else _logit_frame(np.asarray(means), None, cov)
-    )
-    cdef Py_ssize_t frame_step = 1 if cov == TIED else 0
+    cdef const double[:, ::1] prec_view = prec
+    cdef const double[:, ::1] frames_view = frames
+    cdef Py_ssize_t frame_row = frame_step
 
     # Work items: each pattern's chunks in fixed blocks (sized by the problem, never
     # by the threads), each block's sums kept apart and added in order per pattern.
     cdef Py_ssize_t stats_len = K + K * d + s2_len + 1
     cdef Py_ssize_t max_blocks = max(1, min(MAX_BLOCKS, PARTIALS_BYTES // (8 * stats_len)))
-    cdef Py_ssize_t n_chunks = 0, n_items = 0, per_block
+    cdef Py_ssize_t n_chunks = 0
     for p in range(P):
         n_chunks += (bounds[p + 1] - bounds[p] + CHUNK - 1) // CHUNK
-    per_block = max(1, (n_chunks + max_blocks - 1) // max_blocks)
-    cdef Py_ssize_t block_rows = per_block * CHUNK
-    for p in range(P):
-        n_items += (bounds[p + 1] - bounds[p] + block_rows - 1) // block_rows
-    items = np.empty((2, n_items), dtype=np.intp)
-    cdef Py_ssize_t[::1] item_pattern = items[0], item_start = items[1]
-    b = 0
-    for p in range(P):
-        for c in range((bounds[p + 1] - bounds[p] + block_rows - 1) // block_rows):
-            item_pattern[b] = p
-            item_start[b] = bounds[p] + c * block_rows
-            b += 1
+    cdef Py_ssize_t block_rows = max(1, (n_chunks + max_blocks - 1) // max_blocks) * CHUNK
+    items = _pattern_items(bounds, block_rows)
+    cdef const Py_ssize_t[::1] item_pattern = items[0], item_start = items[1]
+    cdef Py_ssize_t n_items = item_pattern.shape[0]
     cdef double[:, ::1] partials = np.zeros((n_items, stats_len))
 
     cdef const char *X_ptr = <const char *> &X[0, 0]
@@ -795,13 +815,13 @@ def accumulate_patterns(
                     n_rows, n_padded, d, xt, weight, dtype_tag,
                 )
                 _chunk_logits(
-                    xt, n_padded, d, K, cov, &frames[p * frame_step, 0],
-                    &frames[p * frame_step, K * d], &prec[p, 0], &log_norm[p, 0],
-                    diff, expo, NULL,
+                    xt, n_padded, d, K, code, &frames_view[p * frame_row, 0],
+                    &frames_view[p * frame_row, K * d], &prec_view[p, 0],
+                    &log_norm[p, 0], diff, expo, NULL,
                 )
                 fe_normalise(expo, n_padded, K, row_max, row_sum)
                 part[stats_len - 1] += _chunk_statistics(
-                    xt, weight, n_padded, d, K, cov, means_ptr, expo, row_max,
+                    xt, weight, n_padded, d, K, code, means_ptr, expo, row_max,
                     row_sum, NULL, NULL, diff, diff2, tmp, part, NULL,
                 )
         free(raw)
@@ -820,7 +840,7 @@ def accumulate_patterns(
             for e in range(s2_len):
                 s2_out[p, e] += partials[b, s1_end + e]
             ll_out[p] += partials[b, stats_len - 1]
-        if cov == FULL or cov == TIED:  # the upper triangles onto the lower ones
+        if code == FULL or code == TIED:  # the upper triangles onto the lower ones
             for p in range(P):
                 for c in range(s2_len // (d * d)):
                     e = c * d * d
@@ -1058,37 +1078,12 @@ def score_patterns(
     """``score`` of rows grouped by missingness pattern, each pattern under its
     padded marginal, in one parallel region, written at the rows' places; see
     ``_reference.gaussian.score_patterns``."""
-    if covariance_type not in ("full", "tied", "diag"):
-        raise ValueError(
-            f"covariance_type {covariance_type!r}: patterns run full, tied or diag "
-            "factors"
-        )
-    cdef int cov = _COVARIANCE_CODES[covariance_type]
+    cov, _, prec, frames, frame_step = _pattern_arguments(
+        X, rows, bounds, means, precisions_chol, log_norm, covariance_type
+    )
+    cdef int code = cov
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], K = means.shape[0]
-    cdef Py_ssize_t P = bounds.shape[0] - 1
-    if P < 0 or bounds[0] != 0 or bounds[P] != rows.shape[0]:
-        raise ValueError("bounds must run from 0 to len(rows)")
-    if means.shape[1] != d:
-        raise ValueError(f"X has shape {np.shape(X)}, means {np.shape(means)}")
-    cdef Py_ssize_t r, p, b, c, k, start, n_rows, n_padded
-    cdef bint rows_inside = True, bounds_increase = True
-    with nogil:
-        for r in range(rows.shape[0]):
-            rows_inside = rows_inside & (0 <= rows[r] < n_samples)
-        for p in range(P):
-            bounds_increase = bounds_increase & (bounds[p] <= bounds[p + 1])
-    if not rows_inside:
-        raise ValueError("rows must index rows of X")
-    if not bounds_increase:
-        raise ValueError("bounds must not decrease")
-    factor_shape = {FULL: (K, d, d), TIED: (d, d), DIAG: (K, d)}[cov]
-    if np.shape(precisions_chol) != (P, *factor_shape):
-        raise ValueError(
-            f"precisions_chol has shape {np.shape(precisions_chol)}, expected "
-            f"{(P, *factor_shape)}"
-        )
-    if log_norm.shape[0] != P or log_norm.shape[1] != K:
-        raise ValueError(f"log_norm has shape {np.shape(log_norm)}, expected {(P, K)}")
+    cdef Py_ssize_t r, p, b, k, start, n_rows, n_padded
     if log_prob_norm is not None and log_prob_norm.shape[0] != n_samples:
         raise ValueError("log_prob_norm has the wrong length")
     if resp is not None and (resp.shape[0] != n_samples or resp.shape[1] != K):
@@ -1097,27 +1092,13 @@ def score_patterns(
         raise ValueError("labels has the wrong length")
     if rows.shape[0] == 0:
         return
-    cdef const double[:, ::1] prec = np.ascontiguousarray(
-        precisions_chol, dtype=np.float64
-    ).reshape(P, -1)
-    cdef const double[:, ::1] frames = np.atleast_2d(
-        [_logit_frame(np.asarray(means), prec_p, cov) for prec_p in
-         np.asarray(precisions_chol, dtype=np.float64)]
-        if cov == TIED else _logit_frame(np.asarray(means), None, cov)
-    )
-    cdef Py_ssize_t frame_step = 1 if cov == TIED else 0
+    cdef const double[:, ::1] prec_view = prec
+    cdef const double[:, ::1] frames_view = frames
+    cdef Py_ssize_t frame_row = frame_step
     # Work items: the chunks of each pattern (each row's outputs its own).
-    cdef Py_ssize_t n_items = 0
-    for p in range(P):
-        n_items += (bounds[p + 1] - bounds[p] + CHUNK - 1) // CHUNK
-    items = np.empty((2, n_items), dtype=np.intp)
-    cdef Py_ssize_t[::1] item_pattern = items[0], item_start = items[1]
-    b = 0
-    for p in range(P):
-        for c in range((bounds[p + 1] - bounds[p] + CHUNK - 1) // CHUNK):
-            item_pattern[b] = p
-            item_start[b] = bounds[p] + c * CHUNK
-            b += 1
+    items = _pattern_items(bounds, CHUNK)
+    cdef const Py_ssize_t[::1] item_pattern = items[0], item_start = items[1]
+    cdef Py_ssize_t n_items = item_pattern.shape[0]
     cdef bint want_resp = resp is not None
     cdef bint want_labels = labels is not None
     cdef bint want_log_prob = log_prob_norm is not None
@@ -1168,9 +1149,9 @@ def score_patterns(
                 n_rows, n_padded, d, xt, weight, dtype_tag,
             )
             _chunk_logits(
-                xt, n_padded, d, K, cov, &frames[p * frame_step, 0],
-                &frames[p * frame_step, K * d], &prec[p, 0], &log_norm[p, 0],
-                diff, expo, NULL,
+                xt, n_padded, d, K, code, &frames_view[p * frame_row, 0],
+                &frames_view[p * frame_row, K * d], &prec_view[p, 0],
+                &log_norm[p, 0], diff, expo, NULL,
             )
             if want_labels:
                 fe_argmax(expo, n_padded, K, row_max, row_sum)
