@@ -1384,8 +1384,9 @@ def stats_given(
         _mirror_upper(s2)
 
 
-# Elements per work item of ``exp``: large enough to amortise the schedule.
-cdef Py_ssize_t EXP_BLOCK = 1 << 16
+# Elements per work item of ``exp``: enough to amortise the schedule, few enough
+# that a block (in and out) stays in L1, as the E-steps' chunks do.
+cdef Py_ssize_t EXP_BLOCK = 1 << 11
 
 
 def exp(const double[::1] x, double[::1] out, int n_threads):
