@@ -17,6 +17,9 @@
 #include <string.h>
 #include "_responsibilities.h"
 #include "_typed.h"
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 /* Vectors of K lanes kept in registers over one row's non-zeros: 4 x FE_W lanes,
  * 16 registers at most with the loads. */
@@ -103,6 +106,306 @@ static void fd_missing_mask(const char *X, ptrdiff_t rs, ptrdiff_t cs, int singl
             const double v = fe_value(X + (start + i) * rs + j * cs, single);
             mask[i * ld + j] = v != v ? 1.0 : 0.0;
         }
+}
+
+/* ---- dense chunks of 0/1 values --------------------------------------------------- */
+
+/* A chunk whose values are all 0 or 1 takes no product: its rows become bits, and
+ * each group of FD_GROUP consecutive features (one byte of the bits) indexes a table
+ * of the FD_PATTERNS sums of its features' coefficients, one K-vector per pattern.
+ * A row's logits are d / FD_GROUP vector additions instead of d fused multiply-adds,
+ * and its responsibilities add to one histogram entry per group, turned into the
+ * first moments once per block (fd_hist_to_sums: about 2 additions per histogram
+ * entry, so blocks are sized to make that small beside their rows' work). */
+#define FD_GROUP 8
+#define FD_PATTERNS 256
+
+/* Bytes of one chunk row's bits: d rounded up to whole bytes. */
+#define FD_ROW_BYTES(d) (((d) + 7) / 8)
+
+/* The bits of one row of d values (byte addresses row + j * cs): bit j % 8 of
+ * out[j / 8] set where x_j == 1. Returns nonzero where a value is neither 0 nor 1
+ * (NaN included). Contiguous rows compare a vector of values at a time. */
+FE_ALWAYS_INLINE unsigned fd_row_bits_t(const char *row, ptrdiff_t cs, ptrdiff_t d,
+                                        unsigned char *restrict out, const int single)
+{
+    unsigned other = 0;
+    ptrdiff_t j = 0;
+#if defined(__AVX512F__)
+    if (single && cs == 4) {
+        for (; j + 16 <= d; j += 16) {
+            const __m512 v = _mm512_loadu_ps(row + 4 * j);
+            const __mmask16 one = _mm512_cmp_ps_mask(v, _mm512_set1_ps(1.0f), _CMP_EQ_OQ);
+            const __mmask16 zero = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_EQ_OQ);
+            other |= (unsigned)(uint16_t)~(one | zero);
+            const uint16_t bits = (uint16_t)one;
+            memcpy(out + j / 8, &bits, 2);
+        }
+    } else if (!single && cs == 8) {
+        for (; j + 8 <= d; j += 8) {
+            const __m512d v = _mm512_loadu_pd(row + 8 * j);
+            const __mmask8 one = _mm512_cmp_pd_mask(v, _mm512_set1_pd(1.0), _CMP_EQ_OQ);
+            const __mmask8 zero = _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_EQ_OQ);
+            other |= (unsigned)(uint8_t)~(one | zero);
+            out[j / 8] = (unsigned char)one;
+        }
+    }
+#elif defined(__AVX2__)
+    if (single && cs == 4) {
+        for (; j + 8 <= d; j += 8) {
+            const __m256 v = _mm256_loadu_ps((const float *)(row + 4 * j));
+            const int one = _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(1.0f), _CMP_EQ_OQ));
+            const int zero = _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_EQ_OQ));
+            other |= (unsigned)(~(one | zero) & 0xff);
+            out[j / 8] = (unsigned char)one;
+        }
+    } else if (!single && cs == 8) {
+        for (; j + 8 <= d; j += 8) {
+            const __m256d lo = _mm256_loadu_pd((const double *)(row + 8 * j));
+            const __m256d hi = _mm256_loadu_pd((const double *)(row + 8 * j + 32));
+            const int one = _mm256_movemask_pd(_mm256_cmp_pd(lo, _mm256_set1_pd(1.0), _CMP_EQ_OQ))
+                | _mm256_movemask_pd(_mm256_cmp_pd(hi, _mm256_set1_pd(1.0), _CMP_EQ_OQ)) << 4;
+            const int zero = _mm256_movemask_pd(_mm256_cmp_pd(lo, _mm256_setzero_pd(), _CMP_EQ_OQ))
+                | _mm256_movemask_pd(_mm256_cmp_pd(hi, _mm256_setzero_pd(), _CMP_EQ_OQ)) << 4;
+            other |= (unsigned)(~(one | zero) & 0xff);
+            out[j / 8] = (unsigned char)one;
+        }
+    }
+#endif
+    for (; j < d; j += 8) {
+        unsigned byte = 0;
+        for (ptrdiff_t b = 0; b < 8 && j + b < d; b++) {
+            const double x = fe_value(row + (j + b) * cs, single);
+            byte |= (unsigned)(x == 1.0) << b;
+            other |= (x != 0.0) & (x != 1.0);
+        }
+        out[j / 8] = (unsigned char)byte;
+    }
+    return other;
+}
+
+/* table[(g * FD_PATTERNS + v) * kp + k] = sum of at[j * kp + k] over the features j
+ * of group g whose bit is set in v (features past d add nothing). at: (d, kp). */
+static void fd_pattern_table(const double *restrict at, ptrdiff_t d, ptrdiff_t kp,
+                             double *restrict table)
+{
+    const ptrdiff_t n_groups = (d + FD_GROUP - 1) / FD_GROUP;
+    for (ptrdiff_t g = 0; g < n_groups; g++) {
+        double *restrict t = table + g * FD_PATTERNS * kp;
+        for (ptrdiff_t k = 0; k < kp; k++)
+            t[k] = 0.0;
+        for (unsigned v = 1; v < FD_PATTERNS; v++) {
+            /* v = its lowest bit + the pattern without it, added before. */
+            unsigned low = 0;
+            while (!((v >> low) & 1u))
+                low++;
+            const ptrdiff_t j = g * FD_GROUP + low;
+            const double *restrict rest = t + (v & (v - 1)) * kp;
+            for (ptrdiff_t k = 0; k < kp; k++)
+                t[v * kp + k] = rest[k] + (j < d ? at[j * kp + k] : 0.0);
+        }
+    }
+}
+
+/* One row's nv vectors of logits from lane k0 on: base + the table entries of its
+ * groups' patterns, in two sums (even and odd groups: two chains of additions). */
+FE_ALWAYS_INLINE void fd_row_pattern_logits(const unsigned char *restrict row_bits,
+                                            ptrdiff_t n_groups,
+                                            const double *restrict table, ptrdiff_t kp,
+                                            ptrdiff_t k0, const double *restrict base,
+                                            fe_vec *acc, const int nv)
+{
+    fe_vec odd[FD_KV];
+    FE_UNROLL
+    for (int v = 0; v < nv; v++) {
+        acc[v] = fe_zero();
+        odd[v] = fe_zero();
+    }
+    const ptrdiff_t stride = FD_PATTERNS * kp;
+    ptrdiff_t g = 0;
+    for (; g + 1 < n_groups; g += 2) {
+        const double *restrict t0 = table + g * stride + row_bits[g] * kp + k0;
+        const double *restrict t1 = table + (g + 1) * stride + row_bits[g + 1] * kp + k0;
+        FE_UNROLL
+        for (int v = 0; v < nv; v++) {
+            acc[v] += fe_load(t0 + v * FE_W);
+            odd[v] += fe_load(t1 + v * FE_W);
+        }
+    }
+    if (g < n_groups) {
+        const double *restrict t = table + g * stride + row_bits[g] * kp + k0;
+        FE_UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[v] += fe_load(t + v * FE_W);
+    }
+    FE_UNROLL
+    for (int v = 0; v < nv; v++)
+        acc[v] = fe_load(base + k0 + v * FE_W) + (acc[v] + odd[v]);
+}
+
+/* The logits of one row from its bits: logit[k * FE_LD] for k < K. */
+FE_ALWAYS_INLINE void fd_row_pattern_logit_lanes(const unsigned char *restrict row_bits,
+                                                 ptrdiff_t n_groups,
+                                                 const double *restrict table,
+                                                 ptrdiff_t kp, ptrdiff_t n_components,
+                                                 const double *restrict base,
+                                                 double *restrict logit)
+{
+    for (ptrdiff_t k0 = 0; k0 < kp; k0 += FD_KV * FE_W) {
+        fe_vec acc[FD_KV];
+        double lanes[FD_KV * FE_W];
+        const ptrdiff_t left = (kp - k0) / FE_W;
+        const int nv = left < FD_KV ? (int)left : FD_KV;
+        switch (nv) {
+#define FD_PATTERN_LOGITS(NV)                                                          \
+    case NV:                                                                           \
+        fd_row_pattern_logits(row_bits, n_groups, table, kp, k0, base, acc, NV);       \
+        break;
+            FD_PATTERN_LOGITS(1) FD_PATTERN_LOGITS(2) FD_PATTERN_LOGITS(3)
+            FD_PATTERN_LOGITS(4)
+#undef FD_PATTERN_LOGITS
+        }
+        for (int v = 0; v < nv; v++)
+            fe_store(lanes + v * FE_W, acc[v]);
+        const ptrdiff_t k_end = k0 + nv * FE_W < n_components ? k0 + nv * FE_W
+                                                             : n_components;
+        for (ptrdiff_t k = k0; k < k_end; k++)
+            logit[k * FE_LD] = lanes[k - k0];
+    }
+}
+
+/* Rows [start, start + n) of X as bits, FD_ROW_BYTES(d) bytes a row. Returns nonzero,
+ * and stops, at the first value that is neither 0 nor 1 (NaN included): that chunk
+ * takes the general path. */
+FE_ALWAYS_INLINE int fd_load_bits_t(const char *X, ptrdiff_t rs, ptrdiff_t cs,
+                                    ptrdiff_t start, ptrdiff_t n, ptrdiff_t d,
+                                    unsigned char *restrict bits, const int single)
+{
+    const ptrdiff_t nb = FD_ROW_BYTES(d);
+    for (ptrdiff_t i = 0; i < n; i++)
+        if (fd_row_bits_t(X + (start + i) * rs, cs, d, bits + i * nb, single))
+            return 1;
+    return 0;
+}
+
+/* The chunk's rows [start, start + n) of X as bits (FD_ROW_BYTES(d) bytes a row), and
+ * their logits logit[k * FE_LD + i] = base[k] + sum_j x_ij A_kj; base[k] on the
+ * padding rows n <= i < n_padded. Returns nonzero, and stops, at the first value
+ * that is neither 0 nor 1 (NaN included): that chunk takes the general path. (All
+ * the chunk's bits first, then its look-ups: the same loops one row at a time ran
+ * 1.3x slower.) */
+FE_ALWAYS_INLINE int fd_pattern_chunk_t(const char *X, ptrdiff_t rs, ptrdiff_t cs,
+                                        ptrdiff_t start, ptrdiff_t n, ptrdiff_t n_padded,
+                                        ptrdiff_t d, const double *restrict table,
+                                        ptrdiff_t kp, ptrdiff_t n_components,
+                                        const double *restrict base,
+                                        unsigned char *restrict bits,
+                                        double *restrict logit, const int single)
+{
+    if (fd_load_bits_t(X, rs, cs, start, n, d, bits, single))
+        return 1;
+    const ptrdiff_t n_groups = (d + FD_GROUP - 1) / FD_GROUP, nb = FD_ROW_BYTES(d);
+    for (ptrdiff_t i = 0; i < n_padded; i++)
+        fd_row_pattern_logit_lanes(bits + i * nb, i < n ? n_groups : 0, table, kp,
+                                   n_components, base, logit + i);
+    return 0;
+}
+
+static int fd_pattern_chunk(const char *X, ptrdiff_t rs, ptrdiff_t cs, int single,
+                            ptrdiff_t start, ptrdiff_t n, ptrdiff_t n_padded,
+                            ptrdiff_t d, const double *table, ptrdiff_t kp,
+                            ptrdiff_t n_components, const double *base,
+                            unsigned char *bits, double *logit)
+{
+    return single ? fd_pattern_chunk_t(X, rs, cs, start, n, n_padded, d, table, kp,
+                                       n_components, base, bits, logit, 1)
+                  : fd_pattern_chunk_t(X, rs, cs, start, n, n_padded, d, table, kp,
+                                       n_components, base, bits, logit, 0);
+}
+
+/* One row's nv vectors of lanes from k0 on: hist[(g, its pattern)] += wr. */
+FE_ALWAYS_INLINE void fd_row_pattern_sums(const unsigned char *restrict row_bits,
+                                          ptrdiff_t n_groups,
+                                          const double *restrict wr, ptrdiff_t kp,
+                                          ptrdiff_t k0, double *restrict hist,
+                                          const int nv)
+{
+    fe_vec r[FD_KV];
+    FE_UNROLL
+    for (int v = 0; v < nv; v++)
+        r[v] = fe_load(wr + k0 + v * FE_W);
+    const ptrdiff_t stride = FD_PATTERNS * kp;
+    for (ptrdiff_t g = 0; g < n_groups; g++) {
+        double *restrict h = hist + g * stride + row_bits[g] * kp + k0;
+        FE_UNROLL
+        for (int v = 0; v < nv; v++)
+            fe_store(h + v * FE_W, fe_load(h + v * FE_W) + r[v]);
+    }
+}
+
+/* hist[(g * FD_PATTERNS + v) * kp + k] += w_i r_ik over the chunk's rows i < n of
+ * non-zero weight, v the pattern of row i's group g (resp holding w_i r_ik as in
+ * fd_csr_sums). wr: (kp,) scratch. */
+static void fd_pattern_sums(const unsigned char *restrict bits, ptrdiff_t n,
+                            ptrdiff_t d, const double *restrict resp,
+                            const double *restrict weight, ptrdiff_t kp,
+                            ptrdiff_t n_components, double *restrict wr,
+                            double *restrict hist)
+{
+    const ptrdiff_t n_groups = (d + FD_GROUP - 1) / FD_GROUP, nb = FD_ROW_BYTES(d);
+    for (ptrdiff_t k = n_components; k < kp; k++)
+        wr[k] = 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        if (weight[i] == 0.0)
+            continue;
+        for (ptrdiff_t k = 0; k < n_components; k++)
+            wr[k] = resp[k * FE_LD + i];
+        for (ptrdiff_t k0 = 0; k0 < kp; k0 += FD_KV * FE_W) {
+            const ptrdiff_t left = (kp - k0) / FE_W;
+            switch (left < FD_KV ? (int)left : FD_KV) {
+#define FD_PATTERN_SUMS(NV)                                                            \
+    case NV:                                                                           \
+        fd_row_pattern_sums(bits + i * nb, n_groups, wr, kp, k0, hist, NV);            \
+        break;
+                FD_PATTERN_SUMS(1) FD_PATTERN_SUMS(2) FD_PATTERN_SUMS(3) FD_PATTERN_SUMS(4)
+#undef FD_PATTERN_SUMS
+            }
+        }
+    }
+}
+
+/* s[k * d + j] += the histogram's mass on the patterns with feature j's bit set,
+ * for j < d and k < K; then the histogram is cleared. Bit by bit, each group's
+ * patterns are folded in place: at step b the odd entries (bit b set) add to feature
+ * FD_GROUP g + b, and each pair becomes one entry of the next step (2 additions per
+ * entry in all, where summing each bit's half apart would take FD_GROUP / 2).
+ * s: (K, d); wr: (kp,) scratch. */
+static void fd_hist_to_sums(double *restrict hist, ptrdiff_t d, ptrdiff_t kp,
+                            ptrdiff_t n_components, double *restrict wr,
+                            double *restrict s)
+{
+    const ptrdiff_t n_groups = (d + FD_GROUP - 1) / FD_GROUP;
+    for (ptrdiff_t g = 0; g < n_groups; g++) {
+        double *h = hist + g * FD_PATTERNS * kp;
+        for (ptrdiff_t b = 0; b < FD_GROUP; b++) {
+            const ptrdiff_t pairs = (FD_PATTERNS >> b) / 2, j = g * FD_GROUP + b;
+            for (ptrdiff_t k = 0; k < kp; k++)
+                wr[k] = 0.0;
+            for (ptrdiff_t u = 0; u < pairs; u++) {
+                const double *even = h + 2 * u * kp, *odd = even + kp;
+                double *out = h + u * kp;
+                for (ptrdiff_t k = 0; k < kp; k++) {
+                    const double e = even[k], o = odd[k];
+                    wr[k] += o;
+                    out[k] = e + o;
+                }
+            }
+            if (j < d)
+                for (ptrdiff_t k = 0; k < n_components; k++)
+                    s[k * d + j] += wr[k];
+        }
+    }
+    memset(hist, 0, (size_t)(n_groups * FD_PATTERNS * kp) * sizeof(double));
 }
 
 /* ---- CSR rows -------------------------------------------------------------------- */
