@@ -92,16 +92,17 @@ cdef extern from "_discrete.h" nogil:
     const int FD_GROUP
     const int FD_PATTERNS
     Py_ssize_t FD_ROW_BYTES(Py_ssize_t d)
-    void fd_pattern_table(const double *at, Py_ssize_t d, Py_ssize_t kp, double *table)
+    void fd_pattern_table(const double *at, Py_ssize_t d, Py_ssize_t kp,
+                          Py_ssize_t n_components, Py_ssize_t kq, double *table)
     int fd_pattern_chunk(const char *X, Py_ssize_t rs, Py_ssize_t cs, int single,
                          Py_ssize_t start, Py_ssize_t n, Py_ssize_t n_padded,
-                         Py_ssize_t d, const double *table, Py_ssize_t kp,
+                         Py_ssize_t d, const double *table, Py_ssize_t kq,
                          Py_ssize_t n_components, const double *base,
                          unsigned char *bits, double *logit)
     void fd_pattern_sums(const unsigned char *bits, Py_ssize_t n, Py_ssize_t d,
-                         const double *resp, const double *weight, Py_ssize_t kp,
+                         const double *resp, const double *weight, Py_ssize_t kq,
                          Py_ssize_t n_components, double *wr, double *hist)
-    void fd_hist_to_sums(double *hist, Py_ssize_t d, Py_ssize_t kp,
+    void fd_hist_to_sums(double *hist, Py_ssize_t d, Py_ssize_t kq,
                          Py_ssize_t n_components, double *wr, double *s)
 
 
@@ -163,8 +164,9 @@ cdef struct Model:
     const double *at           # (d, kp) A transposed, zero columns past K
     const double *bt           # dense: (d, kp) B transposed, or NULL (no B)
     bint coefficient           # add c(x) to the log-probabilities
-    const double *table        # dense without c(x): (groups, FD_PATTERNS, kp) the sums
+    const double *table        # dense without c(x): (groups, FD_PATTERNS, kq) the sums
                                # of A^T over each group's patterns, or NULL (BLAS)
+    Py_ssize_t kq              # K rounded up to 4: the lanes of table
 
 
 cdef struct Scratch:
@@ -179,9 +181,9 @@ cdef struct Scratch:
     double *row_max            # (CHUNK,)
     double *row_sum            # (CHUNK,)
     double *tmp                # (CHUNK,)
-    double *wr                 # CSR and patterns: (kp,) a row's w_i r_ik
+    double *wr                 # CSR and patterns: (kp + 3,) a row's w_i r_ik
     unsigned char *bits        # patterns: (rows, FD_ROW_BYTES(d)) the chunk's bits
-    double *hist               # patterns: (groups, FD_PATTERNS, kp) the block's
+    double *hist               # patterns: (groups, FD_PATTERNS, kq) the block's
                                # w_i r_ik added by pattern, cleared by each flush
     bint binary                # dense: the chunk is in bits (all its values 0 or 1)
 
@@ -197,9 +199,16 @@ cdef inline Py_ssize_t _aligned(Py_ssize_t n_doubles) noexcept nogil:
     return (n_doubles + ALIGN_DOUBLES - 1) // ALIGN_DOUBLES * ALIGN_DOUBLES
 
 
-cdef inline Py_ssize_t _pattern_doubles(Py_ssize_t d, Py_ssize_t kp) noexcept nogil:
+cdef inline Py_ssize_t _lanes4(Py_ssize_t n_components) noexcept nogil:
+    """K rounded up to 4: the lanes of the tables of patterns."""
+    return (n_components + 3) // 4 * 4
+
+
+cdef inline Py_ssize_t _pattern_doubles(
+    Py_ssize_t d, Py_ssize_t n_components
+) noexcept nogil:
     """Doubles of a table of patterns (or a histogram) over d features."""
-    return (d + FD_GROUP - 1) // FD_GROUP * FD_PATTERNS * kp
+    return (d + FD_GROUP - 1) // FD_GROUP * FD_PATTERNS * _lanes4(n_components)
 
 
 cdef Py_ssize_t _scratch_doubles(
@@ -215,10 +224,11 @@ cdef Py_ssize_t _scratch_doubles(
     cdef Py_ssize_t bits = 0, hist = 0
     if patterns:
         bits = _aligned((rows * FD_ROW_BYTES(patterns) + 7) // 8)
-        hist = _aligned(_pattern_doubles(patterns, kp))
+        hist = _aligned(_pattern_doubles(patterns, n_components))
     return (
         chunk + (chunk if with_mask else 0) + _aligned(rows * kp)
-        + _aligned(n_components * LD) + 4 * _aligned(CHUNK) + _aligned(kp) + bits + hist
+        + _aligned(n_components * LD) + 4 * _aligned(CHUNK) + _aligned(kp + 3) + bits
+        + hist
     )
 
 
@@ -245,11 +255,11 @@ cdef Scratch _carve_scratch(
     w.row_sum = w.row_max + _aligned(CHUNK)
     w.tmp = w.row_sum + _aligned(CHUNK)
     w.wr = w.tmp + _aligned(CHUNK)
-    w.bits = <unsigned char *> (w.wr + _aligned(kp))
-    w.hist = w.wr + _aligned(kp) + bits
+    w.bits = <unsigned char *> (w.wr + _aligned(kp + 3))
+    w.hist = w.wr + _aligned(kp + 3) + bits
     w.binary = False
     if patterns:
-        memset(w.hist, 0, _pattern_doubles(patterns, kp) * sizeof(double))
+        memset(w.hist, 0, _pattern_doubles(patterns, n_components) * sizeof(double))
     return w
 
 
@@ -351,7 +361,7 @@ cdef int _chunk_logits(
         return DONE
     if model.table != NULL and not fd_pattern_chunk(
         src.X, src.row_stride, src.col_stride, src.single, start, n_rows, n_padded, d,
-        model.table, kp, K, model.base, w.bits, w.logit,
+        model.table, model.kq, K, model.base, w.bits, w.logit,
     ):
         w.binary = True
         return DONE
@@ -454,7 +464,7 @@ cdef void _chunk_sums(
         return
     if w.binary:
         # Added to the first moments when the block ends (fd_hist_to_sums).
-        fd_pattern_sums(w.bits, n_rows, d, w.logit, w.weight, model.kp, K, w.wr, w.hist)
+        fd_pattern_sums(w.bits, n_rows, d, w.logit, w.weight, model.kq, K, w.wr, w.hist)
         return
     # s (K, d), C order, is a column-major (d, K) matrix: += chunk^T R.
     dgemm(b"N", b"N", &m, &n, &depth, &one, <double *> w.chunk, &lda, w.logit, &ldb,
@@ -583,14 +593,15 @@ cdef object _prepare_model(
     model.bt = NULL
     model.coefficient = coefficient
     model.table = NULL
+    model.kq = _lanes4(K)
     if sparse:
         return base, at
-    cdef Py_ssize_t table_len = _pattern_doubles(d, kp)
+    cdef Py_ssize_t table_len = _pattern_doubles(d, K)
     patterns = None
     if not coefficient and table_len * 8 <= PATTERN_TABLE_BYTES:
         patterns = _aligned_empty(1, table_len)[0, :table_len]
         table = patterns
-        fd_pattern_table(&at[0, 0], d, kp, &table[0])
+        fd_pattern_table(&at[0, 0], d, kp, K, model.kq, &table[0])
         model.table = &table[0]
     if B is None:
         return base, at, patterns
@@ -660,7 +671,7 @@ def accumulate(
     cdef Py_ssize_t patterns = d if model.table != NULL else 0
     cdef const long long[::1] bounds = _block_bounds(
         X, sparse, rows, stats_len, K,
-        4 * _pattern_doubles(d, model.kp) if patterns else 0,
+        4 * _pattern_doubles(d, K) if patterns else 0,
     ).astype(np.int64)
     cdef Py_ssize_t n_blocks = bounds.shape[0] - 1
     # Each block clears its own sums, on the thread that adds to them.
@@ -713,7 +724,7 @@ def accumulate(
                 )
                 start = start + n_rows
             if patterns:
-                fd_hist_to_sums(w.hist, d, model.kp, K, w.wr, part + s_at)
+                fd_hist_to_sums(w.hist, d, model.kq, K, w.wr, part + s_at)
         free(raw)
     _raise_for(status)
 
