@@ -108,6 +108,37 @@ static void fd_missing_mask(const char *X, ptrdiff_t rs, ptrdiff_t cs, int singl
         }
 }
 
+/* The number of values of rows [0, n) of X that are neither 0, 1 nor NaN (what a
+ * Bernoulli mixture's dense rows are checked for): one pass, no copy. */
+FE_ALWAYS_INLINE ptrdiff_t fd_count_non_binary_t(const char *X, ptrdiff_t rs,
+                                                 ptrdiff_t cs, ptrdiff_t n, ptrdiff_t d,
+                                                 const int single)
+{
+    const ptrdiff_t size = single ? 4 : 8;
+    ptrdiff_t count = 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const char *row = X + i * rs;
+        if (cs == size)
+            for (ptrdiff_t j = 0; j < d; j++) {
+                const double x = fe_value(row + j * size, single);
+                count += (x != 0.0) & (x != 1.0) & (x == x);
+            }
+        else
+            for (ptrdiff_t j = 0; j < d; j++) {
+                const double x = fe_value(row + j * cs, single);
+                count += (x != 0.0) & (x != 1.0) & (x == x);
+            }
+    }
+    return count;
+}
+
+static ptrdiff_t fd_count_non_binary(const char *X, ptrdiff_t rs, ptrdiff_t cs,
+                                     int single, ptrdiff_t n, ptrdiff_t d)
+{
+    return single ? fd_count_non_binary_t(X, rs, cs, n, d, 1)
+                  : fd_count_non_binary_t(X, rs, cs, n, d, 0);
+}
+
 /* ---- dense chunks of 0/1 values --------------------------------------------------- */
 
 /* A chunk whose values are all 0 or 1 takes no product: its rows become bits, and

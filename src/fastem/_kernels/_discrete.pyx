@@ -45,9 +45,9 @@ from scipy.special.cython_special cimport gammaln
 
 import numpy as np
 
-from ._discrete_checks import check_accumulate, check_score
+from ._discrete_checks import check_accumulate, check_dense_rows, check_score
 
-__all__ = ["accumulate", "score"]
+__all__ = ["accumulate", "count_non_binary", "score"]
 
 
 # _discrete.h includes _responsibilities.h (and with it _simd.h and _fastmath.h) and
@@ -88,6 +88,8 @@ cdef extern from "_discrete.h" nogil:
                      int single, int narrow, Py_ssize_t start, Py_ssize_t n,
                      Py_ssize_t d, const double *resp, const double *weight,
                      Py_ssize_t kp, Py_ssize_t n_components, double *wr, double *st)
+    Py_ssize_t fd_count_non_binary(const char *X, Py_ssize_t rs, Py_ssize_t cs,
+                                   int single, Py_ssize_t n, Py_ssize_t d)
     # Dense chunks of 0/1 values: bits and tables of patterns.
     const int FD_GROUP
     const int FD_PATTERNS
@@ -852,3 +854,20 @@ def score(
                 fe_write_resp(w.logit, n_rows, K, w.row_sum, w.tmp, resp_ptr + start * K)
         free(raw)
     _raise_for(status)
+
+
+def count_non_binary(X):
+    """The number of values neither 0, 1 nor NaN; see
+    ``_reference.discrete.count_non_binary``."""
+    check_dense_rows(X)
+    cdef Source src
+    cdef Py_ssize_t n_samples = X.shape[0], count
+    if n_samples == 0 or X.shape[1] == 0:
+        return 0
+    source_arrays = _describe(X, False, None, &src)
+    with nogil:
+        count = fd_count_non_binary(
+            src.X, src.row_stride, src.col_stride, src.single, n_samples,
+            src.n_features,
+        )
+    return int(count)
