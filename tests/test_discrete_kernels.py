@@ -1,4 +1,5 @@
-"""The discrete-data kernels (``_discrete``: ``accumulate``, ``score``): every
+"""The discrete-data kernels (``_discrete``: ``accumulate``, ``score``,
+``count_non_binary``): every
 compiled variant against the NumPy twin and against independent maths
 (``scipy.stats``, explicit loops); statistics that add over any split of the rows;
 the same bits for any number of threads; clear errors on bad arguments.
@@ -200,7 +201,11 @@ def assert_same_bits(got, want):
 
 def test_discrete_kernels_and_twin_share_names(compiled):
     """The compiled module's names are the twin's."""
-    assert compiled.discrete.__all__ == TWIN.discrete.__all__ == ["accumulate", "score"]
+    assert (
+        compiled.discrete.__all__
+        == TWIN.discrete.__all__
+        == ["accumulate", "count_non_binary", "score"]
+    )
 
 
 # --- kernel == twin -------------------------------------------------------------------
@@ -593,6 +598,74 @@ def test_statistics_add_up_over_any_split(cuts, family, sparse, seed, compiled):
     assert_accumulated_close(
         added, whole, X, weights, model, coefficient, RTOL[np.float64]
     )
+
+
+def test_binary_chunks_beside_chunks_of_other_values(compiled):
+    """Chunks of 0/1 values (tables of patterns) in the same blocks as chunks with a
+    NaN or another value (matrix products): the twin's sums, and the same bits on 1,
+    2 and 3 threads."""
+    rng = np.random.default_rng(11)
+    model = bernoulli_model(rng, 6, 21)
+    X = dense_data(rng, "bernoulli", 3000, 21)
+    X[300, 4] = np.nan  # chunk 1
+    X[1100, 20] = 0.5  # chunk 4
+    X[2999, 0] = np.nan  # the last chunk
+    weights = random_sample_weight(rng, 3000)
+    with limit_blas_threads():
+        stats = [
+            run_accumulate(compiled, X, weights, model, False, t) for t in (1, 2, 3)
+        ]
+        scores = [run_score(compiled, X, model, False, t) for t in (1, 2, 3)]
+    want = run_accumulate(TWIN, X, weights, model, False)
+    assert_accumulated_close(stats[0], want, X, weights, model, False, RTOL[np.float64])
+    want_scores = run_score(TWIN, X, model, False)
+    assert_scores_close(scores[0], want_scores, X, model, False, RTOL[np.float64])
+    for other in stats[1:]:
+        assert_same_bits(other, stats[0])
+    for other in scores[1:]:
+        assert_same_bits(other, scores[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_count_non_binary_matches_twin(dtype, layout, memmap_dir, compiled):
+    """0, -0.0, 1 and NaN are binary; 0.5, 2, -1 and infinities are not."""
+    rng = np.random.default_rng(12)
+    X = dense_data(rng, "bernoulli-nan", 301, 19, dtype)
+    X[3, 5] = -0.0
+    assert compiled.discrete.count_non_binary(with_layout(X, layout, memmap_dir)) == 0
+    for value, row, column in [
+        (0.5, 0, 0),
+        (2.0, 17, 18),
+        (-1.0, 300, 7),
+        (np.inf, 150, 8),
+        (-np.inf, 151, 8),
+    ]:
+        X[row, column] = value
+    X = with_layout(X, layout, memmap_dir)
+    assert compiled.discrete.count_non_binary(X) == 5
+    assert TWIN.discrete.count_non_binary(X) == 5
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (4, 0)])
+def test_count_non_binary_of_empty_rows(shape, compiled):
+    for kernels in (compiled, TWIN):
+        assert kernels.discrete.count_non_binary(np.empty(shape)) == 0
+
+
+@pytest.mark.parametrize(
+    "X, error",
+    [
+        (sp.csr_matrix(np.eye(3)), ValueError),
+        (np.zeros((3, 3), np.int64), ValueError),
+        (np.zeros(3), ValueError),
+        ([[0.0, 1.0]], TypeError),
+    ],
+)
+def test_count_non_binary_refuses_other_rows(X, error, compiled):
+    for kernels in (compiled, TWIN):
+        with pytest.raises(error):
+            kernels.discrete.count_non_binary(X)
 
 
 # --- threads --------------------------------------------------------------------------

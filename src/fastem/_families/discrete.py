@@ -245,6 +245,12 @@ def row_logits(X, log_weights, A, b, B):
     return logits, values, ~missing
 
 
+def count_non_binary(X):
+    """The number of values of dense X that are neither 0, 1 nor NaN, in one
+    compiled pass (the check of a Bernoulli mixture's dense rows)."""
+    return get_backend().discrete.count_non_binary(X)
+
+
 def multinomial_coefficient(values):
     """c(x) = log(n! / prod_j x_j!) of each row, n = sum_j x_j, over the stored values
     of a CSR matrix (duplicates count as separate entries) or every value of a dense

@@ -17,6 +17,9 @@
 #include <string.h>
 #include "_responsibilities.h"
 #include "_typed.h"
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 /* Vectors of K lanes kept in registers over one row's non-zeros: 4 x FE_W lanes,
  * 16 registers at most with the loads. */
@@ -103,6 +106,362 @@ static void fd_missing_mask(const char *X, ptrdiff_t rs, ptrdiff_t cs, int singl
             const double v = fe_value(X + (start + i) * rs + j * cs, single);
             mask[i * ld + j] = v != v ? 1.0 : 0.0;
         }
+}
+
+/* The number of values of rows [0, n) of X that are neither 0, 1 nor NaN (what a
+ * Bernoulli mixture's dense rows are checked for): one pass, no copy. */
+FE_ALWAYS_INLINE ptrdiff_t fd_count_non_binary_t(const char *X, ptrdiff_t rs,
+                                                 ptrdiff_t cs, ptrdiff_t n, ptrdiff_t d,
+                                                 const int single)
+{
+    const ptrdiff_t size = single ? 4 : 8;
+    ptrdiff_t count = 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const char *row = X + i * rs;
+        if (cs == size)
+            for (ptrdiff_t j = 0; j < d; j++) {
+                const double x = fe_value(row + j * size, single);
+                count += (x != 0.0) & (x != 1.0) & (x == x);
+            }
+        else
+            for (ptrdiff_t j = 0; j < d; j++) {
+                const double x = fe_value(row + j * cs, single);
+                count += (x != 0.0) & (x != 1.0) & (x == x);
+            }
+    }
+    return count;
+}
+
+static ptrdiff_t fd_count_non_binary(const char *X, ptrdiff_t rs, ptrdiff_t cs,
+                                     int single, ptrdiff_t n, ptrdiff_t d)
+{
+    return single ? fd_count_non_binary_t(X, rs, cs, n, d, 1)
+                  : fd_count_non_binary_t(X, rs, cs, n, d, 0);
+}
+
+/* ---- dense chunks of 0/1 values --------------------------------------------------- */
+
+/* A chunk whose values are all 0 or 1 takes no product: its rows become bits, and
+ * each group of FD_GROUP consecutive features (one byte of the bits) indexes a table
+ * of the FD_PATTERNS sums of its features' coefficients, one K-vector per pattern.
+ * A row's logits are d / FD_GROUP vector additions instead of d fused multiply-adds,
+ * and its responsibilities add to one histogram entry per group, turned into the
+ * first moments once per block (fd_hist_to_sums: about 2 additions per histogram
+ * entry, so blocks are sized to make that small beside their rows' work). */
+#define FD_GROUP 8
+#define FD_PATTERNS 256
+
+/* Bytes of one chunk row's bits: d rounded up to whole bytes. */
+#define FD_ROW_BYTES(d) (((d) + 7) / 8)
+
+/* The bits of one row of d values (byte addresses row + j * cs): bit j % 8 of
+ * out[j / 8] set where x_j == 1. Returns nonzero where a value is neither 0 nor 1
+ * (NaN included). Contiguous rows compare a vector of values at a time. */
+FE_ALWAYS_INLINE unsigned fd_row_bits_t(const char *row, ptrdiff_t cs, ptrdiff_t d,
+                                        unsigned char *restrict out, const int single)
+{
+    unsigned other = 0;
+    ptrdiff_t j = 0;
+#if defined(__AVX512F__)
+    if (single && cs == 4) {
+        for (; j + 16 <= d; j += 16) {
+            const __m512 v = _mm512_loadu_ps(row + 4 * j);
+            const __mmask16 one = _mm512_cmp_ps_mask(v, _mm512_set1_ps(1.0f), _CMP_EQ_OQ);
+            const __mmask16 zero = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_EQ_OQ);
+            other |= (unsigned)(uint16_t)~(one | zero);
+            const uint16_t bits = (uint16_t)one;
+            memcpy(out + j / 8, &bits, 2);
+        }
+    } else if (!single && cs == 8) {
+        for (; j + 8 <= d; j += 8) {
+            const __m512d v = _mm512_loadu_pd(row + 8 * j);
+            const __mmask8 one = _mm512_cmp_pd_mask(v, _mm512_set1_pd(1.0), _CMP_EQ_OQ);
+            const __mmask8 zero = _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_EQ_OQ);
+            other |= (unsigned)(uint8_t)~(one | zero);
+            out[j / 8] = (unsigned char)one;
+        }
+    }
+#elif defined(__AVX2__)
+    if (single && cs == 4) {
+        for (; j + 8 <= d; j += 8) {
+            const __m256 v = _mm256_loadu_ps((const float *)(row + 4 * j));
+            const int one = _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(1.0f), _CMP_EQ_OQ));
+            const int zero = _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_EQ_OQ));
+            other |= (unsigned)(~(one | zero) & 0xff);
+            out[j / 8] = (unsigned char)one;
+        }
+    } else if (!single && cs == 8) {
+        for (; j + 8 <= d; j += 8) {
+            const __m256d lo = _mm256_loadu_pd((const double *)(row + 8 * j));
+            const __m256d hi = _mm256_loadu_pd((const double *)(row + 8 * j + 32));
+            const int one = _mm256_movemask_pd(_mm256_cmp_pd(lo, _mm256_set1_pd(1.0), _CMP_EQ_OQ))
+                | _mm256_movemask_pd(_mm256_cmp_pd(hi, _mm256_set1_pd(1.0), _CMP_EQ_OQ)) << 4;
+            const int zero = _mm256_movemask_pd(_mm256_cmp_pd(lo, _mm256_setzero_pd(), _CMP_EQ_OQ))
+                | _mm256_movemask_pd(_mm256_cmp_pd(hi, _mm256_setzero_pd(), _CMP_EQ_OQ)) << 4;
+            other |= (unsigned)(~(one | zero) & 0xff);
+            out[j / 8] = (unsigned char)one;
+        }
+    }
+#endif
+    for (; j < d; j += 8) {
+        unsigned byte = 0;
+        for (ptrdiff_t b = 0; b < 8 && j + b < d; b++) {
+            const double x = fe_value(row + (j + b) * cs, single);
+            byte |= (unsigned)(x == 1.0) << b;
+            other |= (x != 0.0) & (x != 1.0);
+        }
+        out[j / 8] = (unsigned char)byte;
+    }
+    return other;
+}
+
+/* The tables and histograms of patterns hold K lanes rounded up to 4 (kq), in
+ * vectors of 4 lanes, whatever the SIMD width: at K = 10, 12 lanes where vectors of 8
+ * would take 16 (the look-ups and the histogram's updates are the pass's work: 1.2x
+ * faster on AVX-512). At most FD_QV vectors are kept in registers per pass over a
+ * row's groups. */
+#define FD_QV 4
+#if defined(__GNUC__) || defined(__clang__)
+typedef double fd_quad __attribute__((vector_size(4 * sizeof(double))));
+static inline fd_quad fd_qload(const double *p) { fd_quad v; memcpy(&v, p, sizeof v); return v; }
+static inline void fd_qstore(double *p, fd_quad v) { memcpy(p, &v, sizeof v); }
+static inline fd_quad fd_qzero(void) { fd_quad v = {0.0, 0.0, 0.0, 0.0}; return v; }
+#define FD_QADD(a, b) ((a) + (b))
+#else
+typedef struct { double v[4]; } fd_quad;
+static inline fd_quad fd_qload(const double *p) { fd_quad q; memcpy(q.v, p, sizeof q.v); return q; }
+static inline void fd_qstore(double *p, fd_quad q) { memcpy(p, q.v, sizeof q.v); }
+static inline fd_quad fd_qzero(void) { fd_quad q = {{0.0, 0.0, 0.0, 0.0}}; return q; }
+static inline fd_quad fd_qadd(fd_quad a, fd_quad b)
+{
+    fd_quad q = {{a.v[0] + b.v[0], a.v[1] + b.v[1], a.v[2] + b.v[2], a.v[3] + b.v[3]}};
+    return q;
+}
+#define FD_QADD(a, b) fd_qadd(a, b)
+#endif
+
+/* table[(g * FD_PATTERNS + v) * kq + k] = sum of at[j * kp + k] over the features j
+ * of group g whose bit is set in v (features past d, lanes past K add nothing).
+ * at: (d, kp). */
+static void fd_pattern_table(const double *restrict at, ptrdiff_t d, ptrdiff_t kp,
+                             ptrdiff_t n_components, ptrdiff_t kq,
+                             double *restrict table)
+{
+    const ptrdiff_t n_groups = (d + FD_GROUP - 1) / FD_GROUP;
+    for (ptrdiff_t g = 0; g < n_groups; g++) {
+        double *restrict t = table + g * FD_PATTERNS * kq;
+        for (ptrdiff_t k = 0; k < kq; k++)
+            t[k] = 0.0;
+        for (unsigned v = 1; v < FD_PATTERNS; v++) {
+            /* v = its lowest bit + the pattern without it, added before. */
+            unsigned low = 0;
+            while (!((v >> low) & 1u))
+                low++;
+            const ptrdiff_t j = g * FD_GROUP + low;
+            const double *restrict rest = t + (v & (v - 1)) * kq;
+            for (ptrdiff_t k = 0; k < kq; k++)
+                t[v * kq + k] = rest[k] + (j < d && k < n_components ? at[j * kp + k] : 0.0);
+        }
+    }
+}
+
+/* One row's nv vectors of sums from lane k0 on: the table entries of its groups'
+ * patterns, in two sums (even and odd groups: two chains of additions). */
+FE_ALWAYS_INLINE void fd_row_pattern_logits(const unsigned char *restrict row_bits,
+                                            ptrdiff_t n_groups,
+                                            const double *restrict table, ptrdiff_t kq,
+                                            ptrdiff_t k0, fd_quad *acc, const int nv)
+{
+    fd_quad odd[FD_QV];
+    FE_UNROLL
+    for (int v = 0; v < nv; v++) {
+        acc[v] = fd_qzero();
+        odd[v] = fd_qzero();
+    }
+    const ptrdiff_t stride = FD_PATTERNS * kq;
+    ptrdiff_t g = 0;
+    for (; g + 1 < n_groups; g += 2) {
+        const double *restrict t0 = table + g * stride + row_bits[g] * kq + k0;
+        const double *restrict t1 = table + (g + 1) * stride + row_bits[g + 1] * kq + k0;
+        FE_UNROLL
+        for (int v = 0; v < nv; v++) {
+            acc[v] = FD_QADD(acc[v], fd_qload(t0 + 4 * v));
+            odd[v] = FD_QADD(odd[v], fd_qload(t1 + 4 * v));
+        }
+    }
+    if (g < n_groups) {
+        const double *restrict t = table + g * stride + row_bits[g] * kq + k0;
+        FE_UNROLL
+        for (int v = 0; v < nv; v++)
+            acc[v] = FD_QADD(acc[v], fd_qload(t + 4 * v));
+    }
+    FE_UNROLL
+    for (int v = 0; v < nv; v++)
+        acc[v] = FD_QADD(acc[v], odd[v]);
+}
+
+/* The logits of one row from its bits: logit[k * FE_LD] = base[k] + its sums, k < K. */
+FE_ALWAYS_INLINE void fd_row_pattern_logit_lanes(const unsigned char *restrict row_bits,
+                                                 ptrdiff_t n_groups,
+                                                 const double *restrict table,
+                                                 ptrdiff_t kq, ptrdiff_t n_components,
+                                                 const double *restrict base,
+                                                 double *restrict logit)
+{
+    for (ptrdiff_t k0 = 0; k0 < kq; k0 += FD_QV * 4) {
+        fd_quad acc[FD_QV];
+        double lanes[FD_QV * 4];
+        const ptrdiff_t left = (kq - k0) / 4;
+        const int nv = left < FD_QV ? (int)left : FD_QV;
+        switch (nv) {
+#define FD_PATTERN_LOGITS(NV)                                                          \
+    case NV:                                                                           \
+        fd_row_pattern_logits(row_bits, n_groups, table, kq, k0, acc, NV);             \
+        break;
+            FD_PATTERN_LOGITS(1) FD_PATTERN_LOGITS(2) FD_PATTERN_LOGITS(3)
+            FD_PATTERN_LOGITS(4)
+#undef FD_PATTERN_LOGITS
+        }
+        for (int v = 0; v < nv; v++)
+            fd_qstore(lanes + 4 * v, acc[v]);
+        const ptrdiff_t k_end = k0 + nv * 4 < n_components ? k0 + nv * 4 : n_components;
+        for (ptrdiff_t k = k0; k < k_end; k++)
+            logit[k * FE_LD] = base[k] + lanes[k - k0];
+    }
+}
+
+/* Rows [start, start + n) of X as bits, FD_ROW_BYTES(d) bytes a row. Returns nonzero,
+ * and stops, at the first value that is neither 0 nor 1 (NaN included): that chunk
+ * takes the general path. */
+FE_ALWAYS_INLINE int fd_load_bits_t(const char *X, ptrdiff_t rs, ptrdiff_t cs,
+                                    ptrdiff_t start, ptrdiff_t n, ptrdiff_t d,
+                                    unsigned char *restrict bits, const int single)
+{
+    const ptrdiff_t nb = FD_ROW_BYTES(d);
+    for (ptrdiff_t i = 0; i < n; i++)
+        if (fd_row_bits_t(X + (start + i) * rs, cs, d, bits + i * nb, single))
+            return 1;
+    return 0;
+}
+
+/* The chunk's rows [start, start + n) of X as bits (FD_ROW_BYTES(d) bytes a row), and
+ * their logits logit[k * FE_LD + i] = base[k] + sum_j x_ij A_kj; base[k] on the
+ * padding rows n <= i < n_padded. Returns nonzero, and stops, at the first value
+ * that is neither 0 nor 1 (NaN included): that chunk takes the general path. (All
+ * the chunk's bits first, then its look-ups: the same loops one row at a time ran
+ * 1.3x slower.) */
+FE_ALWAYS_INLINE int fd_pattern_chunk_t(const char *X, ptrdiff_t rs, ptrdiff_t cs,
+                                        ptrdiff_t start, ptrdiff_t n, ptrdiff_t n_padded,
+                                        ptrdiff_t d, const double *restrict table,
+                                        ptrdiff_t kq, ptrdiff_t n_components,
+                                        const double *restrict base,
+                                        unsigned char *restrict bits,
+                                        double *restrict logit, const int single)
+{
+    if (fd_load_bits_t(X, rs, cs, start, n, d, bits, single))
+        return 1;
+    const ptrdiff_t n_groups = (d + FD_GROUP - 1) / FD_GROUP, nb = FD_ROW_BYTES(d);
+    for (ptrdiff_t i = 0; i < n_padded; i++)
+        fd_row_pattern_logit_lanes(bits + i * nb, i < n ? n_groups : 0, table, kq,
+                                   n_components, base, logit + i);
+    return 0;
+}
+
+static int fd_pattern_chunk(const char *X, ptrdiff_t rs, ptrdiff_t cs, int single,
+                            ptrdiff_t start, ptrdiff_t n, ptrdiff_t n_padded,
+                            ptrdiff_t d, const double *table, ptrdiff_t kq,
+                            ptrdiff_t n_components, const double *base,
+                            unsigned char *bits, double *logit)
+{
+    return single ? fd_pattern_chunk_t(X, rs, cs, start, n, n_padded, d, table, kq,
+                                       n_components, base, bits, logit, 1)
+                  : fd_pattern_chunk_t(X, rs, cs, start, n, n_padded, d, table, kq,
+                                       n_components, base, bits, logit, 0);
+}
+
+/* One row's nv vectors of lanes from k0 on: hist[(g, its pattern)] += wr. */
+FE_ALWAYS_INLINE void fd_row_pattern_sums(const unsigned char *restrict row_bits,
+                                          ptrdiff_t n_groups,
+                                          const double *restrict wr, ptrdiff_t kq,
+                                          ptrdiff_t k0, double *restrict hist,
+                                          const int nv)
+{
+    fd_quad r[FD_QV];
+    FE_UNROLL
+    for (int v = 0; v < nv; v++)
+        r[v] = fd_qload(wr + k0 + 4 * v);
+    const ptrdiff_t stride = FD_PATTERNS * kq;
+    for (ptrdiff_t g = 0; g < n_groups; g++) {
+        double *restrict h = hist + g * stride + row_bits[g] * kq + k0;
+        FE_UNROLL
+        for (int v = 0; v < nv; v++)
+            fd_qstore(h + 4 * v, FD_QADD(fd_qload(h + 4 * v), r[v]));
+    }
+}
+
+/* hist[(g * FD_PATTERNS + v) * kq + k] += w_i r_ik over the chunk's rows i < n of
+ * non-zero weight, v the pattern of row i's group g (resp holding w_i r_ik as in
+ * fd_csr_sums). wr: (kq,) scratch. */
+static void fd_pattern_sums(const unsigned char *restrict bits, ptrdiff_t n,
+                            ptrdiff_t d, const double *restrict resp,
+                            const double *restrict weight, ptrdiff_t kq,
+                            ptrdiff_t n_components, double *restrict wr,
+                            double *restrict hist)
+{
+    const ptrdiff_t n_groups = (d + FD_GROUP - 1) / FD_GROUP, nb = FD_ROW_BYTES(d);
+    for (ptrdiff_t k = n_components; k < kq; k++)
+        wr[k] = 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        if (weight[i] == 0.0)
+            continue;
+        for (ptrdiff_t k = 0; k < n_components; k++)
+            wr[k] = resp[k * FE_LD + i];
+        for (ptrdiff_t k0 = 0; k0 < kq; k0 += FD_QV * 4) {
+            const ptrdiff_t left = (kq - k0) / 4;
+            switch (left < FD_QV ? (int)left : FD_QV) {
+#define FD_PATTERN_SUMS(NV)                                                            \
+    case NV:                                                                           \
+        fd_row_pattern_sums(bits + i * nb, n_groups, wr, kq, k0, hist, NV);            \
+        break;
+                FD_PATTERN_SUMS(1) FD_PATTERN_SUMS(2) FD_PATTERN_SUMS(3) FD_PATTERN_SUMS(4)
+#undef FD_PATTERN_SUMS
+            }
+        }
+    }
+}
+
+/* s[k * d + j] += the histogram's mass on the patterns with feature j's bit set,
+ * for j < d and k < K; then the histogram is cleared. Bit by bit, each group's
+ * patterns are folded in place: at step b the odd entries (bit b set) add to feature
+ * FD_GROUP g + b, and each pair becomes one entry of the next step (2 additions per
+ * entry in all, where summing each bit's half apart would take FD_GROUP / 2).
+ * s: (K, d); wr: (kq,) scratch. */
+static void fd_hist_to_sums(double *restrict hist, ptrdiff_t d, ptrdiff_t kq,
+                            ptrdiff_t n_components, double *restrict wr,
+                            double *restrict s)
+{
+    const ptrdiff_t n_groups = (d + FD_GROUP - 1) / FD_GROUP;
+    for (ptrdiff_t g = 0; g < n_groups; g++) {
+        double *h = hist + g * FD_PATTERNS * kq;
+        for (ptrdiff_t b = 0; b < FD_GROUP; b++) {
+            const ptrdiff_t pairs = (FD_PATTERNS >> b) / 2, j = g * FD_GROUP + b;
+            for (ptrdiff_t k = 0; k < kq; k++)
+                wr[k] = 0.0;
+            for (ptrdiff_t u = 0; u < pairs; u++) {
+                const double *even = h + 2 * u * kq, *odd = even + kq;
+                double *out = h + u * kq;
+                for (ptrdiff_t k = 0; k < kq; k++) {
+                    const double e = even[k], o = odd[k];
+                    wr[k] += o;
+                    out[k] = e + o;
+                }
+            }
+            if (j < d)
+                for (ptrdiff_t k = 0; k < n_components; k++)
+                    s[k * d + j] += wr[k];
+        }
+    }
+    memset(hist, 0, (size_t)(n_groups * FD_PATTERNS * kq) * sizeof(double));
 }
 
 /* ---- CSR rows -------------------------------------------------------------------- */

@@ -2,7 +2,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
-__all__ = ["accumulate", "score"]
+__all__ = ["accumulate", "count_non_binary", "score"]
 
 def accumulate(
     X: NDArray[np.floating] | scipy.sparse.csr_matrix | scipy.sparse.csr_array,
@@ -17,6 +17,7 @@ def accumulate(
     s: NDArray[np.float64],
     m: NDArray[np.float64] | None,
 ) -> float: ...
+def count_non_binary(X: NDArray[np.floating]) -> int: ...
 def score(
     X: NDArray[np.floating] | scipy.sparse.csr_matrix | scipy.sparse.csr_array,
     log_weights: NDArray[np.float64],

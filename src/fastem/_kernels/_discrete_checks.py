@@ -98,6 +98,13 @@ def check_rows(X):
     return sparse
 
 
+def check_dense_rows(X):
+    """Check dense rows: a 2-D float32 / float64 NumPy array (ValueError for a sparse
+    matrix, as ``check_rows`` for anything else)."""
+    if check_rows(X):
+        raise ValueError("X must be a dense array, not a sparse matrix")
+
+
 def check_model(X, log_weights, A, b, B, coefficient, n_threads):
     """Check the data, the parameters and the thread count of a discrete kernel.
 

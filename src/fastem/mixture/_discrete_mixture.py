@@ -509,9 +509,13 @@ class BernoulliMixture(_DiscreteMixture):
 
     def _check_values(self, X):
         values = X.data if sp.issparse(X) else X
-        # Binary when every non-zero value is a 1 (NaN is neither): one comparison
-        # and two counts, where three comparisons took 12% of a fit at 1e5 x 100.
-        if np.count_nonzero(values) == np.count_nonzero(values == 1):
+        if not sp.issparse(X):
+            # One compiled pass where NumPy's two counts took 8-13% of a fit of 10
+            # iterations at 1e5 x 100.
+            if discrete.count_non_binary(X) == 0:
+                return
+        elif np.count_nonzero(values) == np.count_nonzero(values == 1):
+            # Binary when every stored value is a 1 (NaN is neither).
             return
         bad = ~((values == 0) | (values == 1))
         if not sp.issparse(X):

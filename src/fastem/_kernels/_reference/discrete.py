@@ -5,9 +5,9 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..._families.discrete import multinomial_coefficient, row_logits
-from .._discrete_checks import check_accumulate, check_score
+from .._discrete_checks import check_accumulate, check_dense_rows, check_score
 
-__all__ = ["accumulate", "score"]
+__all__ = ["accumulate", "count_non_binary", "score"]
 
 
 # The twin of ``_discrete.pyx``. One row x and K components of weights w_k:
@@ -137,3 +137,27 @@ def score(
         resp[:] = np.exp(logits - row_log_prob[:, np.newaxis])
     if labels is not None:
         labels[:] = np.argmax(logits, axis=1)
+
+
+def count_non_binary(X):
+    """The number of values of dense X that are neither 0, 1 nor NaN: the check of a
+    Bernoulli mixture's dense rows (NaN is a missing value there).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        float32 or float64, any memory layout.
+
+    Returns
+    -------
+    count : int
+
+    Raises
+    ------
+    TypeError
+        X is neither a NumPy array nor a scipy.sparse matrix.
+    ValueError
+        X sparse, or not a 2-D float32 / float64 array.
+    """
+    check_dense_rows(X)
+    return int(np.count_nonzero(~((X == 0) | (X == 1) | np.isnan(X))))
