@@ -45,6 +45,23 @@ Lower bound
     ``goalFunction`` / N, pomegranate's last summarised log-probability / N. Shown as
     the difference from scikit-learn's. oneDAL and pomegranate add no ``reg_covar``
     (1e-6 on the diagonal in the others), which accounts for differences near 1e-7.
+The limit
+    What the machine could do at best, from the arithmetic each (row, component) needs
+    and one exp per (row, component): ``flops / FMA rate + N K / exp rate`` (the
+    ``limit`` and ``fastem/limit`` columns; 2 or less is the goal). The flops follow
+    the method fastem must use for accuracy (log-densities from x - mu_k, sums around
+    each component's mean), counting a fused multiply-add as two: per (row,
+    component), full: d for x - mu, d(d + 1) for the triangular product with the
+    precision factor, 2d for the squares, 2 for the log-density; d + d for the
+    weighted row, d(d + 1) for the second moments; 3 for the responsibilities
+    (subtract the row's maximum, sum, scale). Diagonal: 4d + 2, 4d, 3. Spherical:
+    3d + 2, 2d + 2, 3. Tied: the rows are multiplied by the shared factor once
+    (2 d(d + 1) per row with their second moments), then 3d + 2, 2d, 3 per (row,
+    component). The FMA rate is BLAS's matrix product (2 n^3 flops) in the case's
+    dtype, and the exp rate that of the E-steps' vectorised exp
+    (``_kernels.gaussian.exp``), both at the run's thread count, measured in a
+    child before and after the grid; the faster of the two is taken (the machine's
+    best, where other work only slows it).
 Prediction
     Both libraries predict with the same parameters: the case's saved start, set as
     the fitted attributes (``weights_``, ``means_``, ``covariances_``,
@@ -87,6 +104,8 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 PREDICT_METHODS = ("predict", "predict_proba", "score_samples")
 PREDICT_CALLS = 3  # timed calls per method in a child, after one warm-up call
 PREDICT_MAX_FEATURES = 8  # the prediction table: the grid's cases with d <= this
+RATE_MATRIX = 2048  # the FMA rate: a product of two such square matrices
+RATE_EXPS = 1 << 22  # the exp rate: exps per timed call
 
 
 @dataclass(frozen=True)
@@ -346,8 +365,67 @@ def _method_timer(spec):
     return measure
 
 
+def _best_rate(operations, run, repeats=5):
+    """``operations`` per second of ``run()``, the best of ``repeats`` after a
+    warm-up call."""
+    run()
+    best = min(_seconds(run) for _ in range(repeats))
+    return operations / best
+
+
+def _seconds(run):
+    """Wall seconds of one ``run()``."""
+    begin = time.perf_counter()
+    run()
+    return time.perf_counter() - begin
+
+
+def _machine_rates(threads):
+    """The machine's FMA rate (flops per second of BLAS's matrix product) per dtype
+    and the rate of fastem's vectorised exp, at ``threads`` threads."""
+    from fastem._kernels import get_backend
+
+    rates = {}
+    for dtype in ("float64", "float32"):
+        a = np.random.default_rng(0).random((RATE_MATRIX, RATE_MATRIX)).astype(dtype)
+        rates[f"flops_{dtype}"] = _best_rate(
+            2 * RATE_MATRIX**3, partial(np.matmul, a, a)
+        )
+    x = -np.random.default_rng(1).random(RATE_EXPS) * 30.0
+    out = np.empty_like(x)
+    exp = get_backend().gaussian.exp
+    rates["exps"] = _best_rate(RATE_EXPS, partial(exp, x, out, threads))
+    return rates
+
+
+def _flops(case):
+    """Flops of one EM iteration on ``case`` (see 'The limit' in the module's
+    docstring)."""
+    d = case.n_features
+    per_row = 0
+    if case.covariance_type == "full":
+        per_pair = (d + d * (d + 1) + 2 * d + 2) + (2 * d + d * (d + 1)) + 3
+    elif case.covariance_type == "diag":
+        per_pair = (4 * d + 2) + 4 * d + 3
+    elif case.covariance_type == "spherical":
+        per_pair = (3 * d + 2) + (2 * d + 2) + 3
+    else:  # tied
+        per_pair = (3 * d + 2) + 2 * d + 3
+        per_row = 2 * d * (d + 1)
+    return case.n_samples * (case.n_components * per_pair + per_row)
+
+
+def _limit_seconds(case, rates):
+    """The lower bound of one EM iteration on ``case`` from the machine's rates."""
+    exps = case.n_samples * case.n_components
+    return _flops(case) / rates[f"flops_{case.dtype}"] + exps / rates["exps"]
+
+
 def _child(spec):
     """Measure one library on one case; print a JSON record as the last stdout line."""
+    if spec["task"] == "rates":
+        print(json.dumps(_machine_rates(spec["threads"])))
+        return
     warnings.filterwarnings("ignore", "Best performing initialization did not converge")
     data = Path(spec["data"])
     start = dict(np.load(data / "start.npz"))
@@ -392,13 +470,15 @@ def _run_child(library, case, folder, args, task):
         "max_iter": args.max_iter,
         "threads": args.threads,
     }
-    env = dict(os.environ, **{name: str(args.threads) for name in THREAD_VARIABLES})
-    command = [
-        library.python,
-        str(Path(__file__).resolve()),
-        "--child",
-        json.dumps(spec),
-    ]
+    return _run_spec(library.python, spec)
+
+
+def _run_spec(python, spec):
+    """Run this script's child part on ``spec`` with ``python``, its threads pinned to
+    ``spec['threads']``; the child's record, or ``{'error': ...}`` if it failed."""
+    threads = str(spec["threads"])
+    env = dict(os.environ, **{name: threads for name in THREAD_VARIABLES})
+    command = [python, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
@@ -525,14 +605,17 @@ def _versus(summary, reference, key, template, combine):
     return template.format(combine(summary[key], reference[key]))
 
 
-def _markdown(rows, names):
-    """One markdown table: times, ratios to fastem, peak memory, lower bounds."""
+def _markdown(rows, names, rates=None):
+    """One markdown table: times, ratios to fastem, the limit and fastem's ratio to
+    it (where ``rates`` are given and fastem ran), peak memory, lower bounds."""
     peers = [name for name in names if name != "fastem"]
     not_sklearn = [name for name in names if name != "sklearn"]
+    limits = rates is not None and "fastem" in names
     header = (
         ["case"]
         + [f"{name} s/iter" for name in names]
         + [f"{name}/fastem" for name in peers]
+        + (["limit s", "fastem/limit"] if limits else [])
         + [f"{name} peak MiB" for name in names]
         + [f"{name} ΔLB" for name in not_sklearn]
     )
@@ -555,6 +638,7 @@ def _markdown(rows, names):
                 )
                 for name in peers
             ]
+            + (_limit_cells(case, fastem, rates) if limits else [])
             + [_cell(summaries[name], "peak_rss_mib", "{:.0f}") for name in names]
             + [
                 _versus(
@@ -565,6 +649,28 @@ def _markdown(rows, names):
         )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _limit_cells(case, fastem, rates):
+    """The case's limit in seconds and fastem's seconds over it."""
+    limit = _limit_seconds(case, rates)
+    if fastem is None or "error" in fastem:
+        return [f"{limit:.3g}", _cell(fastem, "seconds_per_iteration", "")]
+    return [f"{limit:.3g}", f"{fastem['seconds_per_iteration'] / limit:.1f}x"]
+
+
+def _rates(args):
+    """The machine's rates (``_machine_rates``) at the run's thread count: the best
+    of a child's before and after the grid, as each rate's maximum."""
+    return _run_spec(sys.executable, {"task": "rates", "threads": args.threads})
+
+
+def _best_rates(measured):
+    """Each rate's maximum over the rate records that did not fail, or None."""
+    good = [rates for rates in measured if "error" not in rates]
+    if not good:
+        return None
+    return {key: max(rates[key] for rates in good) for key in good[0]}
 
 
 # The agreement column of the prediction table, per method: (summary key, format).
@@ -778,7 +884,10 @@ def _notes(rows):
 def _grid(args, libraries, notes):
     """Measure the grid (shrunk with --quick), print its table; return the records."""
     plan = _plan(args, GRID, libraries)
+    measured_rates = [_rates(args)]
     records = _measure(plan, args.repeats, args)
+    measured_rates.append(_rates(args))
+    rates = _best_rates(measured_rates)
 
     names = [library.name for library in libraries]
     summarize = partial(_fit_summary, max_iter=args.max_iter)
@@ -792,11 +901,20 @@ def _grid(args, libraries, notes):
         f"Ratios: peer s/iter over fastem's. Peak: resident memory of each child. "
         f"ΔLB: final lower bound minus scikit-learn's.\n"
     )
-    print(_markdown(rows, names))
+    if rates is None:
+        notes.append(f"no limit column: the rates failed: {measured_rates[0]}")
+    else:
+        print(
+            f"Limit: flops at BLAS's rate ({rates['flops_float64'] / 1e9:.1f} GFLOP/s "
+            f"float64, {rates['flops_float32'] / 1e9:.1f} float32) plus one exp per "
+            f"row and component at fastem's rate ({rates['exps'] / 1e9:.2f} G/s), "
+            f"{args.threads} threads.\n"
+        )
+    print(_markdown(rows, names, rates))
     print("\n" + "; ".join(versions[name] for name in names if name in versions))
     for note in notes:
         print(f"Note: {note}")
-    return records
+    return records + [dict(rates, task="rates") for rates in measured_rates]
 
 
 def _predict_grid(args, libraries):

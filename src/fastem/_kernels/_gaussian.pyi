@@ -1,7 +1,7 @@
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["accumulate", "component_log_prob", "score", "stats_given"]
+__all__ = ["accumulate", "component_log_prob", "exp", "score", "stats_given"]
 
 def accumulate(
     X: NDArray[np.floating],
@@ -46,3 +46,4 @@ def stats_given(
     s1: NDArray[np.float64],
     s2: NDArray[np.float64],
 ) -> None: ...
+def exp(x: NDArray[np.float64], out: NDArray[np.float64], n_threads: int) -> None: ...

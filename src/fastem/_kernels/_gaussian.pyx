@@ -40,13 +40,14 @@ import numpy as np
 cimport cython
 from cython cimport floating
 
-__all__ = ["accumulate", "component_log_prob", "score", "stats_given"]
+__all__ = ["accumulate", "component_log_prob", "exp", "score", "stats_given"]
 
 
 cdef extern from "_fastmath.h" nogil:
     const int FE_LANES
     double fe_dot(const double *a, const double *b, Py_ssize_t n)
     double fe_sum(const double *a, Py_ssize_t n)
+    void fe_exp_array(const double *x, double *out, Py_ssize_t n)
 
 
 cdef extern from "_gaussian_loops.h" nogil:
@@ -913,3 +914,28 @@ def stats_given(
     s2_out[:] = total[K + K * d:]
     if cov == FULL or cov == TIED:
         _mirror_upper(s2)
+
+
+# Elements per work item of ``exp``: large enough to amortise the schedule.
+cdef Py_ssize_t EXP_BLOCK = 1 << 16
+
+
+def exp(const double[::1] x, double[::1] out, int n_threads):
+    """out = exp(x) by the vectorised exp of the E-steps (one per row and component).
+
+    Its domain is theirs, x <= 0 (log-probabilities relative to a row's maximum),
+    where it is within 1 ulp of exp; below -708 it gives 0. Benchmarks time it to
+    bound what the exps of an E-step can cost (``benchmarks/compare.py``).
+    """
+    cdef Py_ssize_t n = x.shape[0], b, start
+    if out.shape[0] != n:
+        raise ValueError(f"out has {out.shape[0]} elements; x has {n}")
+    if n == 0:
+        return
+    cdef Py_ssize_t n_blocks = (n + EXP_BLOCK - 1) // EXP_BLOCK
+    cdef const double *x_ptr = &x[0]
+    cdef double *out_ptr = &out[0]
+    with nogil:
+        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
+            start = b * EXP_BLOCK
+            fe_exp_array(x_ptr + start, out_ptr + start, min(EXP_BLOCK, n - start))

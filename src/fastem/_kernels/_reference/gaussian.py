@@ -28,7 +28,7 @@ from scipy.special import logsumexp
 
 from ..._families.gaussian import sufficient_stats, weighted_log_prob
 
-__all__ = ["accumulate", "component_log_prob", "score", "stats_given"]
+__all__ = ["accumulate", "component_log_prob", "exp", "score", "stats_given"]
 
 
 def accumulate(
@@ -139,3 +139,20 @@ def stats_given(X, sample_weight, resp, means, covariance_type, n_threads, nk, s
         As in :func:`sufficient_stats`.
     """
     sufficient_stats(X, sample_weight, resp, means, covariance_type, nk, s1, s2)
+
+
+def exp(x, out, n_threads):
+    """out = exp(x), with the kernels' domain: x <= 0, and 0 below -708.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n,), float64
+    out : ndarray of shape (n,), float64
+        Overwritten.
+    n_threads : int
+        Unused: the twin is serial.
+    """
+    if out.shape != x.shape:
+        raise ValueError(f"out has {out.shape[0]} elements; x has {x.shape[0]}")
+    np.exp(x, out=out)
+    out[x < -708.0] = 0.0
