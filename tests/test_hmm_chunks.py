@@ -223,6 +223,10 @@ def test_partial_fit_and_scoring_read_an_iterator_once():
     assert_allclose(online.means_, reference.means_, rtol=1e-10)
     with pytest.raises(TypeError, match="can be read only once"):
         clone(model).fit(chunk_callable(X, lengths)(), lengths)
+    with pytest.raises(TypeError, match="can be read only once"):
+        clone(model).partial_fit(chunk_callable(X, lengths)(), lengths)
+    first = clone(model).partial_fit(chunk_callable(X, lengths), lengths)
+    assert_allclose(first.means_, clone(model).partial_fit(X, lengths).means_)
 
 
 def test_without_lengths_one_chunk_is_one_sequence():

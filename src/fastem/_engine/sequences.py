@@ -26,8 +26,32 @@ from .threads import effective_n_threads
 
 # Bytes of per-frame work (two frames x outputs float64 arrays) per block of
 # sequences: the kernels' threads stay busy on many sequences at once, and memory
-# stays bounded whatever the number of frames (a longer sequence is a block alone).
+# stays bounded whatever the number of frames. A sequence longer than a block is a
+# block alone, read by the model in blocks of frames of this size (forward, then
+# backward from checkpoints), never held whole.
 SEQUENCE_BLOCK_BYTES = 64 * 2**20
+
+
+def max_block_frames(n_outputs):
+    """The frames of a block of a model with ``n_outputs`` outputs: a sequence
+    longer than this is read in blocks of frames."""
+    return max(1, SEQUENCE_BLOCK_BYTES // (16 * max(1, n_outputs)))
+
+
+def restricted_patterns(patterns, lo, hi):
+    """``patterns`` restricted to rows [lo, hi), counted from lo (None for None)."""
+    if patterns is None:
+        return None
+    restricted = []
+    for pattern in patterns:
+        start, stop = np.searchsorted(pattern.rows, [lo, hi])
+        if stop > start:
+            restricted.append(
+                type(pattern)(
+                    pattern.rows[start:stop] - lo, pattern.observed, pattern.missing
+                )
+            )
+    return restricted
 
 
 def checked_lengths(lengths, n_samples):
@@ -147,6 +171,26 @@ class SequenceBlock:
     def n_sequences(self):
         return len(self.bounds) - 1
 
+    def frame_spans(self, n_outputs):
+        """[lo, hi) of each block of frames the block's one sequence is read in by
+        a model with ``n_outputs`` outputs: one span where the sequence is no
+        longer than :func:`max_block_frames`."""
+        step = max_block_frames(n_outputs)
+        edges = list(range(0, len(self.X), step)) + [len(self.X)]
+        return list(zip(edges[:-1], edges[1:]))
+
+    def frames(self, lo, hi):
+        """The frames [lo, hi) of the block's one sequence, as a block of their
+        own (with the sequence's weight)."""
+        return SequenceBlock(
+            self.X[lo:hi],
+            np.array([0, hi - lo], dtype=np.int64),
+            self.sequence_weight,
+            restricted_patterns(self.patterns, lo, hi),
+            self.first_frame + lo,
+            self.first_sequence,
+        )
+
     def frame_weight(self):
         """Each frame's weight, its sequence's (None for unit weights)."""
         if self.sequence_weight is None:
@@ -191,7 +235,7 @@ class _SequencePasses:
         with model.kernel_context():
             for block in self.blocks(model.n_outputs):
                 block_log_prob, block_posteriors = model.score_sequences(
-                    block, self.n_threads
+                    block, self.n_threads, posteriors
                 )
                 log_prob.append(block_log_prob)
                 frames.append(block_posteriors)
@@ -225,9 +269,9 @@ class SequenceSource(_SequencePasses):
 
     The frozen model runs over blocks of whole sequences: its
     ``accumulate_sequences(block, n_threads)`` gives their statistics (added in block
-    order), ``score_sequences(block, n_threads)`` their per-sequence log-likelihoods
-    and per-frame posteriors, ``viterbi(block, n_threads)`` their most probable
-    paths.
+    order), ``score_sequences(block, n_threads, posteriors)`` their per-sequence
+    log-likelihoods and (on request) per-frame posteriors, ``viterbi(block,
+    n_threads)`` their most probable paths.
 
     Parameters
     ----------
@@ -282,7 +326,7 @@ class SequenceSource(_SequencePasses):
     def _partition(self, n_outputs):
         """The first sequence of each block, then n_sequences."""
         if n_outputs not in self._partitions:
-            max_frames = max(1, SEQUENCE_BLOCK_BYTES // (16 * max(1, n_outputs)))
+            max_frames = max_block_frames(n_outputs)
             starts, first = [0], 0
             while first < self.n_sequences:
                 # The last sequence that ends within max_frames of the block's start,
@@ -325,18 +369,7 @@ class SequenceSource(_SequencePasses):
 
     def _block_patterns(self, lo, hi):
         """The patterns restricted to rows [lo, hi), counted from lo."""
-        if self.patterns is None:
-            return None
-        restricted = []
-        for pattern in self.patterns:
-            start, stop = np.searchsorted(pattern.rows, [lo, hi])
-            if stop > start:
-                restricted.append(
-                    type(pattern)(
-                        pattern.rows[start:stop] - lo, pattern.observed, pattern.missing
-                    )
-                )
-        return restricted
+        return restricted_patterns(self.patterns, lo, hi)
 
 
 def _chunk_sequences(bounds, start, n_rows, what):
@@ -765,9 +798,10 @@ def chunked_sequences(X, lengths, sequence_weight, frames, *, one_pass=False):
     if callable(X) or (hasattr(X, "__next__") and iter(X) is X):
         if not callable(X) and not one_pass:
             raise TypeError(
-                "X is an iterator, which can be read only once, but EM reads the "
-                "frames once per iteration: pass a callable that returns a fresh "
-                "iterator of chunks on each call (or use partial_fit)"
+                "X is an iterator, which can be read only once, but the frames "
+                "are read more than once here (once per EM iteration; to start a "
+                "model): pass a callable that returns a fresh iterator of chunks on "
+                "each call"
             )
         chunks = X if callable(X) else (lambda: X)
         lengths = None if lengths is None else checked_lengths(lengths, None)

@@ -393,8 +393,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -436,8 +439,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -449,8 +455,9 @@ class BaseHMM(EMEstimator):
         """
         self._validate_params()
         first = not hasattr(self, "monitor_")
+        # The first batch is read more than once: to start the model, then its pass.
         source = self._sequences(
-            X, lengths, None, reset=first, fitting=first, one_pass=True
+            X, lengths, None, reset=first, fitting=first, one_pass=not first
         )
         with limit_blas_threads():
             context = self._begin_fit(source, online=True)
@@ -496,8 +503,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -518,8 +528,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -537,8 +550,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -555,8 +571,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -588,8 +607,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -606,8 +628,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence; None: X is one sequence.
         sample_weight : array-like of shape (n_sequences,), default=None
@@ -703,8 +728,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -722,8 +750,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
