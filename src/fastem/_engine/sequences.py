@@ -216,7 +216,30 @@ def _joined(parts, empty):
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-class _SequencePasses:
+class _Sequences:
+    """What a source of sequences (its ``lengths``, ``sequence_weight`` and
+    ``n_samples``) says of them."""
+
+    @property
+    def n_sequences(self):
+        return len(self.lengths)
+
+    @property
+    def sample_weight(self):
+        """Each frame's weight, its sequence's (None for unit weights)."""
+        if self.sequence_weight is None:
+            return None
+        return np.repeat(self.sequence_weight, self.lengths)
+
+    @property
+    def total_weight(self):
+        """The frames' total weight (their number when unweighted)."""
+        if self.sequence_weight is None:
+            return float(self.n_samples)
+        return float(self.sequence_weight @ self.lengths)
+
+
+class _SequencePasses(_Sequences):
     """A model's passes over the :class:`SequenceBlock` s of a source (its
     ``blocks(n_outputs)``, ``n_samples``, ``n_sequences`` and ``n_threads``)."""
 
@@ -304,24 +327,6 @@ class SequenceSource(_SequencePasses):
     @property
     def dtype(self):
         return self.X.dtype
-
-    @property
-    def n_sequences(self):
-        return len(self.lengths)
-
-    @property
-    def sample_weight(self):
-        """Each frame's weight, its sequence's (None for unit weights)."""
-        if self.sequence_weight is None:
-            return None
-        return np.repeat(self.sequence_weight, self.lengths)
-
-    @property
-    def total_weight(self):
-        """The frames' total weight (their number when unweighted)."""
-        if self.sequence_weight is None:
-            return float(self.n_samples)
-        return float(self.sequence_weight @ self.lengths)
 
     def _partition(self, n_outputs):
         """The first sequence of each block, then n_sequences."""
@@ -464,23 +469,6 @@ class SequenceChunkSource(_SequencePasses):
     def n_samples(self):
         return int(np.sum(self.lengths))
 
-    @property
-    def n_sequences(self):
-        return len(self.lengths)
-
-    @property
-    def sample_weight(self):
-        """Each frame's weight, its sequence's (None for unit weights)."""
-        if self.sequence_weight is None:
-            return None
-        return np.repeat(self.sequence_weight, self.lengths)
-
-    @property
-    def total_weight(self):
-        if self.sequence_weight is None:
-            return float(self.n_samples)
-        return float(self.sequence_weight @ self.lengths)
-
     def _validated(self):
         """Yield (chunk, (X, missing)) over one pass: validated, each with as many
         columns as the first."""
@@ -619,7 +607,7 @@ def _block_rows(validated):
     return validated[0]
 
 
-class SequenceDaskSource:
+class SequenceDaskSource(_Sequences):
     """Sequences in the blocks of a Dask array: each block must end where a sequence
     ends (the error names the block that does not); blocks are validated and
     persisted on the workers once, each pass runs the model over every block's
@@ -685,22 +673,6 @@ class SequenceDaskSource:
     @property
     def n_samples(self):
         return int(self.bounds[-1])
-
-    @property
-    def n_sequences(self):
-        return len(self.lengths)
-
-    @property
-    def sample_weight(self):
-        if self.sequence_weight is None:
-            return None
-        return np.repeat(self.sequence_weight, self.lengths)
-
-    @property
-    def total_weight(self):
-        if self.sequence_weight is None:
-            return float(self.n_samples)
-        return float(self.sequence_weight @ self.lengths)
 
     def _tasks(self, function, *args):
         """``function(validated block, lengths, weights, *args)`` of every block,
