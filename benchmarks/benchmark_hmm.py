@@ -18,6 +18,7 @@ import importlib.util
 import os
 import warnings
 
+import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .compare_hmm import CASES, FITS, N_ITER, sample_problem
@@ -62,3 +63,57 @@ class GaussianHMMIteration:
 
     def track_log_likelihood(self, library, case, size, threads):
         return float(self._fit(threads).monitor_.history[-1])
+
+
+class GaussianHMMOutOfCore:
+    """10 EM iterations of fastem's diagonal GaussianHMM on frames not held in one
+    array, beside the same frames in memory: 'many' (the small case's 100 sequences
+    of 1,000 frames) in memory, from a chunk callable and from a Dask array (10
+    chunks of 10 whole sequences each); 'single' (one sequence of 10,000 frames) held
+    whole and read in checkpointed blocks of 1,000 frames (forward, then backward
+    from the checkpoints: each block read twice an iteration)."""
+
+    params = (
+        ("many-memory", "many-chunks", "many-dask", "single-memory", "single-blocks"),
+    )
+    param_names = ("source",)
+    timeout = 600
+
+    def setup(self, source):
+        if source == "many-dask" and importlib.util.find_spec("dask") is None:
+            raise NotImplementedError("dask is not installed")
+        warnings.simplefilter("ignore")
+        case, how = source.split("-")
+        X, self.lengths, self.start = sample_problem(_case(case, "small"))
+        edges = np.r_[0, np.cumsum(self.lengths)][:: max(1, len(self.lengths) // 10)]
+        edges = np.unique(np.r_[edges, len(X)])
+        self.X = X
+        if how == "chunks":
+            self.X = lambda: (X[lo:hi] for lo, hi in zip(edges[:-1], edges[1:]))
+        elif how == "dask":
+            import dask
+            import dask.array as da
+
+            dask.config.set(scheduler="synchronous")
+            self.X = da.from_array(X, chunks=(tuple(np.diff(edges)), X.shape[1]))
+        from fastem._engine import sequences
+
+        self._block_bytes = sequences.SEQUENCE_BLOCK_BYTES
+        if how == "blocks":
+            K = self.start["means"].shape[0]
+            sequences.SEQUENCE_BLOCK_BYTES = 16 * K * 1_000
+
+    def teardown(self, source):
+        from fastem._engine import sequences
+
+        sequences.SEQUENCE_BLOCK_BYTES = self._block_bytes
+
+    def _fit(self):
+        with threadpool_limits(1):
+            return FITS["fastem"](self.X, self.lengths, self.start, N_ITER)
+
+    def time_fit(self, source):
+        self._fit()
+
+    def track_log_likelihood(self, source):
+        return float(self._fit().monitor_.history[-1])

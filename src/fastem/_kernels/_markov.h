@@ -123,24 +123,28 @@ static inline double fm_sum(const double *restrict v, ptrdiff_t kp)
     return fm_hsum(acc);
 }
 
-/* The scaled forward pass of one sequence: alpha (T x K) normalised forward
- * variables and scaled (T x kp) the frames' b_t / s_t, b_t = exp(l_t - m_t), which
- * the backward pass reads rather than take the exps again. transmat: K x kp, zero
- * past column K; start: kp lanes, zero past K; pred: scratch of kp doubles. Returns
- * 0, with *log_prob set, or 1 where a frame is impossible in every state
+/* The scaled forward pass over F consecutive frames of a sequence (all of it, or a
+ * block of a sequence too long to hold whole): alpha (F x K) normalised forward
+ * variables and scaled (F x kp) the frames' b_t / s_t, b_t = exp(l_t - m_t), which
+ * the backward pass reads rather than take the exps again. previous: the normalised
+ * alpha (K) of the frame before the block, or NULL where the block starts the
+ * sequence (then start, kp lanes, zero past K, is the first frame's prior).
+ * transmat: K x kp, zero past column K; pred: scratch of kp doubles. *total and
+ * *product carry log p(x) = *total + log(*product) from block to block (0 and 1 at
+ * the sequence's start). Returns 0, or 1 where a frame is impossible in every state
  * (m_t = -inf) or a scale underflowed: the caller then runs the sequence in log
  * space. */
-static int fm_forward_scaled(const double *restrict L, ptrdiff_t T, ptrdiff_t K,
-                             ptrdiff_t kp, const double *restrict start,
-                             const double *restrict transmat, double *restrict alpha,
-                             double *restrict scaled, double *restrict pred,
-                             double *restrict log_prob)
+static int fm_forward_block(const double *restrict L, ptrdiff_t F, ptrdiff_t K,
+                            ptrdiff_t kp, const double *restrict start,
+                            const double *restrict previous,
+                            const double *restrict transmat, double *restrict alpha,
+                            double *restrict scaled, double *restrict pred,
+                            double *restrict total, double *restrict product)
 {
     /* log p(x) = sum_t (m_t + log s_t): the scales are multiplied together, their
      * log taken once the product falls below FM_FLUSH (one log every few frames,
      * not one a frame), the product always above 1e-304, so normal. */
-    double total = 0.0, product = 1.0;
-    for (ptrdiff_t t = 0; t < T; t++) {
+    for (ptrdiff_t t = 0; t < F; t++) {
         const double *restrict l = L + t * K;
         double *restrict a = alpha + t * K;
         double *restrict e = scaled + t * kp;
@@ -149,10 +153,12 @@ static int fm_forward_scaled(const double *restrict L, ptrdiff_t T, ptrdiff_t K,
             m = l[k] > m ? l[k] : m;
         if (!(m > -INFINITY))
             return 1;
-        if (t == 0)
-            memcpy(pred, start, (size_t)kp * sizeof(double));
-        else
+        if (t > 0)
             fm_vec_mat(a - K, transmat, K, kp, pred); /* alpha_{t-1} A */
+        else if (previous != NULL)
+            fm_vec_mat(previous, transmat, K, kp, pred);
+        else
+            memcpy(pred, start, (size_t)kp * sizeof(double));
         for (ptrdiff_t k = 0; k < K; k++)
             e[k] = fe_exp(l[k] - m);
         for (ptrdiff_t k = K; k < kp; k++)
@@ -167,13 +173,28 @@ static int fm_forward_scaled(const double *restrict L, ptrdiff_t T, ptrdiff_t K,
             a[k] = pred[k] * inv;
         for (ptrdiff_t k = 0; k < K; k++)
             e[k] *= inv;
-        total += m;
-        if (product < FM_FLUSH) {
-            total += log(product);
-            product = 1.0;
+        *total += m;
+        if (*product < FM_FLUSH) {
+            *total += log(*product);
+            *product = 1.0;
         }
-        product *= s;
+        *product *= s;
     }
+    return 0;
+}
+
+/* The scaled forward pass of one whole sequence (T frames), as fm_forward_block;
+ * returns 0, with *log_prob set, or 1 (then run the sequence in log space). */
+static int fm_forward_scaled(const double *restrict L, ptrdiff_t T, ptrdiff_t K,
+                             ptrdiff_t kp, const double *restrict start,
+                             const double *restrict transmat, double *restrict alpha,
+                             double *restrict scaled, double *restrict pred,
+                             double *restrict log_prob)
+{
+    double total = 0.0, product = 1.0;
+    if (fm_forward_block(L, T, K, kp, start, NULL, transmat, alpha, scaled, pred,
+                         &total, &product))
+        return 1;
     *log_prob = total + log(product);
     return 0;
 }
@@ -192,14 +213,72 @@ static inline int fm_normalised(const double *restrict v, ptrdiff_t K, ptrdiff_t
     return 0;
 }
 
-/* The scaled backward pass after fm_forward_scaled: overwrites alpha (T x K) with
- * the posteriors gamma_t and, where outer (K x kp) is not NULL, adds to it
- * sum_t alpha_t u_t^T, u_t = b_{t+1} .* beta_{t+1} / s_{t+1}: the expected
- * transitions are A .* outer (xi_t(i, j) = alpha_t(i) A_ij u_t(j)), one product by A
- * for all frames and sequences rather than one per frame. scaled: the forward
- * pass's b_t / s_t (T x kp); transposed: A^T, K x kp, zero past column K. beta,
- * next, u, v: scratch of kp doubles. Returns 0, or 1 where a backward variable
- * overflowed (the caller then runs the sequence in log space, and discards outer). */
+/* One step of the scaled backward pass, from frame f + 1 to frame f: with next =
+ * beta_{f+1} (kp lanes), e = b_{f+1} / s_{f+1} (kp), a = alpha_f and a_next =
+ * alpha_{f+1}: beta_f = A u into beta, u = e .* beta_{f+1}; outer (K x kp, or NULL)
+ * += alpha_f u^T; a_next overwritten with gamma_{f+1}; next = beta_f. Returns 0, or
+ * 1 where a backward variable overflowed. */
+static inline int fm_backward_step(ptrdiff_t K, ptrdiff_t kp,
+                                   const double *restrict transposed,
+                                   const double *restrict a, double *restrict a_next,
+                                   const double *restrict e, double *restrict outer,
+                                   double *restrict beta, double *restrict next,
+                                   double *restrict u, double *restrict v)
+{
+    for (ptrdiff_t j = 0; j < kp; j++)
+        u[j] = e[j] * next[j];
+    fm_vec_mat(u, transposed, K, kp, beta); /* beta_t = A u */
+    if (outer != NULL) {
+        for (ptrdiff_t i = 0; i < K; i++) {
+            const double ai = a[i];
+            double *restrict row = outer + i * kp;
+            for (ptrdiff_t j = 0; j < kp; j++)
+                row[j] += ai * u[j];
+        }
+    }
+    /* alpha_{t+1} is no longer needed: gamma_{t+1} takes its place. */
+    for (ptrdiff_t k = 0; k < K; k++)
+        v[k] = a_next[k] * next[k];
+    if (fm_normalised(v, K, kp, a_next))
+        return 1;
+    memcpy(next, beta, (size_t)kp * sizeof(double));
+    return 0;
+}
+
+/* The scaled backward pass over a block of F frames after fm_forward_block:
+ * overwrites alpha (F x K) with the posteriors gamma_t and, where outer (K x kp) is
+ * not NULL, adds to it sum_t alpha_t u_t^T, u_t = b_{t+1} .* beta_{t+1} / s_{t+1}:
+ * the expected transitions are A .* outer (xi_t(i, j) = alpha_t(i) A_ij u_t(j)), one
+ * product by A for all frames and sequences rather than one per frame. scaled: the
+ * forward pass's b_t / s_t (F x kp); transposed: A^T, K x kp, zero past column K.
+ * next (kp lanes): on entry beta of the block's last frame (ones, zeros past K, at
+ * the sequence's end); on return, where previous (the alpha of the frame before the
+ * block) is not NULL, beta of that frame, and the transitions into the block are
+ * in outer. beta, u, v: scratch of kp doubles, v zero past K. Returns 0, or 1 where
+ * a backward variable overflowed (the caller then runs the sequence in log space,
+ * and discards outer). */
+static int fm_backward_block(ptrdiff_t F, ptrdiff_t K, ptrdiff_t kp,
+                             const double *restrict transposed,
+                             double *restrict alpha, const double *restrict previous,
+                             const double *restrict scaled, double *restrict outer,
+                             double *restrict beta, double *restrict next,
+                             double *restrict u, double *restrict v)
+{
+    for (ptrdiff_t f = F - 1; f >= 1; f--)
+        if (fm_backward_step(K, kp, transposed, alpha + (f - 1) * K, alpha + f * K,
+                             scaled + f * kp, outer, beta, next, u, v))
+            return 1;
+    if (previous != NULL)
+        return fm_backward_step(K, kp, transposed, previous, alpha, scaled, outer,
+                                beta, next, u, v);
+    for (ptrdiff_t k = 0; k < K; k++)
+        v[k] = alpha[k] * next[k];
+    return fm_normalised(v, K, kp, alpha);
+}
+
+/* The scaled backward pass of one whole sequence (T frames) after
+ * fm_forward_scaled, as fm_backward_block from beta_{T-1} = 1. next: scratch of kp
+ * doubles. */
 static int fm_backward_scaled(ptrdiff_t T, ptrdiff_t K, ptrdiff_t kp,
                               const double *restrict transposed,
                               double *restrict alpha, const double *restrict scaled,
@@ -211,31 +290,8 @@ static int fm_backward_scaled(ptrdiff_t T, ptrdiff_t K, ptrdiff_t kp,
         next[k] = k < K ? 1.0 : 0.0; /* beta_{T-1} */
         v[k] = 0.0;
     }
-    for (ptrdiff_t t = T - 2; t >= 0; t--) {
-        const double *restrict e = scaled + (t + 1) * kp;
-        const double *restrict a = alpha + t * K;
-        double *restrict a_next = alpha + (t + 1) * K;
-        for (ptrdiff_t j = 0; j < kp; j++)
-            u[j] = e[j] * next[j];
-        fm_vec_mat(u, transposed, K, kp, beta); /* beta_t = A u */
-        if (outer != NULL) {
-            for (ptrdiff_t i = 0; i < K; i++) {
-                const double ai = a[i];
-                double *restrict row = outer + i * kp;
-                for (ptrdiff_t j = 0; j < kp; j++)
-                    row[j] += ai * u[j];
-            }
-        }
-        /* alpha_{t+1} is no longer needed: gamma_{t+1} takes its place. */
-        for (ptrdiff_t k = 0; k < K; k++)
-            v[k] = a_next[k] * next[k];
-        if (fm_normalised(v, K, kp, a_next))
-            return 1;
-        memcpy(next, beta, (size_t)kp * sizeof(double));
-    }
-    for (ptrdiff_t k = 0; k < K; k++)
-        v[k] = alpha[k] * next[k];
-    return fm_normalised(v, K, kp, alpha);
+    return fm_backward_block(T, K, kp, transposed, alpha, NULL, scaled, outer, beta,
+                             next, u, v);
 }
 
 /* Forward-backward of one sequence in log space (where scaling underflows):

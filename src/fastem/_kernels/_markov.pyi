@@ -1,7 +1,9 @@
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["forward_backward", "viterbi"]
+__all__ = ["forward_backward", "forward_backward_blocks", "viterbi"]
 
 def forward_backward(
     log_frameprob: NDArray[np.float64],
@@ -24,3 +26,13 @@ def viterbi(
     states: NDArray[np.int64],
     log_prob: NDArray[np.float64],
 ) -> None: ...
+def forward_backward_blocks(
+    frame_log_prob: Callable[[int], NDArray[np.float64]],
+    n_blocks: int,
+    startprob: NDArray[np.float64],
+    transmat: NDArray[np.float64],
+    weight: float,
+    posteriors_done: Callable[[int, NDArray[np.float64]], None] | None,
+    start_counts: NDArray[np.float64] | None,
+    trans_counts: NDArray[np.float64] | None,
+) -> float | None: ...

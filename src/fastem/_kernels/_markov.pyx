@@ -23,7 +23,7 @@ from libc.string cimport memset
 
 import numpy as np
 
-__all__ = ["forward_backward", "viterbi"]
+__all__ = ["forward_backward", "forward_backward_blocks", "viterbi"]
 
 
 cdef extern from "_simd.h" nogil:
@@ -34,6 +34,14 @@ cdef extern from "_simd.h" nogil:
 
 cdef extern from "_markov.h" nogil:
     const int FM_W  # states per vector: K states are padded to a multiple
+    int fm_forward_block(const double *L, Py_ssize_t F, Py_ssize_t K, Py_ssize_t kp,
+                         const double *start, const double *previous,
+                         const double *transmat, double *alpha, double *scaled,
+                         double *pred, double *total, double *product)
+    int fm_backward_block(Py_ssize_t F, Py_ssize_t K, Py_ssize_t kp,
+                          const double *transposed, double *alpha,
+                          const double *previous, const double *scaled, double *outer,
+                          double *beta, double *next, double *u, double *v)
     int fm_forward_scaled(const double *L, Py_ssize_t T, Py_ssize_t K, Py_ssize_t kp,
                           const double *start, const double *transmat, double *alpha,
                           double *scaled, double *pred, double *log_prob)
@@ -87,6 +95,46 @@ def _max_length(bounds):
     return int(np.max(np.diff(np.asarray(bounds)))) if len(bounds) > 1 else 0
 
 
+def _padded_states(K):
+    """K rounded up to whole vectors of states."""
+    return (K + FM_W - 1) // FM_W * FM_W
+
+
+def _padded_chain(startprob, transmat, kp):
+    """(3, K, kp): the transition matrix, its transpose and (row 0) the start
+    probabilities, zeros past column K."""
+    K = transmat.shape[0]
+    padded = np.zeros((3, K, kp))
+    padded[0, :, :K] = transmat
+    padded[1, :, :K] = transmat.T
+    padded[2, 0, :K] = startprob
+    return padded
+
+
+def _block_log_frameprob(frame_log_prob, b, K, expected_length):
+    """Block ``b`` 's log-probabilities, checked: C-contiguous float64 (F, K), F > 0
+    (and the length of the first read, on the second)."""
+    block = frame_log_prob(b)
+    if (
+        not isinstance(block, np.ndarray)
+        or block.dtype != np.float64
+        or block.ndim != 2
+        or block.shape[1] != K
+        or block.shape[0] < 1
+        or not block.flags.c_contiguous
+    ):
+        raise ValueError(
+            f"frame_log_prob({b}) must give a C-contiguous float64 array of "
+            f"shape (n_frames >= 1, {K})"
+        )
+    if expected_length is not None and block.shape[0] != expected_length:
+        raise ValueError(
+            f"frame_log_prob({b}) gave {block.shape[0]} frames, and "
+            f"{expected_length} on the forward pass"
+        )
+    return block
+
+
 # --- public entry points --------------------------------------------------------------
 
 
@@ -126,12 +174,9 @@ def forward_backward(
         weight_ptr = &weights[0]
     # The chain padded to kp states (zeros past K) for the vector loops, and its logs
     # for sequences that leave scaled space.
-    cdef Py_ssize_t kp = (K + FM_W - 1) // FM_W * FM_W
+    cdef Py_ssize_t kp = _padded_states(K)
     trans_array = np.asarray(transmat)
-    padded = np.zeros((3, K, kp))
-    padded[0, :, :K] = trans_array
-    padded[1, :, :K] = trans_array.T
-    padded[2, 0, :K] = startprob
+    padded = _padded_chain(startprob, trans_array, kp)
     with np.errstate(divide="ignore"):
         log_start_array = np.log(np.asarray(startprob))
         log_trans_array = np.ascontiguousarray(np.log(trans_array))
@@ -298,3 +343,106 @@ def viterbi(
         free(buf)
     if n_undone:
         raise MemoryError("cannot allocate the scratch of the Viterbi threads")
+
+
+def forward_backward_blocks(
+    frame_log_prob,
+    Py_ssize_t n_blocks,
+    const double[::1] startprob,
+    const double[:, ::1] transmat,
+    double weight,
+    posteriors_done,
+    start_counts,
+    trans_counts,
+):
+    """Forward-backward of one sequence read in blocks of frames, with checkpoints;
+    see ``_reference.markov.forward_backward_blocks``.
+
+    The scaled recursions of ``forward_backward``, in the same order: the forward
+    pass keeps the normalised alpha of each block's last frame (the checkpoints),
+    the backward pass recomputes each block's alpha from the checkpoint before it,
+    so the posteriors, counts and log-likelihood have ``forward_backward`` 's bits
+    for the sequence whole. Returns None where a scale underflows or a backward
+    variable overflows (before any block's posteriors are handed over if in the
+    forward pass): the caller then runs the sequence whole, in log space.
+    """
+    cdef Py_ssize_t K = startprob.shape[0]
+    if transmat.shape[0] != K or transmat.shape[1] != K:
+        raise ValueError(
+            f"transmat {np.shape(transmat)} does not match {K} states"
+        )
+    if n_blocks < 1:
+        raise ValueError("a sequence holds at least one block of frames")
+    _check_output(start_counts, (K,), "start_counts")
+    _check_output(trans_counts, (K, K), "trans_counts")
+    if (start_counts is None) != (trans_counts is None):
+        raise ValueError("start_counts and trans_counts go together")
+    cdef bint counting = start_counts is not None
+    cdef Py_ssize_t kp = _padded_states(K)
+    trans_array = np.asarray(transmat)
+    cdef const double[:, :, ::1] chain = _padded_chain(startprob, trans_array, kp)
+    cdef double[:, ::1] checkpoints = np.empty((n_blocks, K))
+    cdef double[::1] pred = np.zeros(kp)
+    cdef double[::1] beta = np.zeros(kp)
+    cdef double[::1] nxt = np.zeros(kp)
+    cdef double[::1] u = np.zeros(kp)
+    cdef double[::1] v = np.zeros(kp)
+    cdef double[:, ::1] outer = np.zeros((K, kp))
+    cdef double *outer_ptr = &outer[0, 0] if counting else NULL
+    cdef const double[:, ::1] L
+    cdef double[:, ::1] alpha
+    cdef double[:, ::1] scaled
+    cdef const double *previous
+    cdef double total = 0.0, product = 1.0, ignored_total, ignored_product
+    cdef Py_ssize_t b, F, k
+    cdef int failed
+    lengths = []
+    for b in range(n_blocks):
+        L = _block_log_frameprob(frame_log_prob, b, K, None)
+        F = L.shape[0]
+        lengths.append(F)
+        alpha = np.empty((F, K))
+        scaled = np.empty((F, kp))
+        previous = NULL if b == 0 else &checkpoints[b - 1, 0]
+        with nogil:
+            failed = fm_forward_block(
+                &L[0, 0], F, K, kp, &chain[2, 0, 0], previous, &chain[0, 0, 0],
+                &alpha[0, 0], &scaled[0, 0], &pred[0], &total, &product,
+            )
+        if failed:
+            return None
+        checkpoints[b, :] = alpha[F - 1, :]
+    log_prob = total + np.log(product)
+    if posteriors_done is None and not counting:
+        return log_prob
+    for k in range(K):
+        nxt[k] = 1.0  # beta_{T-1}
+    for b in range(n_blocks - 1, -1, -1):
+        L = _block_log_frameprob(frame_log_prob, b, K, lengths[b])
+        F = L.shape[0]
+        alpha = np.empty((F, K))
+        scaled = np.empty((F, kp))
+        previous = NULL if b == 0 else &checkpoints[b - 1, 0]
+        ignored_total, ignored_product = 0.0, 1.0
+        with nogil:
+            failed = fm_forward_block(
+                &L[0, 0], F, K, kp, &chain[2, 0, 0], previous, &chain[0, 0, 0],
+                &alpha[0, 0], &scaled[0, 0], &pred[0], &ignored_total,
+                &ignored_product,
+            )
+            if not failed:
+                failed = fm_backward_block(
+                    F, K, kp, &chain[1, 0, 0], &alpha[0, 0], previous,
+                    &scaled[0, 0], outer_ptr, &beta[0], &nxt[0], &u[0], &v[0],
+                )
+        if failed:
+            return None
+        if posteriors_done is not None:
+            posteriors_done(b, np.asarray(alpha))  # alpha now holds the posteriors
+        if b == 0 and counting:
+            start_counts[...] = weight * np.asarray(alpha[0])
+    if counting:
+        trans_counts[...] = trans_array * (
+            weight * np.asarray(outer)[:, :K]
+        )
+    return log_prob

@@ -16,7 +16,13 @@ many sequences or frames on the kernels' threads:
 3. the family's statistics given the posteriors (``stats_given``), weighted by each
    frame's sequence weight.
 
-Nothing of size frames x states outlives the block.
+Nothing of size frames x states outlives the block. A sequence longer than a block
+(:func:`~fastem._engine.sequences.max_block_frames`) is read in blocks of frames
+instead: forward once, keeping the normalised forward variables of each block's last
+frame (K numbers a block), then backward block by block, each block's forward
+variables recomputed from the checkpoint before it; the emission's statistics are
+taken block by block. The posteriors and expected counts have the bits of the
+sequence run whole (the emission's sums differ by rounding: they add in blocks).
 """
 
 from dataclasses import dataclass, field
@@ -27,6 +33,7 @@ from scipy import linalg
 from .._engine.model import FrozenModel
 from .._engine.patterns import component_log_prob_by_pattern, stats_given_by_pattern
 from .._engine.persistence import register_value
+from .._engine.sequences import max_block_frames
 from .._engine.stats import Stats
 from .._kernels import get_backend
 
@@ -145,29 +152,97 @@ class FrozenHMM(FrozenModel):
         )
         return posteriors, log_prob, start, trans
 
+    def _emission_stats(self, block, posteriors, n_threads):
+        """The emission's statistics of the block's frames given their posteriors."""
+        weight = block.frame_weight()
+        if block.patterns is None:
+            return self.emission.stats_given(
+                block.X, posteriors, weight, self.threads(n_threads, len(block.X))
+            )
+        return stats_given_by_pattern(
+            self.emission, block.X, posteriors, weight, block.patterns, n_threads
+        )
+
+    def _is_long(self, block):
+        """Whether the block is one sequence to read in blocks of frames."""
+        return block.n_sequences == 1 and len(block.X) > max_block_frames(
+            self.n_outputs
+        )
+
+    def _forward_backward_blocks(self, block, n_threads, posteriors_done, counting):
+        """Forward-backward of the block's one long sequence read in blocks of
+        frames (see the module's notes): log p(x) and, when ``counting``, the
+        weighted start and transition counts; each block's posteriors go to
+        ``posteriors_done(frames, posteriors)`` (in reverse order). log p(x) is
+        None where the scaled recursions left their range: nothing handed over
+        counts then, the caller runs the sequence whole."""
+        spans = block.frame_spans(self.n_outputs)
+
+        def log_frameprob(b):
+            return self.frame_log_prob(block.frames(*spans[b]), n_threads)
+
+        done = None
+        if posteriors_done is not None:
+
+            def done(b, posteriors):
+                posteriors_done(block.frames(*spans[b]), posteriors)
+
+        K = self.n_outputs
+        start = np.empty(K) if counting else None
+        trans = np.empty((K, K)) if counting else None
+        weight = block.sequence_weight
+        log_prob = get_backend().markov.forward_backward_blocks(
+            log_frameprob,
+            len(spans),
+            self.startprob,
+            self.transmat,
+            1.0 if weight is None else float(weight[0]),
+            done,
+            start,
+            trans,
+        )
+        return log_prob, start, trans
+
     def accumulate_sequences(self, block, n_threads):
         """The statistics of the block's sequences (a :class:`ChainStats`)."""
+        if self._is_long(block):
+            emission = [self.emission.zero_stats()]
+
+            def add_frames(frames, posteriors):
+                emission[0] += self._emission_stats(frames, posteriors, n_threads)
+
+            log_prob, start, trans = self._forward_backward_blocks(
+                block, n_threads, add_frames, counting=True
+            )
+            if log_prob is not None:
+                log_likelihood = block.total_log_likelihood(np.array([log_prob]))
+                return ChainStats(start, trans, emission[0], log_likelihood)
         posteriors, log_prob, start, trans = self._forward_backward(
             block, n_threads, counting=True
         )
-        weight = block.frame_weight()
-        if block.patterns is None:
-            emission = self.emission.stats_given(
-                block.X, posteriors, weight, self.threads(n_threads, len(block.X))
-            )
-        else:
-            emission = stats_given_by_pattern(
-                self.emission, block.X, posteriors, weight, block.patterns, n_threads
-            )
+        emission = self._emission_stats(block, posteriors, n_threads)
         return ChainStats(start, trans, emission, block.total_log_likelihood(log_prob))
 
-    def score_sequences(self, block, n_threads):
+    def score_sequences(self, block, n_threads, posteriors=True):
         """Per-sequence log p(x_s) (n_sequences,) and the frames' posteriors
-        (n_frames, K)."""
-        posteriors, log_prob, _, _ = self._forward_backward(
+        (n_frames, K), or None where not wanted and the block is one long sequence
+        (then read once, forward)."""
+        if self._is_long(block):
+            frames = np.empty((len(block.X), self.n_outputs)) if posteriors else None
+
+            def keep(part, part_posteriors):
+                lo = part.first_frame - block.first_frame
+                frames[lo : lo + len(part.X)] = part_posteriors
+
+            log_prob, _, _ = self._forward_backward_blocks(
+                block, n_threads, keep if posteriors else None, counting=False
+            )
+            if log_prob is not None:
+                return np.array([log_prob]), frames
+        frames, log_prob, _, _ = self._forward_backward(
             block, n_threads, counting=False
         )
-        return log_prob, posteriors
+        return log_prob, frames
 
     def viterbi(self, block, n_threads):
         """The most probable state path of each sequence of ``block`` and its

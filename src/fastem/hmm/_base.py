@@ -8,6 +8,7 @@ emission family through a handful of hooks (``_initial_emission``,
 ``_maximize_emission``, ``_frozen_emission``, ...).
 """
 
+import functools
 import sys
 import warnings
 from collections import namedtuple
@@ -24,6 +25,7 @@ from .._engine.sequences import (
     SequenceSource,
     checked_lengths,
     checked_sequence_weight,
+    chunked_sequences,
 )
 from .._engine.threads import limit_blas_threads
 from .._latent.markov import (
@@ -42,6 +44,30 @@ DECODER_ALGORITHMS = ("viterbi", "map")
 
 # Parameters during a fit: the chain, and the emission family's own tuple.
 _Params = namedtuple("_Params", "startprob transmat emission")
+
+# Frames the emission's start (k-means, moments) reads from sequences read in chunks
+# (a chunk callable, a Dask array): a uniform draw of this many, or all of them
+# where there are no more (then the start is the in-memory one).
+INIT_SAMPLE_FRAMES = 100_000
+
+
+def _frames_summary(block, n_threads):
+    """A block's largest value (NaN where it has none) and which of its columns
+    observe a value."""
+    X = block.X
+    if X.dtype.kind != "f":
+        return float(np.max(X)), np.ones(X.shape[1], dtype=bool)
+    return float(np.fmax.reduce(X, axis=None)), ~np.isnan(X).all(axis=0)
+
+
+def _block_worst_scores(block, n_threads, frozen):
+    """Each frame's best-state log-density under ``frozen`` (+inf for frames of
+    zero-weight sequences, never re-seeding candidates)."""
+    scores = np.max(frozen.frame_log_prob(block, n_threads), axis=1)
+    weight = block.frame_weight()
+    if weight is not None:
+        scores[weight == 0.0] = np.inf
+    return scores
 
 
 class _HMMFit(FitContext):
@@ -140,8 +166,23 @@ class BaseHMM(EMEstimator):
 
     # --- sequences ----------------------------------------------------------------
 
-    def _sequences(self, X, lengths, sample_weight=None, *, reset, fitting):
-        """The sequence source of validated X cut by ``lengths``."""
+    def _sequences(
+        self, X, lengths, sample_weight=None, *, reset, fitting, one_pass=False
+    ):
+        """The sequence source of validated X cut by ``lengths``: in memory, or read
+        chunk by chunk (a chunk callable, an iterator where ``one_pass``, a Dask
+        array)."""
+        chunked = chunked_sequences(
+            X,
+            lengths,
+            sample_weight,
+            functools.partial(self._chunk_frames, reset=reset),
+            one_pass=one_pass,
+        )
+        if chunked is not None:
+            if fitting:
+                self._check_chunked_frames(chunked)
+            return chunked
         X = self._validate_frames(X, reset=reset, fitting=fitting)
         lengths = checked_lengths(lengths, X.shape[0])
         weight = checked_sequence_weight(sample_weight, lengths)
@@ -149,6 +190,36 @@ class BaseHMM(EMEstimator):
         if self._missing_values() == "patterns":
             missing = check_missing(X, fitting)
         return SequenceSource(X, lengths, weight, missing)
+
+    def _chunk_frames(self, chunk, what, *, reset):
+        """The frames of one chunk (or block) of X validated as the model reads
+        them, and where they are missing (None where none is); errors name the
+        chunk."""
+        try:
+            X = self._validate_frames(chunk, reset=reset, fitting=False)
+            missing = None
+            if self._missing_values() == "patterns":
+                missing = check_missing(X, fitting=False)
+        except ValueError as error:
+            raise ValueError(f"{what}: {error}") from None
+        return X, missing
+
+    def _check_chunked_frames(self, source):
+        """What a fit checks of all the frames at once, in one pass over frames
+        read in chunks: no column without an observed value, and the symbols that
+        set the model's alphabet (``_largest_frame_value``)."""
+        summaries = source.map_blocks(_frames_summary, self.n_components)
+        observed = np.logical_or.reduce([seen for _, seen in summaries])
+        if not observed.all():
+            raise ValueError(
+                f"Column {int(np.flatnonzero(~observed)[0])} of X is entirely NaN; "
+                "nothing can be estimated for it."
+            )
+        self._largest_frame_value(np.fmax.reduce([top for top, _ in summaries]))
+
+    def _largest_frame_value(self, largest):
+        """Hook: the largest value of the frames to fit, read in chunks (NaN where
+        none is observed)."""
 
     def _needs_init(self, code, name):
         """hmmlearn's rule: initialise a parameter named in ``init_params``, or that
@@ -197,7 +268,8 @@ class BaseHMM(EMEstimator):
             transmat = random_state.dirichlet(concentration, size=K)
         else:
             transmat = check_distribution(self.transmat_, "transmat_", (K, K))
-        emission = self._initial_emission(context.source, random_state)
+        frames = context.source.sample(INIT_SAMPLE_FRAMES, random_state)
+        emission = self._initial_emission(frames, random_state)
         return _Params(startprob, transmat, emission)
 
     def _frozen(self, params):
@@ -270,16 +342,11 @@ class BaseHMM(EMEstimator):
     def _worst_frames(source, model, n_frames):
         """The ``n_frames`` frames of lowest best-state log-density under ``model``
         (frames of zero-weight sequences are not candidates)."""
-        scores = np.empty(source.n_samples)
         frozen = FrozenHMM(np.ones(model.n_outputs), np.eye(model.n_outputs), model)
-        for block in source.blocks(model.n_outputs):
-            log_prob = frozen.frame_log_prob(block, source.n_threads)
-            rows = slice(block.first_frame, block.first_frame + len(block.X))
-            scores[rows] = np.max(log_prob, axis=1)
-        weight = source.sample_weight
-        if weight is not None:
-            scores[weight == 0.0] = np.inf
-        return np.argsort(scores, kind="stable")[:n_frames]
+        scores = source.map_blocks(
+            functools.partial(_block_worst_scores, frozen=frozen), model.n_outputs
+        )
+        return np.argsort(np.concatenate(scores), kind="stable")[:n_frames]
 
     def _end_fit(self, context, result):
         super()._end_fit(context, result)
@@ -326,8 +393,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -369,8 +439,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -382,7 +455,10 @@ class BaseHMM(EMEstimator):
         """
         self._validate_params()
         first = not hasattr(self, "monitor_")
-        source = self._sequences(X, lengths, None, reset=first, fitting=first)
+        # The first batch is read more than once: to start the model, then its pass.
+        source = self._sequences(
+            X, lengths, None, reset=first, fitting=first, one_pass=not first
+        )
         with limit_blas_threads():
             context = self._begin_fit(source, online=True)
             if first:
@@ -419,15 +495,19 @@ class BaseHMM(EMEstimator):
     def _scoring(self, X, lengths):
         """The sequence source of X and the frozen fitted model."""
         model = self._fitted_model()
-        return self._sequences(X, lengths, reset=False, fitting=False), model
+        source = self._sequences(X, lengths, reset=False, fitting=False, one_pass=True)
+        return source, model
 
     def score_samples(self, X, lengths=None):
         """Log-likelihood of X and the posterior of each state at each frame.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -448,8 +528,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -467,8 +550,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -485,8 +571,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -518,8 +607,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -536,8 +628,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence; None: X is one sequence.
         sample_weight : array-like of shape (n_sequences,), default=None
@@ -569,6 +664,10 @@ class BaseHMM(EMEstimator):
             X with each NaN filled.
         """
         source, model = self._scoring(X, lengths)
+        if not isinstance(source, SequenceSource):
+            raise TypeError(
+                f"impute needs X in memory, not {type(X).__name__} data read in chunks"
+            )
         imputed = np.array(source.X)
         if source.patterns is None:
             return imputed
@@ -629,8 +728,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -648,8 +750,11 @@ class BaseHMM(EMEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The frames of all sequences, one after the other.
+        X : array-like of shape (n_samples, n_features), callable or dask array
+            The frames of all sequences, one after the other: in memory (memory
+            maps too), or read in chunks, each ending where a sequence ends, from
+            a callable returning a fresh iterator of chunks on each call (an
+            iterator, read once, where one pass is enough) or a Dask array.
         lengths : array-like of int of shape (n_sequences,), default=None
             The length of each sequence (positive, summing to n_samples); None: X
             is one sequence.
@@ -659,8 +764,9 @@ class BaseHMM(EMEstimator):
         bic : float
             The Bayesian information criterion (lower is better).
         """
-        n_samples = len(self._validate_frames(X, reset=False, fitting=False))
-        return -2 * self.score(X, lengths) + self._n_parameters() * np.log(n_samples)
+        source, model = self._scoring(X, lengths)
+        log_prob = float(np.sum(source.score(model, posteriors=False)[0]))
+        return -2 * log_prob + self._n_parameters() * np.log(source.n_samples)
 
     def _check_loaded(self):
         """Check the parameters and fitted attributes of a model read from a file

@@ -154,13 +154,21 @@ lower_bounds_, n_reseeds_
                 + _first_bad(X, negative, "a non-negative symbol")
             )
         largest = np.nanmax(X) if np.any(~np.isnan(X.astype(np.float64))) else -1
+        self._check_largest_symbol(largest, fitting)
+        return X
+
+    def _check_largest_symbol(self, largest, fitting):
+        """The alphabet checked against the largest symbol (-1 for none), and, when
+        fitting without ``n_features``, set from it."""
         n_symbols = self._n_symbols(largest if fitting else None)
         if n_symbols is not None and largest >= n_symbols:
             raise ValueError(
                 f"Largest symbol is {int(largest)} but the model only emits symbols "
                 f"up to {n_symbols - 1}"
             )
-        return X
+
+    def _largest_frame_value(self, largest):
+        self._check_largest_symbol(-1 if np.isnan(largest) else largest, True)
 
     def _n_symbols(self, largest):
         """The number of symbols: ``n_features``; else, when fitting, the one of a

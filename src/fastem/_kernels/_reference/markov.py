@@ -18,7 +18,7 @@ Conventions shared with the kernels
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["forward_backward", "viterbi"]
+__all__ = ["forward_backward", "forward_backward_blocks", "viterbi"]
 
 
 def _logs(*arrays):
@@ -97,6 +97,81 @@ def forward_backward(
                     - total
                 )
                 trans_counts += weight * np.exp(log_xi).sum(axis=0)
+
+
+def forward_backward_blocks(
+    frame_log_prob,
+    n_blocks,
+    startprob,
+    transmat,
+    weight,
+    posteriors_done,
+    start_counts,
+    trans_counts,
+):
+    """Forward-backward of one sequence too long to hold whole, read in blocks of
+    consecutive frames: once forward, in order, then once more backward, in reverse
+    order (the kernel keeps a checkpoint of K numbers per block, not frames x
+    states; this specification reads the blocks as the kernel does but holds them).
+
+    Parameters
+    ----------
+    frame_log_prob : callable
+        ``frame_log_prob(b)``: the C-contiguous float64 log p(x_t | k) of block b's
+        frames, (n_frames_b >= 1, K), the same on each call.
+    n_blocks : int
+        At least 1.
+    startprob : ndarray of shape (K,), float64
+    transmat : ndarray of shape (K, K), float64
+    weight : float
+        w, weighing the counts.
+    posteriors_done : callable or None
+        ``posteriors_done(b, posteriors_b)``, block by block in reverse order, with
+        p(z_t = k | x) of block b's frames (n_frames_b, K). None, with no counts:
+        only the forward pass runs (the log-likelihood).
+    start_counts : ndarray of shape (K,), float64, OUT, or None
+        w p(z_0 = k | x).
+    trans_counts : ndarray of shape (K, K), float64, OUT, or None
+        w sum_t p(z_t = i, z_{t+1} = j | x); given with start_counts.
+
+    Returns
+    -------
+    log_prob : float or None
+        log p(x). The kernel returns None where its scaled recursions under- or
+        overflow (the caller then discards what it was handed and runs the
+        sequence whole, in log space); the twin, in log space throughout, never
+        does.
+    """
+    blocks = [np.array(frame_log_prob(b), dtype=np.float64) for b in range(n_blocks)]
+    L = np.ascontiguousarray(np.concatenate(blocks))
+    bounds = np.array([0, len(L)], dtype=np.int64)
+    posteriors = np.empty_like(L)
+    log_prob = np.empty(1)
+    weights = np.array([weight])
+    forward_backward(
+        L,
+        bounds,
+        startprob,
+        transmat,
+        weights,
+        1,
+        posteriors,
+        log_prob,
+        start_counts,
+        trans_counts,
+    )
+    if posteriors_done is None and start_counts is None:
+        return float(log_prob[0])
+    edges = np.cumsum([0] + [len(block) for block in blocks])
+    for b in range(n_blocks - 1, -1, -1):
+        if len(frame_log_prob(b)) != len(blocks[b]):
+            raise ValueError(
+                f"frame_log_prob({b}) gave another number of frames than on the "
+                "forward pass"
+            )
+        if posteriors_done is not None:
+            posteriors_done(b, posteriors[edges[b] : edges[b + 1]].copy())
+    return float(log_prob[0])
 
 
 def viterbi(
