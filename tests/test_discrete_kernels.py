@@ -673,8 +673,9 @@ def test_count_non_binary_refuses_other_rows(X, error, compiled):
 
 @pytest.mark.parametrize("case", ["dense", "dense-nan", "csr"])
 def test_same_bits_for_any_number_of_threads(case, compiled):
-    """Dense: 274 chunks, two per block; CSR: blocks balanced by stored values. BLAS
-    on one thread, as the callers run it."""
+    """Dense: 274 chunks in blocks fixed by the problem (0/1 chunks through their
+    tables of patterns, NaN chunks through BLAS); CSR: blocks balanced by stored
+    values. BLAS on one thread, as the callers run it."""
     rng = np.random.default_rng(9)
     if case == "csr":
         model, coefficient = multinomial_model(rng, 5, 60), True
