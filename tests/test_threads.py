@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -22,6 +23,7 @@ import fastem
 from _builders import RandomData, assert_identical_fit
 from fastem import ForkedAfterOpenMPWarning, GaussianMixture
 from fastem._engine.threads import (
+    dense_row_equivalents,
     effective_n_threads,
     idle_cpus,
     limit_blas_threads,
@@ -123,6 +125,16 @@ def test_busy_cpus_are_taken_only_for_large_passes(monkeypatch):
     assert threads_for(8, 10_000_000, 32) == 8
     monkeypatch.setattr("fastem._engine.threads.idle_cpus", lambda: None)  # unknown
     assert threads_for(8, 1_000_000, 8) == 8
+
+
+def test_sparse_rows_count_their_stored_values_for_threads():
+    """A CSR pass costs its stored values, not rows x features: 1e5 rows of 1e4
+    features holding 1e3 values in all size their threads as ~10 dense rows."""
+    X = scipy.sparse.random(100_000, 10_000, density=1e-6, format="csr", random_state=0)
+    assert dense_row_equivalents(X) == -(-(X.nnz + 100_000) // 10_001)
+    assert dense_row_equivalents(X) < 20
+    assert dense_row_equivalents(X.toarray()[:50]) == 50
+    assert dense_row_equivalents(scipy.sparse.csr_matrix((4, 3))) == 1
 
 
 @pytest.mark.parametrize("data", ["digits", "thread_sensitive"])

@@ -11,7 +11,7 @@ import copy
 import numpy as np
 
 from .seeding import kmeans_plusplus
-from .threads import effective_n_threads
+from .threads import dense_row_equivalents, effective_n_threads
 
 
 class ArraySource:
@@ -54,7 +54,7 @@ class ArraySource:
             return model.accumulate(
                 self.X,
                 self.sample_weight,
-                model.threads(self.n_threads, self.X.shape[0]),
+                model.threads(self.n_threads, dense_row_equivalents(self.X)),
             )
 
     def largest_magnitude(self):
@@ -102,7 +102,7 @@ class ArraySource:
         with model.kernel_context():
             return model.score_rows(
                 self.X,
-                model.threads(self.n_threads, self.X.shape[0]),
+                model.threads(self.n_threads, dense_row_equivalents(self.X)),
                 log_prob=log_prob,
                 resp=resp,
                 labels=labels,

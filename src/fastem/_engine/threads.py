@@ -145,6 +145,17 @@ def idle_cpus():
         return _load_seen[1]
 
 
+def dense_row_equivalents(X):
+    """The rows of X as rows of every feature, for sizing the threads of a pass:
+    the number of rows of an array, and for a sparse matrix (whose kernels read its
+    stored values only) its stored values and rows over ``n_features + 1``, a
+    row's fixed work counted as one more value."""
+    n_rows, n_features = X.shape
+    if not hasattr(X, "nnz"):
+        return n_rows
+    return -(-(X.nnz + n_rows) // (n_features + 1))
+
+
 def threads_for(n_threads, n_samples, n_components):
     """At most ``n_threads``, no more than the work of one pass keeps busy, and, beyond
     the CPUs other work leaves idle, only for large passes.

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._engine.estimator import EMEstimator, FitContext
 from .._engine.persistence import register_model
 from .._engine.streams import _is_dask_array, as_source
-from .._engine.threads import effective_n_threads
+from .._engine.threads import dense_row_equivalents, effective_n_threads
 from .._latent import factors
 from .._latent.factors import FrozenLowRank
 
@@ -348,7 +348,7 @@ class _FactorModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EMEstimato
         model = self._fitted_model()
         _, means, _ = model.score_rows(
             X,
-            model.threads(effective_n_threads(), X.shape[0]),
+            model.threads(effective_n_threads(), dense_row_equivalents(X)),
             log_prob=False,
             resp=True,
             labels=False,
